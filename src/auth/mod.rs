@@ -1,0 +1,5 @@
+//! Authentication: passwords, sessions and the session store.
+
+pub mod password;
+pub mod session;
+pub mod session_store;

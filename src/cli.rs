@@ -1,0 +1,87 @@
+//! The command line: one binary, `serve` by default.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "incident-portal", version, about = "Security incidents portal of a managed security provider")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `incident-portal --demo` is `incident-portal serve --demo`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web portal (the default).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Create a support staff user. The password is read from INCIDENT_PORTAL_PASSWORD, else from
+    /// standard input; never from the command line.
+    CreateSupportUser(CreateSupportUserArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://path/to/file.db` (the default, created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://incident-portal.db")]
+    pub database_url: String,
+    /// Connections per app instance.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "10")]
+    pub database_max_connections: String,
+    /// Seconds a request waits for a database connection before answering 503.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECONDS", default_value = "3")]
+    pub database_acquire_timeout_seconds: String,
+    /// `text` for people, `json` for log collectors.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address and port to listen on.
+    #[arg(long = "bind", env = "BIND_ADDRESS", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Fill an empty database with the demo data set and print the demo sign-ins.
+    #[arg(long)]
+    pub demo: bool,
+    /// At least 32 characters; every instance behind a load balancer needs the same one. When
+    /// unset, a key is generated once and kept in the database.
+    #[arg(long, env = "SESSION_KEY", hide_env_values = true)]
+    pub session_key: Option<String>,
+    /// Set when users reach the portal over HTTPS: cookies become Secure and `__Host-` prefixed,
+    /// and HSTS is sent.
+    #[arg(long, env = "SECURE_COOKIES", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
+    pub secure_cookies: String,
+    /// Minutes without a request before a session ends.
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT_MINUTES", default_value = "30")]
+    pub session_idle_timeout_minutes: String,
+    /// Hours after sign-in when a session ends regardless of activity.
+    #[arg(long, env = "SESSION_ABSOLUTE_TIMEOUT_HOURS", default_value = "12")]
+    pub session_absolute_timeout_hours: String,
+    /// Trust `X-Forwarded-For` / `Forwarded` for the client address (only behind your own proxy).
+    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
+    pub trust_proxy_headers: String,
+    /// Worker threads; defaults to the number of CPU cores.
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateSupportUserArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long)]
+    pub email: String,
+    /// Full name, e.g. "Sam Rivera".
+    #[arg(long)]
+    pub name: String,
+    /// A support administrator also manages accounts and support staff.
+    #[arg(long)]
+    pub admin: bool,
+}

@@ -1,0 +1,384 @@
+//! The state of an incident table (filters, sort, page), parsed from and written back to a query
+//! string, so that every view can be bookmarked, shared and reloaded.
+
+use serde::Deserialize;
+
+use super::ticket::{Severity, TicketNumber, TicketStatus};
+
+pub const PAGE_SIZES: [u32; 3] = [25, 50, 100];
+pub const DEFAULT_PAGE_SIZE: u32 = 25;
+pub const MAX_SEARCH_CHARS: usize = 200;
+const MAX_SEARCH_WORDS: usize = 8;
+/// Far beyond any real table; keeps OFFSET arithmetic and page links bounded.
+const MAX_PAGE: u32 = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Number,
+    Summary,
+    Severity,
+    Status,
+    Created,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 5] =
+        [SortKey::Number, SortKey::Summary, SortKey::Severity, SortKey::Status, SortKey::Created];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            SortKey::Number => "number",
+            SortKey::Summary => "summary",
+            SortKey::Severity => "severity",
+            SortKey::Status => "status",
+            SortKey::Created => "created",
+        }
+    }
+
+    /// The direction a first click on the column sorts in: most severe, newest and highest first.
+    pub fn natural_dir(self) -> SortDir {
+        match self {
+            SortKey::Summary | SortKey::Status => SortDir::Asc,
+            SortKey::Number | SortKey::Severity | SortKey::Created => SortDir::Desc,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortDir {
+    Asc,
+    Desc,
+}
+
+impl SortDir {
+    pub fn code(self) -> &'static str {
+        match self {
+            SortDir::Asc => "asc",
+            SortDir::Desc => "desc",
+        }
+    }
+
+    pub fn flip(self) -> SortDir {
+        match self {
+            SortDir::Asc => SortDir::Desc,
+            SortDir::Desc => SortDir::Asc,
+        }
+    }
+}
+
+/// What a search box asks for: a ticket number, or words that must all appear in the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    pub text: String,
+    pub number: Option<TicketNumber>,
+    pub words: Vec<String>,
+}
+
+impl Search {
+    fn parse(input: &str) -> Result<Option<Search>, QueryError> {
+        if input.chars().count() > MAX_SEARCH_CHARS {
+            return Err(QueryError(format!("The search text is too long: at most {MAX_SEARCH_CHARS} characters.")));
+        }
+        if input.chars().any(char::is_control) {
+            return Err(QueryError("The search text contains control characters.".into()));
+        }
+        let words: Vec<String> = input.split_whitespace().map(str::to_lowercase).collect();
+        if words.is_empty() {
+            return Ok(None);
+        }
+        if words.len() > MAX_SEARCH_WORDS {
+            return Err(QueryError(format!("Search for at most {MAX_SEARCH_WORDS} words at a time.")));
+        }
+        let text = words.join(" ");
+        let number = if words.len() == 1 { TicketNumber::parse(&words[0]) } else { None };
+        Ok(Some(Search { text, number, words }))
+    }
+}
+
+/// A request for one page of an incident table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentQuery {
+    /// Empty means every severity.
+    pub severities: Vec<Severity>,
+    /// Empty means both active statuses.
+    pub statuses: Vec<TicketStatus>,
+    pub search: Option<Search>,
+    /// An account number; only the support queue offers this filter.
+    pub account: Option<i64>,
+    pub sort: SortKey,
+    pub dir: SortDir,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+impl Default for IncidentQuery {
+    fn default() -> Self {
+        IncidentQuery {
+            severities: Vec::new(),
+            statuses: Vec::new(),
+            search: None,
+            account: None,
+            sort: SortKey::Severity,
+            dir: SortDir::Desc,
+            page: 1,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+}
+
+/// A query string that cannot be understood; the message is shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError(pub String);
+
+/// The query string as sent. Lists accept repeated keys (`severity=High&severity=Low`) and commas.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawIncidentQuery {
+    #[serde(default)]
+    pub severity: Vec<String>,
+    #[serde(default)]
+    pub status: Vec<String>,
+    pub q: Option<String>,
+    pub account: Option<String>,
+    pub sort: Option<String>,
+    pub dir: Option<String>,
+    pub page: Option<String>,
+    pub size: Option<String>,
+}
+
+impl IncidentQuery {
+    pub fn from_query_string(query_string: &str) -> Result<Self, QueryError> {
+        let raw: RawIncidentQuery = serde_html_form::from_str(query_string)
+            .map_err(|e| QueryError(format!("The address has a malformed query: {e}.")))?;
+        Self::parse(raw)
+    }
+
+    pub fn parse(raw: RawIncidentQuery) -> Result<Self, QueryError> {
+        let mut severities = Vec::new();
+        for token in list_tokens(&raw.severity) {
+            let severity: Severity = token.parse().map_err(|()| {
+                QueryError(format!("Unknown severity \"{}\": use Low, Medium, High or Critical.", truncate(token)))
+            })?;
+            severities.push(severity);
+        }
+        severities.sort_by(|a, b| b.cmp(a));
+        severities.dedup();
+
+        let mut statuses = Vec::new();
+        for token in list_tokens(&raw.status) {
+            let status =
+                token.parse::<TicketStatus>().ok().filter(|s| TicketStatus::ACTIVE.contains(s)).ok_or_else(|| {
+                    QueryError(format!("Unknown status \"{}\": use open or requires_attention.", truncate(token)))
+                })?;
+            if !statuses.contains(&status) {
+                statuses.push(status);
+            }
+        }
+        statuses.sort_by_key(|s| TicketStatus::ACTIVE.iter().position(|a| a == s));
+        if statuses.len() == TicketStatus::ACTIVE.len() {
+            statuses.clear();
+        }
+
+        let search = match non_empty(&raw.q) {
+            Some(q) => Search::parse(q)?,
+            None => None,
+        };
+
+        let account = match non_empty(&raw.account) {
+            Some(a) => Some(
+                a.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| QueryError("The account must be an account number.".into()))?,
+            ),
+            None => None,
+        };
+
+        let sort = match non_empty(&raw.sort) {
+            Some(s) => SortKey::ALL.into_iter().find(|k| k.code() == s).ok_or_else(|| {
+                QueryError(format!(
+                    "Unknown sort column \"{}\": use number, summary, severity, status or created.",
+                    truncate(s)
+                ))
+            })?,
+            None => SortKey::Severity,
+        };
+        let dir = match non_empty(&raw.dir) {
+            Some("asc") => SortDir::Asc,
+            Some("desc") => SortDir::Desc,
+            Some(other) => {
+                return Err(QueryError(format!("Unknown sort direction \"{}\": use asc or desc.", truncate(other))));
+            }
+            None => sort.natural_dir(),
+        };
+
+        let page = match non_empty(&raw.page) {
+            Some(p) => p
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| QueryError(format!("The page must be a whole number from 1 to {MAX_PAGE}.")))?,
+            None => 1,
+        };
+        let page_size = match non_empty(&raw.size) {
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| PAGE_SIZES.contains(n))
+                .ok_or_else(|| QueryError("The page size must be 25, 50 or 100.".to_string()))?,
+            None => DEFAULT_PAGE_SIZE,
+        };
+
+        Ok(IncidentQuery { severities, statuses, search, account, sort, dir, page, page_size })
+    }
+
+    /// The canonical query string of this state; defaults are left out so URLs stay short.
+    pub fn to_query_string(&self) -> String {
+        let defaults = IncidentQuery::default();
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        for severity in &self.severities {
+            pairs.push(("severity", severity.name().to_string()));
+        }
+        for status in &self.statuses {
+            pairs.push(("status", status.code().to_string()));
+        }
+        if let Some(search) = &self.search {
+            pairs.push(("q", search.text.clone()));
+        }
+        if let Some(account) = self.account {
+            pairs.push(("account", account.to_string()));
+        }
+        if self.sort != defaults.sort || self.dir != self.sort.natural_dir() {
+            pairs.push(("sort", self.sort.code().to_string()));
+            pairs.push(("dir", self.dir.code().to_string()));
+        }
+        if self.page_size != defaults.page_size {
+            pairs.push(("size", self.page_size.to_string()));
+        }
+        if self.page != 1 {
+            pairs.push(("page", self.page.to_string()));
+        }
+        serde_html_form::to_string(&pairs).unwrap_or_default()
+    }
+
+    /// The state after clicking a column header: the same column flips, another starts natural.
+    pub fn sorted_by(&self, key: SortKey) -> IncidentQuery {
+        let dir = if self.sort == key { self.dir.flip() } else { key.natural_dir() };
+        IncidentQuery { sort: key, dir, page: 1, ..self.clone() }
+    }
+
+    pub fn at_page(&self, page: u32) -> IncidentQuery {
+        IncidentQuery { page, ..self.clone() }
+    }
+
+    /// Every row of this filter and order, for exports.
+    pub fn unpaged(&self) -> IncidentQuery {
+        IncidentQuery { page: 1, ..self.clone() }
+    }
+
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.page_size)
+    }
+
+    pub fn is_filtered(&self) -> bool {
+        !self.severities.is_empty() || !self.statuses.is_empty() || self.search.is_some() || self.account.is_some()
+    }
+
+    /// The statuses to list: the chosen ones, or both active ones.
+    pub fn effective_statuses(&self) -> &[TicketStatus] {
+        if self.statuses.is_empty() { &TicketStatus::ACTIVE } else { &self.statuses }
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn list_tokens(values: &[String]) -> impl Iterator<Item = &str> {
+    values.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// Echo at most a little of a bad value back, so a huge parameter does not become a huge page.
+fn truncate(value: &str) -> String {
+    const MAX: usize = 40;
+    if value.chars().count() <= MAX {
+        value.to_string()
+    } else {
+        format!("{}…", value.chars().take(MAX).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(qs: &str) -> Result<IncidentQuery, QueryError> {
+        IncidentQuery::from_query_string(qs)
+    }
+
+    #[test]
+    fn an_empty_query_is_the_default_view() {
+        assert_eq!(parse("").unwrap(), IncidentQuery::default());
+        assert_eq!(IncidentQuery::default().to_query_string(), "");
+    }
+
+    #[test]
+    fn severities_accept_repeated_keys_and_commas() {
+        let q = parse("severity=low&severity=Critical,High&severity=").unwrap();
+        assert_eq!(q.severities, vec![Severity::Critical, Severity::High, Severity::Low]);
+    }
+
+    #[test]
+    fn both_statuses_mean_no_status_filter() {
+        assert!(parse("status=open&status=requires_attention").unwrap().statuses.is_empty());
+        assert_eq!(parse("status=Requires%20Attention").unwrap().statuses, vec![TicketStatus::RequiresAttention]);
+    }
+
+    #[test]
+    fn closed_is_not_a_status_of_this_screen() {
+        assert!(parse("status=closed").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_message() {
+        for qs in
+            ["page=-3", "page=0", "page=abc", "size=7", "sort=bogus", "dir=up", "severity=Purple", "account=x", "q=%01"]
+        {
+            let err = parse(qs).unwrap_err();
+            assert!(!err.0.is_empty(), "{qs}");
+        }
+        let huge = format!("q={}", "a".repeat(10_000));
+        assert!(parse(&huge).unwrap_err().0.contains("too long"));
+    }
+
+    #[test]
+    fn echoed_bad_values_are_truncated() {
+        let err = parse(&format!("sort={}", "x".repeat(5_000))).unwrap_err();
+        assert!(err.0.len() < 200);
+    }
+
+    #[test]
+    fn a_search_for_a_number_also_matches_tickets_by_number() {
+        let q = parse("q=ATS-105").unwrap();
+        let search = q.search.unwrap();
+        assert_eq!(search.number, Some(TicketNumber::from_id(105)));
+        let q = parse("q=%20Brute%20%20force%20").unwrap();
+        let search = q.search.unwrap();
+        assert_eq!(search.words, vec!["brute", "force"]);
+        assert_eq!(search.number, None);
+    }
+
+    #[test]
+    fn the_query_string_round_trips() {
+        let q = parse("severity=High&status=open&q=tls&sort=created&dir=asc&size=50&page=3&account=7").unwrap();
+        assert_eq!(parse(&q.to_query_string()).unwrap(), q);
+    }
+
+    #[test]
+    fn clicking_a_column_flips_it_or_starts_it_in_its_natural_direction() {
+        let q = IncidentQuery::default().at_page(4);
+        let by_severity = q.sorted_by(SortKey::Severity);
+        assert_eq!((by_severity.sort, by_severity.dir, by_severity.page), (SortKey::Severity, SortDir::Asc, 1));
+        let by_summary = q.sorted_by(SortKey::Summary);
+        assert_eq!((by_summary.sort, by_summary.dir), (SortKey::Summary, SortDir::Asc));
+    }
+}

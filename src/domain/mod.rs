@@ -1,0 +1,8 @@
+//! The portal's rules and vocabulary, free of HTTP and SQL: who may see and do what
+//! (`policy`), permissions and roles, tickets, and the state of an incident table.
+
+pub mod listing;
+pub mod permission;
+pub mod policy;
+pub mod principal;
+pub mod ticket;

@@ -1,0 +1,171 @@
+//! Who may see and do what. Every authorization decision of the portal is one of these functions;
+//! handlers and the store ask them instead of deciding themselves.
+
+use super::permission::Permission;
+use super::principal::{Principal, PrincipalRole};
+
+/// The Security Incidents screen needs both, as the original documentation says.
+pub const INCIDENT_SCREEN_PERMISSIONS: [Permission; 2] = [Permission::ReadTicket, Permission::ReadDashboardStatistics];
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// A customer lacks these permissions; the page names them.
+    MissingPermissions(Vec<Permission>),
+    /// The page belongs to the provider's support staff.
+    SupportOnly,
+}
+
+/// Which tickets a list query may return, derived from the rules below and applied by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketScope {
+    /// Support staff see every ticket of every account.
+    Everything,
+    /// A customer sees tickets of their account that they opened or receive.
+    VisibleTo { user_id: i64, account_id: i64 },
+}
+
+/// What the visibility rule needs to know about one ticket.
+#[derive(Debug, Clone)]
+pub struct TicketFacts<'a> {
+    pub account_id: i64,
+    pub opener_id: i64,
+    pub recipient_ids: &'a [i64],
+}
+
+/// The core rule: a customer sees a ticket only if it belongs to their account, they opened it or
+/// are a recipient on it, and they hold Read Ticket. Account administrators are no exception.
+pub fn can_see_ticket(principal: &Principal, ticket: &TicketFacts<'_>) -> bool {
+    match &principal.role {
+        PrincipalRole::Support { .. } => true,
+        PrincipalRole::Customer { account, permissions } => {
+            permissions.contains(Permission::ReadTicket)
+                && ticket.account_id == account.id
+                && (ticket.opener_id == principal.user_id || ticket.recipient_ids.contains(&principal.user_id))
+        }
+    }
+}
+
+/// May this principal open the Security Incidents screen (and its export and incident pages), and
+/// if so, which incidents does it list?
+pub fn incident_screen_scope(principal: &Principal) -> Result<TicketScope, Denial> {
+    match &principal.role {
+        PrincipalRole::Support { .. } => Ok(TicketScope::Everything),
+        PrincipalRole::Customer { account, permissions } => {
+            let missing = permissions.missing(&INCIDENT_SCREEN_PERMISSIONS);
+            if missing.is_empty() {
+                Ok(TicketScope::VisibleTo { user_id: principal.user_id, account_id: account.id })
+            } else {
+                Err(Denial::MissingPermissions(missing))
+            }
+        }
+    }
+}
+
+/// The incident queue across accounts is the support desk's.
+pub fn require_support(principal: &Principal) -> Result<(), Denial> {
+    if principal.is_support() { Ok(()) } else { Err(Denial::SupportOnly) }
+}
+
+/// Internal support notes are never shown to customers.
+pub fn sees_internal_notes(principal: &Principal) -> bool {
+    principal.is_support()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::permission::{BuiltinRole, PermissionSet};
+    use crate::domain::principal::AccountRef;
+
+    const ACCOUNT: i64 = 10;
+    const OTHER_ACCOUNT: i64 = 20;
+    const ME: i64 = 1;
+    const SOMEONE_ELSE: i64 = 2;
+
+    fn customer(permissions: PermissionSet) -> Principal {
+        Principal {
+            user_id: ME,
+            email: "me@example.com".into(),
+            display_name: "Me".into(),
+            time_zone: chrono_tz::UTC,
+            role: PrincipalRole::Customer {
+                account: AccountRef { id: ACCOUNT, number: 1000, name: "Acme".into() },
+                permissions,
+            },
+        }
+    }
+
+    fn support() -> Principal {
+        Principal { role: PrincipalRole::Support { admin: false }, ..customer(PermissionSet::default()) }
+    }
+
+    fn ticket(account_id: i64, opener_id: i64, recipients: &[i64]) -> TicketFacts<'_> {
+        TicketFacts { account_id, opener_id, recipient_ids: recipients }
+    }
+
+    #[test]
+    fn a_customer_sees_a_ticket_they_opened() {
+        let me = customer(BuiltinRole::Billing.permissions());
+        assert!(can_see_ticket(&me, &ticket(ACCOUNT, ME, &[])));
+    }
+
+    #[test]
+    fn a_customer_sees_a_ticket_they_receive() {
+        let me = customer(BuiltinRole::Billing.permissions());
+        assert!(can_see_ticket(&me, &ticket(ACCOUNT, SOMEONE_ELSE, &[3, ME])));
+    }
+
+    #[test]
+    fn a_customer_does_not_see_a_colleagues_ticket_even_as_administrator() {
+        let admin = customer(BuiltinRole::Admin.permissions());
+        assert!(!can_see_ticket(&admin, &ticket(ACCOUNT, SOMEONE_ELSE, &[3])));
+    }
+
+    #[test]
+    fn a_customer_never_sees_another_accounts_ticket() {
+        let me = customer(BuiltinRole::Admin.permissions());
+        assert!(!can_see_ticket(&me, &ticket(OTHER_ACCOUNT, ME, &[ME])));
+    }
+
+    #[test]
+    fn without_read_ticket_even_an_own_ticket_is_invisible() {
+        let me = customer([Permission::ReadDashboardStatistics].into_iter().collect());
+        assert!(!can_see_ticket(&me, &ticket(ACCOUNT, ME, &[ME])));
+    }
+
+    #[test]
+    fn support_staff_see_every_ticket() {
+        assert!(can_see_ticket(&support(), &ticket(OTHER_ACCOUNT, SOMEONE_ELSE, &[])));
+        assert_eq!(incident_screen_scope(&support()), Ok(TicketScope::Everything));
+    }
+
+    #[test]
+    fn the_incident_screen_names_each_missing_permission() {
+        let billing = customer(BuiltinRole::Billing.permissions());
+        assert_eq!(
+            incident_screen_scope(&billing),
+            Err(Denial::MissingPermissions(vec![Permission::ReadDashboardStatistics]))
+        );
+        let nothing = customer(PermissionSet::default());
+        assert_eq!(
+            incident_screen_scope(&nothing),
+            Err(Denial::MissingPermissions(vec![Permission::ReadTicket, Permission::ReadDashboardStatistics]))
+        );
+    }
+
+    #[test]
+    fn a_technical_user_lists_only_what_they_may_see() {
+        let tech = customer(BuiltinRole::Technical.permissions());
+        assert_eq!(incident_screen_scope(&tech), Ok(TicketScope::VisibleTo { user_id: ME, account_id: ACCOUNT }));
+    }
+
+    #[test]
+    fn customers_are_kept_out_of_the_support_desk_and_internal_notes() {
+        let admin = customer(BuiltinRole::Admin.permissions());
+        assert_eq!(require_support(&admin), Err(Denial::SupportOnly));
+        assert!(!sees_internal_notes(&admin));
+        assert!(require_support(&support()).is_ok());
+        assert!(sees_internal_notes(&support()));
+    }
+}

@@ -1,0 +1,58 @@
+//! Who is making a request, as the rules in `policy` need to know them.
+
+use chrono_tz::Tz;
+
+use super::permission::{Permission, PermissionSet};
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub time_zone: Tz,
+    pub role: PrincipalRole,
+}
+
+#[derive(Debug, Clone)]
+pub enum PrincipalRole {
+    /// A user of a customer account; what they may do is the union of their roles' permissions.
+    Customer { account: AccountRef, permissions: PermissionSet },
+    /// The provider's own staff ("Armor Support"), who belong to no customer account.
+    Support { admin: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRef {
+    pub id: i64,
+    pub number: i64,
+    pub name: String,
+}
+
+impl Principal {
+    pub fn is_support(&self) -> bool {
+        matches!(self.role, PrincipalRole::Support { .. })
+    }
+
+    pub fn is_support_admin(&self) -> bool {
+        matches!(self.role, PrincipalRole::Support { admin: true })
+    }
+
+    pub fn account(&self) -> Option<&AccountRef> {
+        match &self.role {
+            PrincipalRole::Customer { account, .. } => Some(account),
+            PrincipalRole::Support { .. } => None,
+        }
+    }
+
+    /// A customer's permissions; support staff hold none of these (their powers are separate).
+    pub fn permissions(&self) -> PermissionSet {
+        match &self.role {
+            PrincipalRole::Customer { permissions, .. } => *permissions,
+            PrincipalRole::Support { .. } => PermissionSet::default(),
+        }
+    }
+
+    pub fn has(&self, permission: Permission) -> bool {
+        self.permissions().contains(permission)
+    }
+}

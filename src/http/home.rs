@@ -1,0 +1,19 @@
+//! `/`: each kind of user lands on their own start page.
+
+use actix_web::{HttpResponse, web};
+
+use super::sign_in::see_other;
+use crate::auth::session::TypedSession;
+use crate::error::AppError;
+use crate::paths;
+use crate::state::AppState;
+
+pub async fn home(session: TypedSession, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let Some(user_id) = session.user_id() else { return Ok(see_other(paths::LOGIN)) };
+    let target = match state.store.load_principal(user_id).await? {
+        Some(principal) if principal.is_support() => paths::DESK_INCIDENTS,
+        Some(_) => paths::INCIDENTS,
+        None => paths::LOGIN,
+    };
+    Ok(see_other(target))
+}

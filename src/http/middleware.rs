@@ -1,0 +1,255 @@
+//! The middleware every request passes through, outermost first: security headers, request
+//! tracing, error rendering, sessions, session health, cross-origin refusal, panic catching; and
+//! the sign-in guard on the scopes that need a user.
+
+use std::panic::AssertUnwindSafe;
+
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
+use askama::Template;
+use futures_util::FutureExt;
+
+use super::audit::{self, Actor, SecurityEvent};
+use crate::auth::session::{Expiry, TypedSession};
+use crate::domain::permission::Permission;
+use crate::domain::principal::Principal;
+use crate::error::{AppError, ErrorInfo};
+use crate::paths;
+use crate::state::AppState;
+use crate::views::error_page::{ErrorPage, PermissionView};
+use crate::views::layout::Layout;
+
+/// Sent on every response, errors included. No inline script or style is allowed anywhere.
+pub fn security_headers(tls: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add(("Cross-Origin-Resource-Policy", "same-origin"))
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"))
+        // Pages carry customers' incident data; never keep them in shared or back-button caches.
+        .add((header::CACHE_CONTROL, "no-store"));
+    if tls { headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains")) } else { headers }
+}
+
+fn app_state(req: &HttpRequest) -> Option<web::Data<AppState>> {
+    req.app_data::<web::Data<AppState>>().cloned()
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// Gives every error response its body: the HTML error page, or JSON under `/api/`.
+///
+/// It must not keep a clone of the request while inner layers run (routing needs the request to
+/// itself), so it reads everything from the response's request afterwards. Inner layers answer
+/// with responses, never `Err`: the session store degrades instead of failing, and handler panics
+/// are caught per resource (`catch_panic`).
+pub async fn render_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let request_id = audit::request_id(res.request());
+    if let Some(value) = request_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    let status = res.status();
+    // Bodies of our own pages are kept (a re-rendered form with 422); actix's plain-text bodies
+    // and the empty bodies of `AppError` are replaced.
+    let replaceable = matches!(res.response().body().size(), BodySize::Sized(0) | BodySize::None)
+        || res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"));
+    if status.as_u16() < 400 || !replaceable {
+        return Ok(res);
+    }
+    let info = res.response().extensions().get::<ErrorInfo>().cloned().unwrap_or_else(|| ErrorInfo::for_status(status));
+    let http_req = res.request().clone();
+    if status == StatusCode::FORBIDDEN {
+        record_denial(&http_req, &info).await;
+    }
+    let (content_type, body) = if is_api(http_req.path()) {
+        let mut json = serde_json::json!({ "code": info.code, "message": info.message });
+        if status.is_server_error() {
+            json["requestId"] = serde_json::json!(request_id);
+        }
+        ("application/json", json.to_string())
+    } else {
+        ("text/html; charset=utf-8", error_page_html(&http_req, status, info, request_id))
+    };
+    drop(http_req);
+    Ok(res.map_body(|head, _| {
+        head.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        BoxBody::new(body)
+    }))
+}
+
+fn error_page_html(req: &HttpRequest, status: StatusCode, info: ErrorInfo, request_id: Option<String>) -> String {
+    let principal = req.extensions().get::<Principal>().cloned();
+    let csrf_token = TypedSession::from(req).peek_csrf_token().unwrap_or_default();
+    let page = ErrorPage {
+        layout: Layout::new(info.title, principal.as_ref(), csrf_token, Vec::new(), req.path()),
+        status: status.as_u16(),
+        title: info.title,
+        message: info.message,
+        missing_permissions: info
+            .missing_permissions
+            .iter()
+            .map(|p: &Permission| PermissionView { name: p.name(), description: p.description() })
+            .collect(),
+        request_id: status.is_server_error().then_some(request_id).flatten(),
+    };
+    page.render().unwrap_or_else(|error| {
+        tracing::error!(%error, "could not render the error page");
+        format!("Error {}", status.as_u16())
+    })
+}
+
+/// Every refusal is a security event. Best effort: a failing audit write must not turn the 403
+/// into something else.
+async fn record_denial(req: &HttpRequest, info: &ErrorInfo) {
+    let Some(state) = app_state(req) else { return };
+    let actor = req.extensions().get::<Principal>().map(Actor::from).unwrap_or_default();
+    let event = SecurityEvent::new("permission_denied", actor)
+        .target(format!("{} {}", req.method(), req.path()))
+        .detail(info.code);
+    if let Err(error) = event.record(&state, req).await {
+        tracing::warn!(?error, "could not record a permission denial in the audit log");
+    }
+}
+
+/// A panic in a handler becomes the 500 page instead of a dropped connection. Wraps each
+/// resource (not the app), where routing is done and holding a clone of the request is allowed.
+pub async fn catch_panic<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    let http_req = req.request().clone();
+    match AssertUnwindSafe(next.call(req)).catch_unwind().await {
+        Ok(result) => result.map(ServiceResponse::map_into_left_body),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            let error = AppError::Unexpected(anyhow::anyhow!("request handler panicked: {message}"));
+            Ok(ServiceResponse::from_err(error, http_req).map_into_right_body())
+        }
+    }
+}
+
+/// Refuses state-changing requests that a browser says come from another site. Complements the
+/// per-session CSRF token, which every form also carries.
+pub async fn reject_cross_origin<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    if !is_safe(req.method()) {
+        if let Some(reason) = cross_origin(req.request()) {
+            tracing::warn!(target: "security", reason, path = req.path(), "cross-origin request refused");
+            let error = AppError::Forbidden(
+                "This request came from another site and was refused. Use the portal's own pages.".into(),
+            );
+            return Ok(req.error_response(error).map_into_right_body());
+        }
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn cross_origin(req: &HttpRequest) -> Option<&'static str> {
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if !matches!(site.to_str(), Ok("same-origin" | "none")) {
+            return Some("Sec-Fetch-Site is not same-origin");
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("null");
+        let host = origin.split_once("://").map(|(_, host)| host);
+        if host != Some(req.connection_info().host()) {
+            return Some("Origin is another site");
+        }
+    }
+    None
+}
+
+/// When the session store could not be read, say so (503) instead of treating the user as
+/// signed out.
+pub async fn session_health<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    let exempt = [paths::HEALTHZ, paths::READYZ].contains(&req.path()) || req.path().starts_with(paths::STATIC);
+    if !exempt && TypedSession::from(req.request()).store_unavailable() {
+        let error = AppError::Unavailable(anyhow::anyhow!("the session store is unavailable"));
+        return Ok(req.error_response(error).map_into_right_body());
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
+/// Guards the scopes that need a signed-in user: checks the session's timeouts, loads the user
+/// afresh (so a disabled user or a changed role takes effect at once) and hands it to handlers.
+pub async fn require_sign_in<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    let Some(state) = app_state(req.request()) else {
+        let error = AppError::Unexpected(anyhow::anyhow!("application state missing"));
+        return Ok(req.error_response(error).map_into_right_body());
+    };
+    let session = TypedSession::from(req.request());
+    let now = state.clock.now();
+    let Some(user_id) = session.user_id() else {
+        return Ok(redirect_to_login(req, None));
+    };
+    if let Some(expiry) = session.expiry(now, state.settings.idle_timeout, state.settings.absolute_timeout) {
+        tracing::info!(target: "security", user_id, ?expiry, "session expired");
+        session.sign_out();
+        return Ok(redirect_to_login(req, Some(expiry)));
+    }
+    let principal = match state.store.load_principal(user_id).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => {
+            tracing::info!(target: "security", user_id, "session of a disabled or deleted user refused");
+            session.sign_out();
+            return Ok(redirect_to_login(req, None));
+        }
+        Err(error) => return Ok(req.error_response(AppError::from(error)).map_into_right_body()),
+    };
+    session.touch(now);
+    req.extensions_mut().insert(principal);
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
+fn redirect_to_login<B>(req: ServiceRequest, expiry: Option<Expiry>) -> ServiceResponse<EitherBody<B>> {
+    let mut target = if req.method() == Method::GET {
+        let here = paths::with_query(req.path(), req.query_string());
+        paths::login_then(&here)
+    } else {
+        paths::LOGIN.to_string()
+    };
+    if expiry.is_some() {
+        target.push_str(if target.contains('?') { "&expired=1" } else { "?expired=1" });
+    }
+    let response = HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish();
+    req.into_response(response).map_into_right_body()
+}

@@ -1,0 +1,13 @@
+//! The web layer: routes, middleware and thin handlers (extract → parse → ask the domain and the
+//! store → build a view → respond).
+
+pub mod audit;
+pub mod context;
+pub mod csrf;
+pub mod health;
+pub mod home;
+pub mod incidents;
+pub mod middleware;
+pub mod routes;
+pub mod sign_in;
+pub mod static_files;

@@ -1,0 +1,20 @@
+//! incident-portal: the customer portal of a managed security provider, where customers see their
+//! open security incidents and the provider's support staff triage and close them.
+//!
+//! Layout: `http` (routes → handlers) → `domain` (rules) → `store` (SQLite or PostgreSQL) →
+//! `views` (askama templates). `startup` builds the app that `main` and the tests both run.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod paths;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod views;

@@ -1,0 +1,118 @@
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use secrecy::SecretString;
+
+use incident_portal::auth::password;
+use incident_portal::cli::{Cli, Command, CreateSupportUserArgs};
+use incident_portal::clock::Clock;
+use incident_portal::settings::{DatabaseSettings, Settings};
+use incident_portal::startup::{Application, open_store};
+use incident_portal::store::{NewUser, Store};
+use incident_portal::{demo, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("incident-portal: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => {
+            let settings = Settings::from_args(&args)?;
+            telemetry::init(settings.database.log_format, std::io::stdout);
+            let store = open_store(&settings).await?;
+            if settings.demo {
+                demo::fill_if_empty(&store).await?;
+            }
+            let app = Application::build_with_store(settings.clone(), store.clone(), Clock::system()).await?;
+            let url = format!("http://{}:{}", settings.bind.ip(), app.port());
+            println!("Incident Portal is listening on {url} ({} database)", store.backend_name());
+            if settings.demo {
+                print!("{}", demo::sign_in_help(&url));
+            }
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            let database = DatabaseSettings::from_args(&args)?;
+            telemetry::init(database.log_format, std::io::stderr);
+            let store = connect(&database).await?;
+            println!("The {} database is migrated.", store.backend_name());
+            Ok(())
+        }
+        Command::CreateSupportUser(args) => create_support_user(args).await,
+    }
+}
+
+async fn connect(database: &DatabaseSettings) -> anyhow::Result<Store> {
+    let store = Store::connect(secrecy::ExposeSecret::expose_secret(&database.url), &database.pool)?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// The password comes from `INCIDENT_PORTAL_PASSWORD` or standard input, never the command line
+/// (which other users of the machine can read).
+fn read_password() -> anyhow::Result<SecretString> {
+    let password = match std::env::var("INCIDENT_PORTAL_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            if std::io::stdin().is_terminal() {
+                eprint!("Password for the new support user (input is shown; prefer INCIDENT_PORTAL_PASSWORD): ");
+            }
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    let length = password.chars().count();
+    if !(password::MIN_PASSWORD_CHARS..=password::MAX_PASSWORD_CHARS).contains(&length) {
+        bail!("the password must have {} to {} characters", password::MIN_PASSWORD_CHARS, password::MAX_PASSWORD_CHARS);
+    }
+    Ok(SecretString::from(password))
+}
+
+async fn create_support_user(args: CreateSupportUserArgs) -> anyhow::Result<()> {
+    let database = DatabaseSettings::from_args(&args.database)?;
+    telemetry::init(database.log_format, std::io::stderr);
+    let email = args.email.trim().to_lowercase();
+    if !email.contains('@') || email.len() > 254 {
+        bail!("--email: \"{}\" is not an email address", args.email);
+    }
+    let name = args.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        bail!("--name: give the user's full name (at most 100 characters)");
+    }
+    let (first_name, last_name) = name.split_once(' ').unwrap_or((name, ""));
+    let password = read_password()?;
+    let store = connect(&database).await?;
+    let hash = password::hash_password(password).await?;
+    let user = NewUser {
+        account_id: None,
+        email: email.clone(),
+        first_name: first_name.to_string(),
+        last_name: last_name.trim().to_string(),
+        password_hash: Some(hash),
+        support_admin: args.admin,
+        time_zone: "UTC".to_string(),
+        enabled: true,
+    };
+    match store.create_user(&user, incident_portal::store::now()).await {
+        Ok(_) => {
+            let role = if args.admin { "support administrator" } else { "support agent" };
+            println!("Created {role} {email}.");
+            Ok(())
+        }
+        Err(incident_portal::store::StoreError::Duplicate(_)) => bail!("a user with the email {email} already exists"),
+        Err(error) => Err(error.into()),
+    }
+}

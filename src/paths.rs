@@ -1,0 +1,59 @@
+//! Every path of the portal, in one place. Routes are registered from these and links are built
+//! from them, so a path changes here or nowhere.
+
+use crate::domain::ticket::TicketNumber;
+
+pub const HOME: &str = "/";
+pub const LOGIN: &str = "/login";
+pub const LOGOUT: &str = "/logout";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const STATIC: &str = "/static";
+pub const STATIC_ASSET_ROUTE: &str = "/static/{name}";
+
+pub const SECURITY: &str = "/security";
+pub const INCIDENTS: &str = "/security/incidents";
+pub const INCIDENTS_CSV: &str = "/security/incidents.csv";
+/// Relative to [`SECURITY`], for the route table.
+pub const INCIDENT_ROUTE: &str = "/incidents/{number}";
+
+pub const DESK: &str = "/desk";
+pub const DESK_INCIDENTS: &str = "/desk/incidents";
+pub const DESK_INCIDENTS_CSV: &str = "/desk/incidents.csv";
+
+pub fn incident(number: TicketNumber) -> String {
+    format!("{INCIDENTS}/{number}")
+}
+
+/// `path?query`, or just `path` for an empty query.
+pub fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() { path.to_string() } else { format!("{path}?{query}") }
+}
+
+/// The sign-in page, asked to return to `next` afterwards.
+pub fn login_then(next: &str) -> String {
+    with_query(LOGIN, &serde_html_form::to_string([("next", next)]).unwrap_or_default())
+}
+
+/// Only same-site paths are followed after sign-in; anything else (`//evil`, `https://…`) goes home.
+pub fn safe_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/security/incidents?severity=High")), Some("/security/incidents?severity=High"));
+        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil", "/x\r\nSet-Cookie: a=b"] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn incident_paths_use_the_ticket_number() {
+        assert_eq!(incident(TicketNumber::from_id(100042)), "/security/incidents/ATS-100042");
+    }
+}

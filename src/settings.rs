@@ -1,0 +1,197 @@
+//! Typed settings, checked once at start-up. A bad value stops the program with one line that
+//! names the setting; secrets are wrapped so they never print.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::cli::{DatabaseArgs, ServeArgs};
+use crate::store::PoolSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool: PoolSettings,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database: DatabaseSettings,
+    pub demo: bool,
+    pub session_key: Option<SecretString>,
+    pub secure_cookies: bool,
+    pub idle_timeout: chrono::Duration,
+    pub absolute_timeout: chrono::Duration,
+    pub trust_proxy_headers: bool,
+    pub workers: usize,
+}
+
+/// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} ({flag}): {problem}")]
+pub struct SettingError {
+    variable: &'static str,
+    flag: &'static str,
+    problem: String,
+}
+
+fn bad(variable: &'static str, flag: &'static str, problem: impl Into<String>) -> SettingError {
+    SettingError { variable, flag, problem: problem.into() }
+}
+
+fn parse_bool(value: &str, variable: &'static str, flag: &'static str) -> Result<bool, SettingError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(bad(variable, flag, format!("\"{value}\" is not true or false"))),
+    }
+}
+
+fn parse_number(
+    value: &str,
+    range: std::ops::RangeInclusive<u64>,
+    variable: &'static str,
+    flag: &'static str,
+) -> Result<u64, SettingError> {
+    value.trim().parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+        bad(variable, flag, format!("\"{value}\" is not a whole number from {} to {}", range.start(), range.end()))
+    })
+}
+
+impl DatabaseSettings {
+    pub fn from_args(args: &DatabaseArgs) -> Result<Self, SettingError> {
+        let url = args.database_url.trim();
+        if url.is_empty() {
+            return Err(bad("DATABASE_URL", "--database-url", "must not be empty"));
+        }
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if url.contains("://") && !known.iter().any(|prefix| url.starts_with(prefix)) {
+            return Err(bad(
+                "DATABASE_URL",
+                "--database-url",
+                "use sqlite://<file> or postgres://<user>@<host>/<database>",
+            ));
+        }
+        let max_connections = parse_number(
+            &args.database_max_connections,
+            1..=1000,
+            "DATABASE_MAX_CONNECTIONS",
+            "--database-max-connections",
+        )?;
+        let acquire = parse_number(
+            &args.database_acquire_timeout_seconds,
+            1..=300,
+            "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
+            "--database-acquire-timeout-seconds",
+        )?;
+        let log_format = match args.log_format.trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(bad("LOG_FORMAT", "--log-format", format!("\"{other}\" is not text or json"))),
+        };
+        Ok(DatabaseSettings {
+            url: SecretString::from(url.to_string()),
+            pool: PoolSettings {
+                max_connections: max_connections as u32,
+                acquire_timeout: Duration::from_secs(acquire),
+            },
+            log_format,
+        })
+    }
+}
+
+impl Settings {
+    pub fn from_args(args: &ServeArgs) -> Result<Self, SettingError> {
+        let database = DatabaseSettings::from_args(&args.database)?;
+        let bind = args.bind.trim().parse::<SocketAddr>().map_err(|_| {
+            bad(
+                "BIND_ADDRESS",
+                "--bind",
+                format!("\"{}\" is not an address and port such as 127.0.0.1:8080", args.bind),
+            )
+        })?;
+        let session_key = match args.session_key.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(key) if key.len() < 32 => {
+                return Err(bad("SESSION_KEY", "--session-key", "must be at least 32 characters long"));
+            }
+            Some(key) => Some(SecretString::from(key.to_string())),
+        };
+        let idle = parse_number(
+            &args.session_idle_timeout_minutes,
+            1..=24 * 60,
+            "SESSION_IDLE_TIMEOUT_MINUTES",
+            "--session-idle-timeout-minutes",
+        )?;
+        let absolute = parse_number(
+            &args.session_absolute_timeout_hours,
+            1..=24 * 30,
+            "SESSION_ABSOLUTE_TIMEOUT_HOURS",
+            "--session-absolute-timeout-hours",
+        )?;
+        let default_workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = match &args.workers {
+            Some(w) => parse_number(w, 1..=256, "WORKERS", "--workers")? as usize,
+            None => default_workers,
+        };
+        Ok(Settings {
+            bind,
+            database,
+            demo: args.demo,
+            session_key,
+            secure_cookies: parse_bool(&args.secure_cookies, "SECURE_COOKIES", "--secure-cookies")?,
+            idle_timeout: chrono::Duration::minutes(idle as i64),
+            absolute_timeout: chrono::Duration::hours(absolute as i64),
+            trust_proxy_headers: parse_bool(&args.trust_proxy_headers, "TRUST_PROXY_HEADERS", "--trust-proxy-headers")?,
+            workers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings(args: &[&str]) -> Result<Settings, SettingError> {
+        let cli =
+            crate::cli::Cli::try_parse_from(std::iter::once("incident-portal").chain(args.iter().copied())).unwrap();
+        Settings::from_args(&cli.serve)
+    }
+
+    #[test]
+    fn the_defaults_suit_a_laptop() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert!(!s.secure_cookies);
+        assert_eq!(s.idle_timeout, chrono::Duration::minutes(30));
+        assert_eq!(s.absolute_timeout, chrono::Duration::hours(12));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let error = settings(&["--bind", "nowhere"]).unwrap_err().to_string();
+        assert!(error.starts_with("BIND_ADDRESS (--bind):"), "{error}");
+        let error = settings(&["--secure-cookies", "maybe"]).unwrap_err().to_string();
+        assert!(error.starts_with("SECURE_COOKIES"), "{error}");
+        let error = settings(&["--database-url", "mysql://x"]).unwrap_err().to_string();
+        assert!(error.starts_with("DATABASE_URL"), "{error}");
+        let error = settings(&["--session-key", "short"]).unwrap_err().to_string();
+        assert!(error.starts_with("SESSION_KEY"), "{error}");
+        assert!(!error.contains("short"), "the secret must not be echoed: {error}");
+    }
+
+    #[test]
+    fn a_bare_flag_turns_a_switch_on() {
+        assert!(settings(&["--secure-cookies"]).unwrap().secure_cookies);
+    }
+}

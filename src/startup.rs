@@ -1,0 +1,139 @@
+//! Builds the application: the store, the session layer, the middleware stack and the routes.
+//! `main` and the integration tests both start the portal through [`Application`].
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use base64::Engine;
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::password;
+use crate::auth::session_store::DbSessionStore;
+use crate::clock::Clock;
+use crate::http::middleware::{reject_cross_origin, render_errors, security_headers, session_health};
+use crate::http::routes;
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::store::Store;
+
+/// How often expired sessions and old sign-in attempts are deleted.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the database named in the settings, migrates it and binds the listener.
+    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
+        let store = open_store(&settings).await?;
+        Self::build_with_store(settings, store, clock).await
+    }
+
+    pub async fn build_with_store(settings: Settings, store: Store, clock: Clock) -> anyhow::Result<Application> {
+        let key = session_key(&settings, &store).await?;
+        let listener =
+            TcpListener::bind(settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        password::prepare();
+        spawn_housekeeping(store.clone(), clock.clone());
+
+        let workers = settings.workers;
+        let tls = settings.secure_cookies;
+        let state = web::Data::new(AppState { store: store.clone(), clock: clock.clone(), settings });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(reject_cross_origin))
+                .wrap(from_fn(session_health))
+                .wrap(session_middleware(&state, key.clone()))
+                .wrap(from_fn(render_errors))
+                .wrap(TracingLogger::default())
+                .wrap(security_headers(tls))
+                .app_data(state.clone())
+                .configure(routes::configure)
+        })
+        .workers(workers)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(settings.database.url.expose_secret(), &settings.database.pool)?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// Sessions live in the database; the cookie holds only a random key, encrypted and signed.
+/// Idle expiry is enforced by the sign-in guard and by the row's expiry, which each state change
+/// (at most once a minute, see `TypedSession::touch`) pushes forward.
+fn session_middleware(state: &web::Data<AppState>, key: Key) -> SessionMiddleware<DbSessionStore> {
+    let secure = state.settings.secure_cookies;
+    let idle = actix_web::cookie::time::Duration::seconds(state.settings.idle_timeout.num_seconds());
+    // The `__Host-` prefix pins the cookie to this host and path; browsers accept it only over TLS.
+    let name = if secure { "__Host-incident-portal" } else { "incident-portal" };
+    SessionMiddleware::builder(DbSessionStore::new(state.store.clone(), state.clock.clone()), key)
+        .cookie_name(name.to_string())
+        .cookie_secure(secure)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_string())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(
+            BrowserSession::default().state_ttl(idle).state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+        )
+        .build()
+}
+
+/// The configured key, or one generated once and shared through the database by all instances.
+async fn session_key(settings: &Settings, store: &Store) -> anyhow::Result<Key> {
+    let master = match &settings.session_key {
+        Some(key) => key.expose_secret().as_bytes().to_vec(),
+        None => {
+            let encoded = store
+                .server_secret("session_key", || {
+                    let mut bytes = [0u8; 64];
+                    rand::fill(&mut bytes);
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                })
+                .await
+                .context("cannot read or create the session key")?;
+            base64::engine::general_purpose::STANDARD.decode(encoded).context("the stored session key is corrupt")?
+        }
+    };
+    Ok(Key::derive_from(&master))
+}
+
+fn spawn_housekeeping(store: Store, clock: Clock) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+        loop {
+            interval.tick().await;
+            let now = clock.now();
+            if let Err(error) = store.purge_expired_sessions(now).await {
+                tracing::warn!(?error, "could not purge expired sessions");
+            }
+            if let Err(error) = store.purge_sign_in_attempts(now - chrono::Duration::days(1)).await {
+                tracing::warn!(?error, "could not purge old sign-in attempts");
+            }
+        }
+    });
+}

@@ -1,0 +1,11 @@
+//! What every handler can reach: the store, the clock and the settings.
+
+use crate::clock::Clock;
+use crate::settings::Settings;
+use crate::store::Store;
+
+pub struct AppState {
+    pub store: Store,
+    pub clock: Clock,
+    pub settings: Settings,
+}

@@ -1,0 +1,198 @@
+//! One store for both databases: an enum over a SQLite and a PostgreSQL pool, chosen from the URL.
+//! Queries are written once with `$n` placeholders (both drivers accept them) and run on either
+//! pool through [`on_pool!`]; per-backend branches exist only where the dialects really differ.
+
+mod accounts;
+mod audit;
+mod incidents;
+mod secrets;
+mod sessions;
+mod sql;
+mod throttle;
+mod tickets;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use accounts::NewUser;
+pub use audit::AuditEntry;
+pub use incidents::{IncidentPage, IncidentRow};
+pub use sessions::SessionRecord;
+pub use tickets::{CommentRecord, NewComment, NewTicket, PersonRef, TicketRecord};
+pub use users::Credentials;
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once per
+/// backend, so the same query text and row types serve both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` in a write transaction bound to `$tx`, committing if the body finishes and rolling
+/// back if it returns early with `?`. SQLite takes the write lock up front (`BEGIN IMMEDIATE`), so a
+/// transaction that reads then writes waits for the busy timeout instead of failing with SQLITE_BUSY.
+macro_rules! in_transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                Ok(out)
+            }
+            $crate::store::Store::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                Ok(out)
+            }
+        }
+    };
+}
+
+/// Runs a statement that returns no rows on whichever pool the store holds; yields the number of
+/// rows it changed.
+macro_rules! execute {
+    ($store:expr, $query:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(pool) => $query.execute(pool).await.map(|done| done.rows_affected()),
+            $crate::store::Store::Postgres(pool) => $query.execute(pool).await.map(|done| done.rows_affected()),
+        }
+    };
+}
+
+pub(crate) use {execute, in_transaction, on_pool};
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before the page answers 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { max_connections: 10, acquire_timeout: Duration::from_secs(3) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is too busy; worth retrying later (503).
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A uniqueness rule refused the write.
+    #[error("a record with the same key already exists")]
+    Duplicate(#[source] sqlx::Error),
+    #[error("the database reported an error")]
+    Other(#[source] sqlx::Error),
+    #[error("the database could not be migrated")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database URL is not valid: {0}")]
+    BadUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::BeginFailed => StoreError::Unavailable(error),
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(error),
+            sqlx::Error::Database(db) if is_transient(db.code().as_deref()) => StoreError::Unavailable(error),
+            _ => StoreError::Other(error),
+        }
+    }
+}
+
+/// Database error codes that mean "not now" rather than "never": SQLite busy/locked (with their
+/// extended codes), PostgreSQL connection exceptions, shutdown and too many connections.
+fn is_transient(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    if let Ok(sqlite_code) = code.parse::<i32>() {
+        return matches!(sqlite_code & 0xff, 5 | 6);
+    }
+    code.starts_with("08") || code.starts_with("57P") || code == "53300"
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The current time at the precision both databases keep (microseconds), so that what is written
+/// compares equal to what is read back.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl Store {
+    /// Opens a pool for the URL: `postgres://…` selects PostgreSQL, `sqlite:…` (or a bare path)
+    /// SQLite. Connections are made lazily, so a database that is down at start-up is retried.
+    pub fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_lazy_with(options);
+            Ok(Store::Postgres(pool))
+        } else {
+            let url = if url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite://{url}") };
+            let options = SqliteConnectOptions::from_str(&url)
+                .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL makes NORMAL safe against corruption; it only risks the last commits on power loss.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_lazy_with(options);
+            Ok(Store::Sqlite(pool))
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "SQLite",
+            Store::Postgres(_) => "PostgreSQL",
+        }
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Store::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// `/readyz`: can a connection run a query right now?
+    pub async fn ping(&self) -> StoreResult<()> {
+        execute!(self, sqlx::query("SELECT 1"))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}

@@ -1,0 +1,71 @@
+//! Server-side session rows. The id is a SHA-256 of the cookie's session key, so reading this
+//! table never yields a usable cookie.
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreResult, execute, on_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn load_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<SessionRecord>> {
+        let sql = "SELECT state, created_at FROM sessions WHERE id = $1 AND expires_at > $2";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(id).bind(now).fetch_optional(pool).await)?)
+    }
+
+    pub async fn insert_session(
+        &self,
+        id: &str,
+        user_id: Option<i64>,
+        state: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let sql = "INSERT INTO sessions (id, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+        execute!(self, sqlx::query(sql).bind(id).bind(user_id).bind(state).bind(now).bind(expires_at))?;
+        Ok(())
+    }
+
+    /// Replaces the state of a live session; `false` if it has ended meanwhile (signed out elsewhere).
+    pub async fn update_session(
+        &self,
+        id: &str,
+        user_id: Option<i64>,
+        state: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let sql = "UPDATE sessions SET user_id = $1, state = $2, expires_at = $3 WHERE id = $4 AND expires_at > $5";
+        let done = execute!(self, sqlx::query(sql).bind(user_id).bind(state).bind(expires_at).bind(id).bind(now))?;
+        Ok(done == 1)
+    }
+
+    pub async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        let sql = "UPDATE sessions SET expires_at = $1 WHERE id = $2";
+        execute!(self, sqlx::query(sql).bind(expires_at).bind(id))?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        execute!(self, sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id))?;
+        Ok(())
+    }
+
+    /// Ends every session of a user (disabled, password changed, "sign out everywhere"), on every
+    /// app instance at once, except `keep` if given.
+    pub async fn delete_sessions_of_user(&self, user_id: i64, keep: Option<&str>) -> StoreResult<u64> {
+        let sql = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2";
+        let done = execute!(self, sqlx::query(sql).bind(user_id).bind(keep.unwrap_or("")))?;
+        Ok(done)
+    }
+
+    pub async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let sql = "DELETE FROM sessions WHERE expires_at <= $1";
+        let done = execute!(self, sqlx::query(sql).bind(now))?;
+        Ok(done)
+    }
+}

@@ -1,0 +1,98 @@
+//! Users as the sign-in and every signed-in request need them.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::{Store, StoreResult, execute, on_pool};
+use crate::domain::permission::{BuiltinRole, Permission, PermissionSet};
+use crate::domain::principal::{AccountRef, Principal, PrincipalRole};
+
+/// What sign-in checks a password against.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Credentials {
+    pub user_id: i64,
+    pub password_hash: Option<String>,
+    pub enabled: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct PrincipalRow {
+    id: i64,
+    email: String,
+    first_name: String,
+    last_name: String,
+    time_zone: String,
+    is_support: bool,
+    is_support_admin: bool,
+    account_id: Option<i64>,
+    account_number: Option<i64>,
+    account_name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RoleGrant {
+    builtin: Option<String>,
+    permission: Option<String>,
+}
+
+impl Store {
+    #[tracing::instrument(skip(self))]
+    pub async fn find_credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
+        let sql = "SELECT id AS user_id, password_hash, enabled FROM users WHERE email = $1";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(email).fetch_optional(pool).await)?)
+    }
+
+    /// The enabled user with their account and effective permissions, or `None` if the user is
+    /// gone or disabled. Read on every signed-in request, so a change takes effect at once.
+    #[tracing::instrument(skip(self))]
+    pub async fn load_principal(&self, user_id: i64) -> StoreResult<Option<Principal>> {
+        let sql = "SELECT u.id, u.email, u.first_name, u.last_name, u.time_zone, u.is_support, \
+                   u.is_support_admin, u.account_id, a.number AS account_number, a.name AS account_name \
+                   FROM users u LEFT JOIN accounts a ON a.id = u.account_id \
+                   WHERE u.id = $1 AND u.enabled = TRUE";
+        let row: Option<PrincipalRow> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_optional(pool).await)?;
+        let Some(row) = row else { return Ok(None) };
+
+        let role = match (row.is_support, row.account_id, row.account_number, row.account_name) {
+            (false, Some(id), Some(number), Some(name)) => PrincipalRole::Customer {
+                account: AccountRef { id, number, name },
+                permissions: self.permissions_of(user_id).await?,
+            },
+            _ => PrincipalRole::Support { admin: row.is_support_admin },
+        };
+        Ok(Some(Principal {
+            user_id: row.id,
+            email: row.email,
+            display_name: format!("{} {}", row.first_name, row.last_name).trim().to_string(),
+            time_zone: row.time_zone.parse::<Tz>().unwrap_or(chrono_tz::UTC),
+            role,
+        }))
+    }
+
+    /// The union of the permissions of the user's roles.
+    async fn permissions_of(&self, user_id: i64) -> StoreResult<PermissionSet> {
+        let sql = "SELECT r.builtin, p.permission FROM role_members m \
+                   JOIN roles r ON r.id = m.role_id \
+                   LEFT JOIN role_permissions p ON p.role_id = r.id \
+                   WHERE m.user_id = $1";
+        let grants: Vec<RoleGrant> = on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)?;
+        let mut permissions = PermissionSet::default();
+        for grant in grants {
+            if let Some(builtin) = grant.builtin.as_deref().and_then(BuiltinRole::from_code) {
+                permissions = permissions.union(builtin.permissions());
+            }
+            if let Some(permission) = grant.permission.as_deref().and_then(Permission::from_code) {
+                permissions.insert(permission);
+            }
+        }
+        Ok(permissions)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn record_sign_in(&self, user_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+        let sql = "UPDATE users SET last_sign_in_at = $1 WHERE id = $2";
+        execute!(self, sqlx::query(sql).bind(at).bind(user_id))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! What every page shares: title, navigation, the signed-in user, flash messages, CSRF token.
+
+use crate::auth::session::Flash;
+use crate::domain::policy;
+use crate::domain::principal::Principal;
+use crate::http::static_files;
+use crate::paths;
+
+pub struct NavLink {
+    pub label: &'static str,
+    pub href: &'static str,
+    pub current: bool,
+}
+
+pub struct NavSection {
+    pub label: &'static str,
+    pub links: Vec<NavLink>,
+}
+
+pub struct UserBadge {
+    pub name: String,
+    /// The customer account's name, or "Armor Support".
+    pub organisation: String,
+}
+
+pub struct Layout {
+    pub title: String,
+    pub user: Option<UserBadge>,
+    pub nav: Vec<NavSection>,
+    pub flashes: Vec<Flash>,
+    pub csrf_token: String,
+    pub static_version: &'static str,
+}
+
+impl Layout {
+    pub fn new(
+        title: impl Into<String>,
+        principal: Option<&Principal>,
+        csrf_token: String,
+        flashes: Vec<Flash>,
+        current_path: &str,
+    ) -> Layout {
+        Layout {
+            title: title.into(),
+            user: principal.map(|p| UserBadge {
+                name: p.display_name.clone(),
+                organisation: p.account().map_or_else(|| "Armor Support".to_string(), |a| a.name.clone()),
+            }),
+            nav: principal.map(|p| navigation(p, current_path)).unwrap_or_default(),
+            flashes,
+            csrf_token,
+            static_version: static_files::version(),
+        }
+    }
+}
+
+/// Only what exists and what this user may open.
+fn navigation(principal: &Principal, current_path: &str) -> Vec<NavSection> {
+    let link = |label, href: &'static str| NavLink { label, href, current: current_path.starts_with(href) };
+    let mut sections = Vec::new();
+    if principal.is_support() {
+        sections.push(NavSection { label: "Support desk", links: vec![link("Incident queue", paths::DESK_INCIDENTS)] });
+    } else if policy::incident_screen_scope(principal).is_ok() {
+        sections.push(NavSection { label: "Security", links: vec![link("Security Incidents", paths::INCIDENTS)] });
+    }
+    sections
+}

@@ -1,0 +1,13 @@
+use askama::Template;
+
+use super::layout::Layout;
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub email: String,
+    pub next: Option<String>,
+    pub error: Option<String>,
+    pub notice: Option<&'static str>,
+}

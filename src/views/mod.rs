@@ -1,0 +1,27 @@
+//! View models and the askama templates they fill: one struct per template. Values arrive
+//! formatted (dates already in the user's time zone), so templates stay dumb.
+
+pub mod error_page;
+pub mod format;
+pub mod incident;
+pub mod incidents;
+pub mod layout;
+pub mod login;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use askama::Template;
+
+use crate::error::AppError;
+
+/// Renders a template as an HTML response with the given status.
+pub fn render<T: Template>(status: StatusCode, template: &T) -> Result<HttpResponse, AppError> {
+    let body = template.render().map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok(HttpResponse::build(status).content_type(ContentType::html()).body(body))
+}
+
+/// Renders a template as a 200 page.
+pub fn page<T: Template>(template: &T) -> Result<HttpResponse, AppError> {
+    render(StatusCode::OK, template)
+}
