@@ -281,10 +281,11 @@ async fn seed_people(store: &Store) -> anyhow::Result<Seeded> {
     for account in &ACCOUNTS {
         account_ids.push(store.create_account(account.number, account.name, now).await?);
     }
+    // Every demo user shares the published demo password, so one hash serves them all.
+    let hash = password::hash_password(SecretString::from(DEMO_PASSWORD)).await?;
     let mut user_ids = Vec::new();
     for user in &USERS {
         let account_id = user.account.map(|i| account_ids[i]);
-        let hash = password::hash_password(SecretString::from(DEMO_PASSWORD)).await?;
         let id = store
             .create_user(
                 &NewUser {
@@ -292,7 +293,7 @@ async fn seed_people(store: &Store) -> anyhow::Result<Seeded> {
                     email: user.email.to_string(),
                     first_name: user.first_name.to_string(),
                     last_name: user.last_name.to_string(),
-                    password_hash: Some(hash),
+                    password_hash: Some(hash.clone()),
                     support_admin: matches!(user.role, DemoRole::SupportAdmin),
                     time_zone: user.time_zone.to_string(),
                     enabled: user.enabled,

@@ -87,7 +87,10 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 /// (at most once a minute, see `TypedSession::touch`) pushes forward.
 fn session_middleware(state: &web::Data<AppState>, key: Key) -> SessionMiddleware<DbSessionStore> {
     let secure = state.settings.secure_cookies;
-    let idle = actix_web::cookie::time::Duration::seconds(state.settings.idle_timeout.num_seconds());
+    // The row outlives the idle timeout a little, so the guard can still see the session and
+    // tell the user it expired; the guard, not the row, enforces the timeout.
+    let row_ttl = state.settings.idle_timeout + chrono::Duration::minutes(10);
+    let idle = actix_web::cookie::time::Duration::seconds(row_ttl.num_seconds());
     // The `__Host-` prefix pins the cookie to this host and path; browsers accept it only over TLS.
     let name = if secure { "__Host-incident-portal" } else { "incident-portal" };
     SessionMiddleware::builder(DbSessionStore::new(state.store.clone(), state.clock.clone()), key)

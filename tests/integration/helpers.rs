@@ -1,0 +1,295 @@
+//! Starts the real portal on a random port with a fresh database (SQLite, or PostgreSQL when it is
+//! reachable) filled with the demo data set, and talks HTTP to it.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use incident_portal::clock::Clock;
+use incident_portal::demo;
+use incident_portal::domain::principal::Principal;
+use incident_portal::settings::{DatabaseSettings, LogFormat, Settings};
+use incident_portal::startup::Application;
+use incident_portal::store::{PoolSettings, Store};
+use reqwest::redirect::Policy;
+use secrecy::SecretString;
+use sqlx::Connection;
+
+pub const PASSWORD: &str = demo::DEMO_PASSWORD;
+pub const TESS: &str = "tess.tech@northwind.example";
+pub const RILEY: &str = "riley.recipient@northwind.example";
+pub const AVERY: &str = "avery.admin@northwind.example";
+pub const BILLIE: &str = "billie.billing@northwind.example";
+pub const DANA: &str = "dana.dashboard@northwind.example";
+pub const DORA: &str = "dora.disabled@northwind.example";
+pub const CASEY: &str = "casey.admin@contoso.example";
+pub const SAM: &str = "sam.agent@support.example";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `INCIDENT_PORTAL_TEST_REQUIRE=postgres,browser` (set by `.ci/run`) turns a missing PostgreSQL or
+/// browser into a failure instead of a skip.
+pub fn required(what: &str) -> bool {
+    std::env::var("INCIDENT_PORTAL_TEST_REQUIRE").is_ok_and(|v| v.split(',').any(|r| r.trim() == what))
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("INCIDENT_PORTAL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database that exists for one test and is removed afterwards.
+enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside any runtime we may block; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async move {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+static POSTGRES_AVAILABLE: LazyLock<bool> = LazyLock::new(|| {
+    let url = postgres_admin_url();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            tokio::time::timeout(Duration::from_secs(3), sqlx::PgConnection::connect(&url))
+                .await
+                .is_ok_and(|c| c.is_ok())
+        })
+    })
+    .join()
+    .unwrap_or(false)
+});
+
+async fn create_database(backend: Backend) -> Option<(String, TestDatabase)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("portal.db").display());
+            Some((url, TestDatabase::Sqlite(dir)))
+        }
+        Backend::Postgres => {
+            if !*POSTGRES_AVAILABLE {
+                assert!(!required("postgres"), "PostgreSQL is required but not reachable at {}", postgres_admin_url());
+                eprintln!("skipped: PostgreSQL is not reachable at {}", postgres_admin_url());
+                return None;
+            }
+            let admin_url = postgres_admin_url();
+            let name = format!(
+                "ip_test_{}",
+                incident_portal::auth::session::new_token().to_lowercase().replace(['-', '_'], "")
+            );
+            let name = name[..40.min(name.len())].to_string();
+            let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut conn)
+                .await
+                .expect("create a test database");
+            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base).to_string();
+            Some((format!("{base}/{name}"), TestDatabase::Postgres { admin_url, name }))
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub store: Store,
+    pub clock: Clock,
+    _database: TestDatabase,
+}
+
+pub fn settings(database_url: &str) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        database: DatabaseSettings {
+            url: SecretString::from(database_url.to_string()),
+            pool: PoolSettings { max_connections: 5, acquire_timeout: Duration::from_secs(3) },
+            log_format: LogFormat::Text,
+        },
+        demo: false,
+        session_key: Some(SecretString::from("a test session key that is long enough to use".to_string())),
+        secure_cookies: false,
+        idle_timeout: chrono::Duration::minutes(30),
+        absolute_timeout: chrono::Duration::hours(12),
+        trust_proxy_headers: false,
+        workers: 1,
+    }
+}
+
+/// The portal on a fresh database with the demo data; `None` when PostgreSQL is asked for but
+/// not available (and not required).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    if std::env::var("TEST_LOG").is_ok() {
+        incident_portal::telemetry::init(LogFormat::Text, std::io::stdout);
+    }
+    let (url, database) = create_database(backend).await?;
+    let settings = settings(&url);
+    let store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
+    store.migrate().await.expect("migrations run");
+    demo::seed(&store).await.expect("demo data loads");
+    let clock = Clock::system();
+    let app = Application::build_with_store(settings, store.clone(), clock.clone()).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp { address, store, clock, _database: database })
+}
+
+/// Runs each named test `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.expect("SQLite always works");
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects (tests check them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+}
+
+pub fn csrf_token(html: &str) -> String {
+    let document = scraper::Html::parse_document(html);
+    let selector = scraper::Selector::parse("input[name=csrf_token]").unwrap();
+    document
+        .select(&selector)
+        .next()
+        .and_then(|input| input.value().attr("value"))
+        .expect("the page has a CSRF token")
+        .to_string()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.expect("the request completes")
+    }
+
+    pub async fn get_text(&self, client: &reqwest::Client, path: &str) -> (u16, String) {
+        let response = self.get(client, path).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    pub async fn post_form(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client.post(self.url(path)).form(form).send().await.expect("the request completes")
+    }
+
+    /// The CSRF token of the session, read from a page that has a form.
+    pub async fn csrf_token(&self, client: &reqwest::Client, page: &str) -> String {
+        let (_, html) = self.get_text(client, page).await;
+        csrf_token(&html)
+    }
+
+    pub async fn try_sign_in(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token(client, "/login").await;
+        self.post_form(client, "/login", &[("csrf_token", &token), ("email", email), ("password", password)]).await
+    }
+
+    /// A new client signed in as `email`.
+    pub async fn sign_in(&self, email: &str) -> reqwest::Client {
+        let client = client();
+        let response = self.try_sign_in(&client, email, PASSWORD).await;
+        assert_eq!(response.status().as_u16(), 303, "signing in as {email}");
+        client
+    }
+
+    pub async fn user_id(&self, email: &str) -> i64 {
+        let sql = "SELECT id FROM users WHERE email = $1";
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).bind(email).fetch_one(pool).await,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).bind(email).fetch_one(pool).await,
+        }
+        .expect("the user exists")
+    }
+
+    pub async fn principal(&self, email: &str) -> Principal {
+        let id = self.user_id(email).await;
+        self.store.load_principal(id).await.unwrap().expect("an enabled user")
+    }
+
+    /// Runs a statement directly on the test database.
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+            Store::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+        }
+        .expect("the statement runs");
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .expect("the count runs")
+    }
+}
+
+/// One row of an incident table: the ticket number and the text of every cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow {
+    pub number: String,
+    pub cells: Vec<String>,
+}
+
+pub fn table_rows(html: &str) -> Vec<TableRow> {
+    let document = scraper::Html::parse_document(html);
+    let row_selector = scraper::Selector::parse("table.incidents tbody tr").unwrap();
+    let cell_selector = scraper::Selector::parse("td").unwrap();
+    document
+        .select(&row_selector)
+        .map(|row| {
+            let cells: Vec<String> = row
+                .select(&cell_selector)
+                .map(|cell| cell.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            TableRow { number: cells[0].clone(), cells }
+        })
+        .collect()
+}

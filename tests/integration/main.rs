@@ -1,0 +1,9 @@
+//! One integration-test binary: each test starts the real portal on a random port with its own
+//! fresh database and talks HTTP to it, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod browser;
+mod incidents;
+mod security;
+mod sign_in;

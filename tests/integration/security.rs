@@ -1,0 +1,140 @@
+use crate::helpers::*;
+use crate::on_both_backends;
+
+const SECURITY_HEADERS: [&str; 5] =
+    ["content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "cache-control"];
+
+fn assert_security_headers(response: &reqwest::Response, what: &str) {
+    for header in SECURITY_HEADERS {
+        assert!(response.headers().contains_key(header), "{header} on {what}");
+    }
+    let csp = response.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+}
+
+async fn security_headers_are_on_a_200_a_404_and_a_500(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let ok = app.get(&client, "/security/incidents").await;
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_security_headers(&ok, "200");
+
+    let missing = app.get(&client, "/no/such/page").await;
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_security_headers(&missing, "404");
+    assert!(missing.text().await.unwrap().contains("Page not found"));
+
+    // Break the database under the running app: the page fails with the 500 page.
+    app.execute("DROP TABLE ticket_visibility").await;
+    let broken = app.get(&client, "/security/incidents").await;
+    assert_eq!(broken.status().as_u16(), 500);
+    assert_security_headers(&broken, "500");
+    let request_id = broken.headers()["x-request-id"].to_str().unwrap().to_string();
+    let html = broken.text().await.unwrap();
+    assert!(html.contains(&request_id), "the 500 page shows the request id");
+    assert!(!html.to_lowercase().contains("ticket_visibility") && !html.contains("sqlx"), "no cause reaches the user");
+}
+
+async fn a_form_without_the_csrf_token_is_refused(app: TestApp) {
+    let client = client();
+    app.get(&client, "/login").await;
+    let response = app.post_form(&client, "/login", &[("email", TESS), ("password", PASSWORD)]).await;
+    assert_eq!(response.status().as_u16(), 403);
+    assert!(response.text().await.unwrap().contains("did not come from this portal"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL").await, 0, "nobody signed in");
+}
+
+async fn another_sessions_csrf_token_is_refused(app: TestApp) {
+    let victim = app.sign_in(TESS).await;
+    let attacker = client();
+    let attacker_token = app.csrf_token(&attacker, "/login").await;
+    let response = app.post_form(&victim, "/logout", &[("csrf_token", &attacker_token)]).await;
+    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(app.get(&victim, "/security/incidents").await.status().as_u16(), 200, "still signed in");
+}
+
+async fn a_form_posted_from_another_origin_is_refused(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let token = app.csrf_token(&client, "/security/incidents").await;
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let response = client
+            .post(app.url("/logout"))
+            .header(header, value)
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{header}: {value}");
+        assert_security_headers(&response, "403");
+    }
+    assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200, "still signed in");
+    // The same form from the portal's own origin works.
+    let own_origin = app.address.clone();
+    let response = client
+        .post(app.url("/logout"))
+        .header("origin", own_origin)
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+}
+
+async fn signed_out_visitors_are_sent_to_sign_in(app: TestApp) {
+    let client = client();
+    for path in ["/security/incidents", "/security/incidents.csv", "/security/incidents/ATS-100001", "/desk/incidents"]
+    {
+        let response = app.get(&client, path).await;
+        assert_eq!(response.status().as_u16(), 303, "{path}");
+        assert!(location(&response).starts_with("/login?next="), "{path}");
+    }
+    let response = app.get(&client, "/").await;
+    assert_eq!(location(&response), "/login");
+}
+
+async fn health_probes_answer(app: TestApp) {
+    let client = client();
+    let (status, body) = app.get_text(&client, "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, body) = app.get_text(&client, "/readyz").await;
+    assert_eq!((status, body.as_str()), (200, "ready"));
+}
+
+async fn static_assets_are_versioned_and_cached(app: TestApp) {
+    let client = client();
+    let (_, html) = app.get_text(&client, "/login").await;
+    let start = html.find("/static/app.css?v=").expect("the stylesheet is linked with a version");
+    let href = &html[start..html[start..].find('"').unwrap() + start];
+    let response = app.get(&client, href).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert_eq!(app.get(&client, "/static/nothing.js").await.status().as_u16(), 404);
+}
+
+async fn a_wrong_method_gets_a_page_not_a_blank(app: TestApp) {
+    let client = client();
+    let response = client.delete(app.url("/login")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_security_headers(&response, "405");
+    assert!(response.text().await.unwrap().contains("Method not allowed"));
+}
+
+on_both_backends!(
+    security_headers_are_on_a_200_a_404_and_a_500,
+    a_form_without_the_csrf_token_is_refused,
+    another_sessions_csrf_token_is_refused,
+    a_form_posted_from_another_origin_is_refused,
+    signed_out_visitors_are_sent_to_sign_in,
+    health_probes_answer,
+    static_assets_are_versioned_and_cached,
+    a_wrong_method_gets_a_page_not_a_blank,
+);

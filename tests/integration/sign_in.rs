@@ -1,0 +1,172 @@
+use crate::helpers::*;
+use crate::on_both_backends;
+
+async fn a_customer_signs_in_and_lands_on_security_incidents(app: TestApp) {
+    let client = client();
+    let response = app.try_sign_in(&client, TESS, PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(location(&response), "/");
+    let home = app.get(&client, "/").await;
+    assert_eq!(location(&home), "/security/incidents");
+    let (status, html) = app.get_text(&client, "/security/incidents").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Tess Okafor"), "the signed-in user is shown");
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'sign_in'").await, 1);
+}
+
+async fn support_staff_sign_in_on_the_same_page_and_land_on_the_queue(app: TestApp) {
+    let client = app.sign_in(SAM).await;
+    let home = app.get(&client, "/").await;
+    assert_eq!(location(&home), "/desk/incidents");
+    let (status, html) = app.get_text(&client, "/desk/incidents").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Incident queue"));
+}
+
+async fn wrong_password_unknown_email_and_disabled_user_get_the_same_answer(app: TestApp) {
+    let mut answers = Vec::new();
+    for (email, password) in [(TESS, "wrong-password"), ("nobody@nowhere.example", PASSWORD), (DORA, PASSWORD)] {
+        let client = client();
+        let response = app.try_sign_in(&client, email, password).await;
+        let status = response.status().as_u16();
+        let html = response.text().await.unwrap();
+        let document = scraper::Html::parse_document(&html);
+        let error = document
+            .select(&scraper::Selector::parse(".form-error").unwrap())
+            .next()
+            .map(|e| e.text().collect::<String>())
+            .expect("an error message");
+        answers.push((status, error));
+    }
+    assert_eq!(answers[0].0, 422);
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert_eq!(answers[0].1, "The email or password is not correct.");
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'sign_in_failed'").await, 3);
+}
+
+async fn signing_in_renews_the_session_id(app: TestApp) {
+    let client = client();
+    let login = app.get(&client, "/login").await;
+    let before = session_cookie(&login).expect("the sign-in page starts a session for its CSRF token");
+    let token = csrf_token(&login.text().await.unwrap());
+    let response =
+        app.post_form(&client, "/login", &[("csrf_token", &token), ("email", TESS), ("password", PASSWORD)]).await;
+    let after = session_cookie(&response).expect("sign-in sets a new session cookie");
+    assert_ne!(before, after);
+    // The pre-sign-in session no longer exists: replaying its cookie is an anonymous visit.
+    let replay = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = replay
+        .get(app.url("/security/incidents"))
+        .header("cookie", format!("incident-portal={before}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert!(location(&response).starts_with("/login"));
+}
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response.cookies().find(|c| c.name() == "incident-portal").map(|c| c.value().to_string())
+}
+
+async fn a_cookie_replayed_after_sign_out_is_refused(app: TestApp) {
+    let client = client();
+    let login = app.try_sign_in(&client, TESS, PASSWORD).await;
+    let cookie = session_cookie(&login).unwrap();
+    let token = app.csrf_token(&client, "/security/incidents").await;
+    let response = app.post_form(&client, "/logout", &[("csrf_token", &token)]).await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(location(&response), "/login?signed_out=1");
+    let replay = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = replay
+        .get(app.url("/security/incidents"))
+        .header("cookie", format!("incident-portal={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert!(location(&response).starts_with("/login"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL").await, 0);
+}
+
+async fn throttling_refuses_even_the_right_password_after_repeated_failures(app: TestApp) {
+    let client = client();
+    for _ in 0..5 {
+        let response = app.try_sign_in(&client, TESS, "wrong-password").await;
+        assert_eq!(response.status().as_u16(), 422);
+    }
+    let response = app.try_sign_in(&client, TESS, PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().get("retry-after").is_some());
+    assert!(response.text().await.unwrap().contains("Too many failed sign-ins"));
+    // Another user from the same address is not locked out by Tess's failures.
+    let other = app.try_sign_in(&client, RILEY, PASSWORD).await;
+    assert_eq!(other.status().as_u16(), 303);
+}
+
+async fn an_idle_session_expires_after_thirty_minutes(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    app.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200);
+    app.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200, "activity extends the session");
+    app.clock.advance(chrono::Duration::minutes(31));
+    let response = app.get(&client, "/security/incidents").await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert!(location(&response).contains("expired=1"));
+}
+
+async fn a_session_ends_twelve_hours_after_sign_in_however_active(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    for _ in 0..24 {
+        app.clock.advance(chrono::Duration::minutes(29));
+        assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200);
+    }
+    app.clock.advance(chrono::Duration::minutes(29));
+    let response = app.get(&client, "/security/incidents").await;
+    assert_eq!(response.status().as_u16(), 303, "past the absolute timeout");
+}
+
+async fn after_sign_in_the_user_returns_to_the_page_they_asked_for_but_never_offsite(app: TestApp) {
+    let client = client();
+    let response = app.get(&client, "/security/incidents?severity=Critical").await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(location(&response), "/login?next=%2Fsecurity%2Fincidents%3Fseverity%3DCritical");
+    let token = app.csrf_token(&client, "/login").await;
+    let form = [
+        ("csrf_token", token.as_str()),
+        ("email", TESS),
+        ("password", PASSWORD),
+        ("next", "/security/incidents?severity=Critical"),
+    ];
+    let response = app.post_form(&client, "/login", &form).await;
+    assert_eq!(location(&response), "/security/incidents?severity=Critical");
+
+    let client = self::client();
+    let token = app.csrf_token(&client, "/login").await;
+    let form = [("csrf_token", token.as_str()), ("email", TESS), ("password", PASSWORD), ("next", "//evil.example/")];
+    let response = app.post_form(&client, "/login", &form).await;
+    assert_eq!(location(&response), "/");
+}
+
+async fn a_disabled_users_open_session_is_refused_on_the_next_request(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200);
+    app.execute("UPDATE users SET enabled = FALSE WHERE email = 'tess.tech@northwind.example'").await;
+    let response = app.get(&client, "/security/incidents").await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert!(location(&response).starts_with("/login"));
+}
+
+on_both_backends!(
+    a_customer_signs_in_and_lands_on_security_incidents,
+    support_staff_sign_in_on_the_same_page_and_land_on_the_queue,
+    wrong_password_unknown_email_and_disabled_user_get_the_same_answer,
+    signing_in_renews_the_session_id,
+    a_cookie_replayed_after_sign_out_is_refused,
+    throttling_refuses_even_the_right_password_after_repeated_failures,
+    an_idle_session_expires_after_thirty_minutes,
+    a_session_ends_twelve_hours_after_sign_in_however_active,
+    after_sign_in_the_user_returns_to_the_page_they_asked_for_but_never_offsite,
+    a_disabled_users_open_session_is_refused_on_the_next_request,
+);
