@@ -1,1 +1,222 @@
+//! The portal in headless Chromium, driven over WebDriver as a user would. Screenshots are saved
+//! under `target/screenshots/` for a person to look at.
 
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+const CHROMIUM_FLAGS: [&str; 9] = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1366,1300",
+];
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    screenshots: PathBuf,
+    prefix: String,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn find_program(candidates: &[&str]) -> Option<PathBuf> {
+    candidates.iter().map(PathBuf::from).find(|p| p.is_file()).or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).flat_map(|dir| candidates.iter().map(move |c| dir.join(c))).find(|p| p.is_file())
+    })
+}
+
+/// Starts ChromeDriver and a headless Chromium session; `None` (a skip) when they are not
+/// installed, unless `INCIDENT_PORTAL_TEST_REQUIRE` includes `browser`.
+pub async fn start_browser(prefix: &str) -> Option<Browser> {
+    let driver_path = find_program(&["/usr/bin/chromedriver", "chromedriver"]);
+    let chromium_path = find_program(&["/usr/bin/chromium", "chromium", "chromium-browser"]);
+    let (Some(driver_path), Some(chromium_path)) = (driver_path, chromium_path) else {
+        assert!(!required("browser"), "the browser tests are required but chromium or chromedriver is missing");
+        eprintln!("skipped: chromium and chromedriver are not installed");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver = Command::new(driver_path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+    args.push(format!("--user-data-dir={}", profile.path().display()));
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), json!({ "binary": chromium_path, "args": args }));
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let mut last_error = None;
+    for _ in 0..50 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&webdriver).await {
+            Ok(client) => {
+                let screenshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+                std::fs::create_dir_all(&screenshots).unwrap();
+                return Some(Browser { client, driver, _profile: profile, screenshots, prefix: prefix.to_string() });
+            }
+            Err(error) => {
+                last_error = Some(error);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    panic!("could not start a browser session: {last_error:?}");
+}
+
+impl Browser {
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::write(self.screenshots.join(format!("{}-{name}.png", self.prefix)), png).unwrap();
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigation");
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|_| panic!("{css} on the page")).text().await.unwrap()
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("{css} on the page"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap_or_else(|_| panic!("{css} on the page"));
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    pub async fn sign_in(&self, app: &TestApp, email: &str) {
+        self.goto(&app.url("/login")).await;
+        self.fill("#email", email).await;
+        self.fill("#password", PASSWORD).await;
+        self.click("form.stacked-form button[type=submit]").await;
+        self.client.wait().for_element(Locator::Css(".user-menu")).await.expect("signed in");
+    }
+
+    pub async fn sign_out(&self) {
+        self.click(".user-menu button[type=submit]").await;
+        self.client.wait().for_element(Locator::Css("#login-heading")).await.expect("back on the sign-in page");
+    }
+
+    pub async fn column(&self, index: usize) -> Vec<String> {
+        let mut values = Vec::new();
+        for cell in self
+            .client
+            .find_all(Locator::Css(&format!("table.incidents tbody tr td:nth-child({index})")))
+            .await
+            .unwrap()
+        {
+            values.push(cell.text().await.unwrap());
+        }
+        values
+    }
+}
+
+async fn a_customer_browses_sorts_filters_and_opens_an_incident(app: TestApp) {
+    let prefix = format!("customer-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
+    let Some(browser) = start_browser(&prefix).await else { return };
+    browser.goto(&app.url("/")).await;
+    browser.screenshot("01-sign-in").await;
+    browser.sign_in(&app, TESS).await;
+    assert_eq!(browser.path().await, "/security/incidents");
+    assert_eq!(browser.text("h1").await, "Security Incidents");
+    browser.screenshot("02-security-incidents").await;
+
+    // Sorted by severity, Critical first, by default; one click turns it around, another back.
+    let severity_header = "table.incidents th:nth-child(3)";
+    let header = browser.client.find(Locator::Css(severity_header)).await.unwrap();
+    assert_eq!(header.attr("aria-sort").await.unwrap().as_deref(), Some("descending"));
+    browser.click(&format!("{severity_header} a")).await;
+    browser.client.wait().for_element(Locator::Css("th[aria-sort=ascending]")).await.unwrap();
+    assert_eq!(browser.column(3).await.first().map(String::as_str), Some("Low"));
+    browser.click(&format!("{severity_header} a")).await;
+    browser.client.wait().for_element(Locator::Css("th[aria-sort=descending]")).await.unwrap();
+    assert_eq!(browser.column(3).await.first().map(String::as_str), Some("Critical"));
+    browser.screenshot("03-sorted-by-severity").await;
+
+    // Filter to Critical with the form; the state lands in the URL.
+    browser.click("input[name=severity][value=Critical]").await;
+    browser.click("form.filters button[type=submit]").await;
+    // The server renders the box ticked only on the new page.
+    browser.client.wait().for_element(Locator::Css("input[name=severity][value=Critical][checked]")).await.unwrap();
+    assert!(browser.path().await.contains("severity=Critical"), "{}", browser.path().await);
+    let severities = browser.column(3).await;
+    assert!(!severities.is_empty() && severities.iter().all(|s| s == "Critical"), "{severities:?}");
+    browser.screenshot("04-filtered-to-critical").await;
+
+    // Open the first incident.
+    let number = browser.text("table.incidents tbody tr td:first-child a").await;
+    browser.click("table.incidents tbody tr td:first-child a").await;
+    browser.client.wait().for_element(Locator::Css("article.incident")).await.unwrap();
+    assert_eq!(browser.path().await, format!("/security/incidents/{number}"));
+    assert_eq!(browser.text(".incident-number").await, number);
+    browser.screenshot("05-incident").await;
+
+    browser.sign_out().await;
+    assert_eq!(browser.text("p.notice").await, "You have signed out.");
+    browser.screenshot("06-signed-out").await;
+    browser.goto(&app.url("/security/incidents")).await;
+    assert!(browser.path().await.starts_with("/login"), "signed out for real");
+}
+
+async fn support_staff_and_refused_customers_see_their_pages(app: TestApp) {
+    let prefix = format!("support-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
+    let Some(browser) = start_browser(&prefix).await else { return };
+    browser.sign_in(&app, SAM).await;
+    assert_eq!(browser.path().await, "/desk/incidents");
+    assert_eq!(browser.text("table.incidents th:nth-child(2)").await, "Account");
+    browser.screenshot("01-incident-queue").await;
+    browser.click("table.incidents tbody tr td:first-child a").await;
+    browser.client.wait().for_element(Locator::Css("article.incident")).await.unwrap();
+    browser.screenshot("02-incident").await;
+    browser.sign_out().await;
+
+    browser.sign_in(&app, BILLIE).await;
+    assert!(browser.text("main").await.contains("Read Dashboard Statistics"));
+    browser.screenshot("03-missing-permission").await;
+}
+
+on_both_backends!(
+    a_customer_browses_sorts_filters_and_opens_an_incident,
+    support_staff_and_refused_customers_see_their_pages
+);
