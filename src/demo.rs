@@ -388,6 +388,7 @@ async fn seed_tickets(store: &Store, seeded: &Seeded) -> anyhow::Result<()> {
             let ticket = NewTicket {
                 account_id: seeded.account_ids[account_index],
                 opener_id: opener,
+                created_by: opener,
                 summary: subject.clone(),
                 description: format!(
                     "{subject}.\n\nReported by our team; first seen around {}. Please investigate and advise.",
@@ -397,6 +398,7 @@ async fn seed_tickets(store: &Store, seeded: &Seeded) -> anyhow::Result<()> {
                 status: TicketStatus::Open,
                 severity,
                 created_at,
+                submission_key: None,
             };
             let id = store.insert_ticket(&ticket).await?;
             let agent = *support.choose(&mut rng).unwrap_or(&seeded.user_ids[0]);

@@ -28,8 +28,15 @@ pub enum AppError {
     /// Unknown paths, unknown ids and tickets the user may not see alike.
     #[error("not found")]
     NotFound,
+    /// The change does not apply to the ticket as it is now (or the page was stale).
+    #[error("{message}")]
+    Conflict { message: String, reload: Option<String> },
+    /// A one-time link that was used or has expired.
     #[error("{0}")]
-    Conflict(String),
+    Gone(String),
+    /// A form that cannot be saved as filled in, when it cannot be shown again with its messages.
+    #[error("{0}")]
+    Invalid(String),
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_seconds: u64 },
     /// The database cannot be reached; worth retrying shortly.
@@ -65,7 +72,8 @@ impl From<Denial> for AppError {
     fn from(denial: Denial) -> Self {
         match denial {
             Denial::MissingPermissions(missing) => AppError::MissingPermissions(missing),
-            Denial::SupportOnly => AppError::Forbidden("This page is for the provider's support staff.".into()),
+            Denial::SupportOnly => AppError::Forbidden("This is for the provider's support staff only.".into()),
+            Denial::SupportAdminOnly => AppError::Forbidden("This is for support administrators only.".into()),
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct ErrorInfo {
     pub title: &'static str,
     pub message: String,
     pub missing_permissions: Vec<Permission>,
+    /// Where to go to try again (the changed ticket).
+    pub reload: Option<String>,
 }
 
 impl ErrorInfo {
@@ -109,7 +119,7 @@ impl ErrorInfo {
                 "An unexpected error occurred. If it persists, contact support and quote the request id.",
             ),
         };
-        ErrorInfo { code, title, message: message.to_string(), missing_permissions: Vec::new() }
+        ErrorInfo { code, title, message: message.to_string(), missing_permissions: Vec::new(), reload: None }
     }
 }
 
@@ -120,8 +130,13 @@ impl AppError {
             AppError::BadRequest(message)
             | AppError::Unauthorized(message)
             | AppError::Forbidden(message)
-            | AppError::Conflict(message)
+            | AppError::Gone(message)
+            | AppError::Invalid(message)
             | AppError::TooManyRequests { message, .. } => info.message = message.clone(),
+            AppError::Conflict { message, reload } => {
+                info.message = message.clone();
+                info.reload = reload.clone();
+            }
             AppError::MissingPermissions(missing) => {
                 info.code = "missing_permissions";
                 info.message = format!(
@@ -155,7 +170,9 @@ impl ResponseError for AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::MissingPermissions(_) | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,

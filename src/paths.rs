@@ -17,12 +17,48 @@ pub const INCIDENTS_CSV: &str = "/security/incidents.csv";
 /// Relative to [`SECURITY`], for the route table.
 pub const INCIDENT_ROUTE: &str = "/incidents/{number}";
 
+pub const SUPPORT: &str = "/support";
+pub const TICKETS: &str = "/support/tickets";
+pub const TICKETS_CSV: &str = "/support/tickets.csv";
+pub const NEW_TICKET: &str = "/support/tickets/new";
+/// Relative to [`SUPPORT`].
+pub const TICKET_ROUTE: &str = "/tickets/{number}";
+
+pub const PASSWORD_SET: &str = "/password/set";
+
 pub const DESK: &str = "/desk";
-pub const DESK_INCIDENTS: &str = "/desk/incidents";
-pub const DESK_INCIDENTS_CSV: &str = "/desk/incidents.csv";
+pub const DESK_QUEUE: &str = "/desk/queue";
+pub const DESK_QUEUE_CSV: &str = "/desk/queue.csv";
+pub const DESK_TICKETS: &str = "/desk/tickets";
+pub const DESK_NEW_TICKET: &str = "/desk/tickets/new";
+pub const DESK_ACCOUNTS: &str = "/desk/accounts";
+pub const DESK_NEW_ACCOUNT: &str = "/desk/accounts/new";
+pub const DESK_STAFF: &str = "/desk/staff";
+pub const DESK_AUDIT: &str = "/desk/audit";
 
 pub fn incident(number: TicketNumber) -> String {
     format!("{INCIDENTS}/{number}")
+}
+
+pub fn ticket(number: TicketNumber) -> String {
+    format!("{TICKETS}/{number}")
+}
+
+pub fn ticket_comments(number: TicketNumber) -> String {
+    format!("{TICKETS}/{number}/comments")
+}
+
+pub fn ticket_recipients(number: TicketNumber) -> String {
+    format!("{TICKETS}/{number}/recipients")
+}
+
+/// The support desk's forms on a ticket: `severity`, `status`, `close`, `decline-closure`, `reopen`.
+pub fn desk_ticket_action(number: TicketNumber, action: &str) -> String {
+    format!("{DESK_TICKETS}/{number}/{action}")
+}
+
+pub fn desk_remove_recipient(number: TicketNumber, user_id: i64) -> String {
+    format!("{DESK_TICKETS}/{number}/recipients/{user_id}/remove")
 }
 
 /// `path?query`, or just `path` for an empty query.

@@ -4,13 +4,13 @@
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::future::{Ready, ready};
 
 use super::session_store::UNAVAILABLE_MARKER;
+pub use super::token::new_token;
 
 pub(super) const USER_ID_KEY: &str = "user_id";
 const CSRF_KEY: &str = "csrf";
@@ -160,11 +160,4 @@ impl FromRequest for TypedSession {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(Ok(TypedSession::from(req)))
     }
-}
-
-/// 256 random bits, URL-safe.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key};
 use actix_web::cookie::time::Duration as CookieDuration;
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
 
+use super::token::token_hash;
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
 
@@ -33,8 +33,7 @@ impl DbSessionStore {
 
 /// The row id for a session key: a leaked table holds no usable cookie.
 pub fn session_id(key: &SessionKey) -> String {
-    let digest = Sha256::digest(key.as_ref().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    token_hash(key.as_ref())
 }
 
 /// The signed-in user, kept in its own column so that all of a user's sessions can be ended at once.

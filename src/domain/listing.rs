@@ -1,5 +1,7 @@
-//! The state of an incident table (filters, sort, page), parsed from and written back to a query
-//! string, so that every view can be bookmarked, shared and reloaded.
+//! The state of a ticket table (filters, sort, page), parsed from and written back to a query
+//! string, so that every view can be bookmarked, shared and reloaded. Three tables share it: the
+//! Security Incidents screen, a customer's Support > Tickets and the support queue; their
+//! [`ListKind`] decides which filters exist and what they default to.
 
 use serde::Deserialize;
 
@@ -95,31 +97,104 @@ impl Search {
     }
 }
 
-/// A request for one page of an incident table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// Open incidents the customer may see.
+    SecurityIncidents,
+    /// Every ticket the customer opened or receives, of any status.
+    MyTickets,
+    /// Support staff: tickets of every account; incidents unless asked otherwise.
+    SupportQueue,
+}
+
+impl ListKind {
+    /// The statuses this table may be filtered to.
+    pub fn allowed_statuses(self) -> &'static [TicketStatus] {
+        match self {
+            ListKind::SecurityIncidents => &TicketStatus::ACTIVE,
+            ListKind::MyTickets | ListKind::SupportQueue => &TicketStatus::ALL,
+        }
+    }
+
+    /// The statuses listed when the query names none.
+    pub fn default_statuses(self) -> &'static [TicketStatus] {
+        match self {
+            ListKind::SecurityIncidents | ListKind::SupportQueue => &TicketStatus::ACTIVE,
+            ListKind::MyTickets => &TicketStatus::ALL,
+        }
+    }
+
+    fn default_labelled(self) -> Labelled {
+        match self {
+            ListKind::SecurityIncidents | ListKind::SupportQueue => Labelled::Yes,
+            ListKind::MyTickets => Labelled::Any,
+        }
+    }
+
+    fn default_sort(self) -> SortKey {
+        match self {
+            ListKind::SecurityIncidents | ListKind::SupportQueue => SortKey::Severity,
+            ListKind::MyTickets => SortKey::Created,
+        }
+    }
+
+    /// Only the support queue filters by account, by label and by closure request.
+    pub fn is_support_queue(self) -> bool {
+        self == ListKind::SupportQueue
+    }
+}
+
+/// Whether a table lists security incidents, other tickets, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labelled {
+    Yes,
+    No,
+    Any,
+}
+
+impl Labelled {
+    pub fn code(self) -> &'static str {
+        match self {
+            Labelled::Yes => "yes",
+            Labelled::No => "no",
+            Labelled::Any => "any",
+        }
+    }
+}
+
+/// A request for one page of a ticket table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncidentQuery {
+pub struct ListQuery {
+    pub kind: ListKind,
     /// Empty means every severity.
     pub severities: Vec<Severity>,
-    /// Empty means both active statuses.
+    /// Empty means the kind's default statuses.
     pub statuses: Vec<TicketStatus>,
     pub search: Option<Search>,
-    /// An account number; only the support queue offers this filter.
+    /// An account number (support queue).
     pub account: Option<i64>,
+    pub labelled: Labelled,
+    /// Only incidents whose closure was requested (support queue).
+    pub closure_requested: bool,
     pub sort: SortKey,
     pub dir: SortDir,
     pub page: u32,
     pub page_size: u32,
 }
 
-impl Default for IncidentQuery {
-    fn default() -> Self {
-        IncidentQuery {
+impl ListQuery {
+    pub fn new(kind: ListKind) -> Self {
+        let sort = kind.default_sort();
+        ListQuery {
+            kind,
             severities: Vec::new(),
             statuses: Vec::new(),
             search: None,
             account: None,
-            sort: SortKey::Severity,
-            dir: SortDir::Desc,
+            labelled: kind.default_labelled(),
+            closure_requested: false,
+            sort,
+            dir: sort.natural_dir(),
             page: 1,
             page_size: DEFAULT_PAGE_SIZE,
         }
@@ -132,7 +207,7 @@ pub struct QueryError(pub String);
 
 /// The query string as sent. Lists accept repeated keys (`severity=High&severity=Low`) and commas.
 #[derive(Debug, Default, Deserialize)]
-pub struct RawIncidentQuery {
+pub struct RawListQuery {
     #[serde(default)]
     pub severity: Vec<String>,
     #[serde(default)]
@@ -143,16 +218,19 @@ pub struct RawIncidentQuery {
     pub dir: Option<String>,
     pub page: Option<String>,
     pub size: Option<String>,
+    pub labelled: Option<String>,
+    pub closure: Option<String>,
 }
 
-impl IncidentQuery {
-    pub fn from_query_string(query_string: &str) -> Result<Self, QueryError> {
-        let raw: RawIncidentQuery = serde_html_form::from_str(query_string)
+impl ListQuery {
+    pub fn from_query_string(kind: ListKind, query_string: &str) -> Result<Self, QueryError> {
+        let raw: RawListQuery = serde_html_form::from_str(query_string)
             .map_err(|e| QueryError(format!("The address has a malformed query: {e}.")))?;
-        Self::parse(raw)
+        Self::parse(kind, raw)
     }
 
-    pub fn parse(raw: RawIncidentQuery) -> Result<Self, QueryError> {
+    pub fn parse(kind: ListKind, raw: RawListQuery) -> Result<Self, QueryError> {
+        let defaults = ListQuery::new(kind);
         let mut severities = Vec::new();
         for token in list_tokens(&raw.severity) {
             let severity: Severity = token.parse().map_err(|()| {
@@ -163,18 +241,19 @@ impl IncidentQuery {
         severities.sort_by(|a, b| b.cmp(a));
         severities.dedup();
 
+        let allowed = kind.allowed_statuses();
         let mut statuses = Vec::new();
         for token in list_tokens(&raw.status) {
-            let status =
-                token.parse::<TicketStatus>().ok().filter(|s| TicketStatus::ACTIVE.contains(s)).ok_or_else(|| {
-                    QueryError(format!("Unknown status \"{}\": use open or requires_attention.", truncate(token)))
-                })?;
+            let status = token.parse::<TicketStatus>().ok().filter(|s| allowed.contains(s)).ok_or_else(|| {
+                let names: Vec<&str> = allowed.iter().map(|s| s.code()).collect();
+                QueryError(format!("Unknown status \"{}\": use {}.", truncate(token), names.join(" or ")))
+            })?;
             if !statuses.contains(&status) {
                 statuses.push(status);
             }
         }
-        statuses.sort_by_key(|s| TicketStatus::ACTIVE.iter().position(|a| a == s));
-        if statuses.len() == TicketStatus::ACTIVE.len() {
+        statuses.sort_by_key(|s| allowed.iter().position(|a| a == s));
+        if statuses == kind.default_statuses() {
             statuses.clear();
         }
 
@@ -183,7 +262,7 @@ impl IncidentQuery {
             None => None,
         };
 
-        let account = match non_empty(&raw.account) {
+        let account = match non_empty(&raw.account).filter(|_| kind.is_support_queue()) {
             Some(a) => Some(
                 a.parse::<i64>()
                     .ok()
@@ -193,6 +272,19 @@ impl IncidentQuery {
             None => None,
         };
 
+        let labelled = match non_empty(&raw.labelled).filter(|_| kind.is_support_queue()) {
+            Some(value) => [Labelled::Yes, Labelled::No, Labelled::Any]
+                .into_iter()
+                .find(|l| l.code() == value)
+                .ok_or_else(|| QueryError("The label filter must be yes, no or any.".into()))?,
+            None => defaults.labelled,
+        };
+        let closure_requested = match non_empty(&raw.closure).filter(|_| kind.is_support_queue()) {
+            Some("requested") => true,
+            Some(_) => return Err(QueryError("The closure filter must be \"requested\" or absent.".into())),
+            None => false,
+        };
+
         let sort = match non_empty(&raw.sort) {
             Some(s) => SortKey::ALL.into_iter().find(|k| k.code() == s).ok_or_else(|| {
                 QueryError(format!(
@@ -200,7 +292,7 @@ impl IncidentQuery {
                     truncate(s)
                 ))
             })?,
-            None => SortKey::Severity,
+            None => defaults.sort,
         };
         let dir = match non_empty(&raw.dir) {
             Some("asc") => SortDir::Asc,
@@ -228,12 +320,24 @@ impl IncidentQuery {
             None => DEFAULT_PAGE_SIZE,
         };
 
-        Ok(IncidentQuery { severities, statuses, search, account, sort, dir, page, page_size })
+        Ok(ListQuery {
+            kind,
+            severities,
+            statuses,
+            search,
+            account,
+            labelled,
+            closure_requested,
+            sort,
+            dir,
+            page,
+            page_size,
+        })
     }
 
     /// The canonical query string of this state; defaults are left out so URLs stay short.
     pub fn to_query_string(&self) -> String {
-        let defaults = IncidentQuery::default();
+        let defaults = ListQuery::new(self.kind);
         let mut pairs: Vec<(&str, String)> = Vec::new();
         for severity in &self.severities {
             pairs.push(("severity", severity.name().to_string()));
@@ -246,6 +350,12 @@ impl IncidentQuery {
         }
         if let Some(account) = self.account {
             pairs.push(("account", account.to_string()));
+        }
+        if self.labelled != defaults.labelled {
+            pairs.push(("labelled", self.labelled.code().to_string()));
+        }
+        if self.closure_requested {
+            pairs.push(("closure", "requested".to_string()));
         }
         if self.sort != defaults.sort || self.dir != self.sort.natural_dir() {
             pairs.push(("sort", self.sort.code().to_string()));
@@ -261,18 +371,18 @@ impl IncidentQuery {
     }
 
     /// The state after clicking a column header: the same column flips, another starts natural.
-    pub fn sorted_by(&self, key: SortKey) -> IncidentQuery {
+    pub fn sorted_by(&self, key: SortKey) -> ListQuery {
         let dir = if self.sort == key { self.dir.flip() } else { key.natural_dir() };
-        IncidentQuery { sort: key, dir, page: 1, ..self.clone() }
+        ListQuery { sort: key, dir, page: 1, ..self.clone() }
     }
 
-    pub fn at_page(&self, page: u32) -> IncidentQuery {
-        IncidentQuery { page, ..self.clone() }
+    pub fn at_page(&self, page: u32) -> ListQuery {
+        ListQuery { page, ..self.clone() }
     }
 
     /// Every row of this filter and order, for exports.
-    pub fn unpaged(&self) -> IncidentQuery {
-        IncidentQuery { page: 1, ..self.clone() }
+    pub fn unpaged(&self) -> ListQuery {
+        ListQuery { page: 1, ..self.clone() }
     }
 
     pub fn offset(&self) -> u64 {
@@ -280,12 +390,24 @@ impl IncidentQuery {
     }
 
     pub fn is_filtered(&self) -> bool {
-        !self.severities.is_empty() || !self.statuses.is_empty() || self.search.is_some() || self.account.is_some()
+        let defaults = ListQuery::new(self.kind);
+        !self.severities.is_empty()
+            || !self.statuses.is_empty()
+            || self.search.is_some()
+            || self.account.is_some()
+            || self.labelled != defaults.labelled
+            || self.closure_requested
     }
 
-    /// The statuses to list: the chosen ones, or both active ones.
+    /// The statuses to list: the chosen ones, or the kind's defaults.
     pub fn effective_statuses(&self) -> &[TicketStatus] {
-        if self.statuses.is_empty() { &TicketStatus::ACTIVE } else { &self.statuses }
+        if self.statuses.is_empty() { self.kind.default_statuses() } else { &self.statuses }
+    }
+
+    /// Whether rows must be incidents (`Some(true)`), must not be (`Some(false)`), or either. Asking
+    /// for severities implies incidents.
+    pub fn effective_labelled(&self) -> Labelled {
+        if self.severities.is_empty() { self.labelled } else { Labelled::Yes }
     }
 }
 
@@ -311,14 +433,43 @@ fn truncate(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn parse(qs: &str) -> Result<IncidentQuery, QueryError> {
-        IncidentQuery::from_query_string(qs)
+    fn parse(qs: &str) -> Result<ListQuery, QueryError> {
+        ListQuery::from_query_string(ListKind::SecurityIncidents, qs)
+    }
+
+    fn parse_queue(qs: &str) -> Result<ListQuery, QueryError> {
+        ListQuery::from_query_string(ListKind::SupportQueue, qs)
     }
 
     #[test]
     fn an_empty_query_is_the_default_view() {
-        assert_eq!(parse("").unwrap(), IncidentQuery::default());
-        assert_eq!(IncidentQuery::default().to_query_string(), "");
+        let defaults = ListQuery::new(ListKind::SecurityIncidents);
+        assert_eq!(parse("").unwrap(), defaults);
+        assert_eq!(defaults.to_query_string(), "");
+        assert_eq!((defaults.sort, defaults.dir), (SortKey::Severity, SortDir::Desc));
+        let tickets = ListQuery::new(ListKind::MyTickets);
+        assert_eq!((tickets.sort, tickets.dir), (SortKey::Created, SortDir::Desc));
+    }
+
+    #[test]
+    fn my_tickets_may_be_filtered_to_closed_ones() {
+        let q = ListQuery::from_query_string(ListKind::MyTickets, "status=closed").unwrap();
+        assert_eq!(q.statuses, vec![TicketStatus::Closed]);
+        assert_eq!(q.effective_labelled(), Labelled::Any);
+        assert_eq!(ListQuery::from_query_string(ListKind::MyTickets, "").unwrap().effective_statuses(), &TicketStatus::ALL);
+    }
+
+    #[test]
+    fn the_support_queue_filters_by_label_and_closure_request() {
+        let q = parse_queue("labelled=no&closure=requested&account=100234").unwrap();
+        assert_eq!((q.labelled, q.closure_requested, q.account), (Labelled::No, true, Some(100234)));
+        assert_eq!(parse_queue(&q.to_query_string()).unwrap(), q);
+        assert!(parse_queue("labelled=maybe").is_err());
+        assert!(parse_queue("account=x").is_err());
+        assert!(parse_queue("closure=perhaps").is_err());
+        // Customers' tables ignore the support queue's filters.
+        let q = parse("labelled=no&account=5&closure=requested").unwrap();
+        assert_eq!((q.labelled, q.account, q.closure_requested), (Labelled::Yes, None, false));
     }
 
     #[test]
@@ -341,7 +492,7 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_a_message() {
         for qs in
-            ["page=-3", "page=0", "page=abc", "size=7", "sort=bogus", "dir=up", "severity=Purple", "account=x", "q=%01"]
+            ["page=-3", "page=0", "page=abc", "size=7", "sort=bogus", "dir=up", "severity=Purple", "q=%01"]
         {
             let err = parse(qs).unwrap_err();
             assert!(!err.0.is_empty(), "{qs}");
@@ -369,13 +520,13 @@ mod tests {
 
     #[test]
     fn the_query_string_round_trips() {
-        let q = parse("severity=High&status=open&q=tls&sort=created&dir=asc&size=50&page=3&account=7").unwrap();
+        let q = parse("severity=High&status=open&q=tls&sort=created&dir=asc&size=50&page=3").unwrap();
         assert_eq!(parse(&q.to_query_string()).unwrap(), q);
     }
 
     #[test]
     fn clicking_a_column_flips_it_or_starts_it_in_its_natural_direction() {
-        let q = IncidentQuery::default().at_page(4);
+        let q = ListQuery::new(ListKind::SecurityIncidents).at_page(4);
         let by_severity = q.sorted_by(SortKey::Severity);
         assert_eq!((by_severity.sort, by_severity.dir, by_severity.page), (SortKey::Severity, SortDir::Asc, 1));
         let by_summary = q.sorted_by(SortKey::Summary);

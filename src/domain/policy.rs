@@ -14,6 +14,8 @@ pub enum Denial {
     MissingPermissions(Vec<Permission>),
     /// The page belongs to the provider's support staff.
     SupportOnly,
+    /// The page belongs to the provider's support administrators.
+    SupportAdminOnly,
 }
 
 /// Which tickets a list query may return, derived from the rules below and applied by the store.
@@ -62,9 +64,42 @@ pub fn incident_screen_scope(principal: &Principal) -> Result<TicketScope, Denia
     }
 }
 
-/// The incident queue across accounts is the support desk's.
+/// Support > Tickets: a customer's own and received tickets of every status, with Read Ticket.
+pub fn ticket_list_scope(principal: &Principal) -> Result<TicketScope, Denial> {
+    match &principal.role {
+        PrincipalRole::Support { .. } => Ok(TicketScope::Everything),
+        PrincipalRole::Customer { account, permissions } => {
+            let missing = permissions.missing(&[Permission::ReadTicket]);
+            if missing.is_empty() {
+                Ok(TicketScope::VisibleTo { user_id: principal.user_id, account_id: account.id })
+            } else {
+                Err(Denial::MissingPermissions(missing))
+            }
+        }
+    }
+}
+
+/// Opening tickets, commenting, requesting closure and adding recipients: a customer needs Write
+/// Ticket (and, for an existing ticket, to see it); support staff always may.
+pub fn may_write_tickets(principal: &Principal) -> Result<(), Denial> {
+    match &principal.role {
+        PrincipalRole::Support { .. } => Ok(()),
+        PrincipalRole::Customer { permissions, .. } => {
+            let missing = permissions.missing(&[Permission::WriteTicket]);
+            if missing.is_empty() { Ok(()) } else { Err(Denial::MissingPermissions(missing)) }
+        }
+    }
+}
+
+/// The incident queue, labelling, severity, status, internal notes, closing, reopening, declining
+/// closure and removing recipients are the support desk's.
 pub fn require_support(principal: &Principal) -> Result<(), Denial> {
     if principal.is_support() { Ok(()) } else { Err(Denial::SupportOnly) }
+}
+
+/// Accounts and support staff are managed by support administrators.
+pub fn require_support_admin(principal: &Principal) -> Result<(), Denial> {
+    if principal.is_support_admin() { Ok(()) } else { Err(Denial::SupportAdminOnly) }
 }
 
 /// Internal support notes are never shown to customers.
@@ -158,6 +193,32 @@ mod tests {
     fn a_technical_user_lists_only_what_they_may_see() {
         let tech = customer(BuiltinRole::Technical.permissions());
         assert_eq!(incident_screen_scope(&tech), Ok(TicketScope::VisibleTo { user_id: ME, account_id: ACCOUNT }));
+    }
+
+    #[test]
+    fn the_ticket_list_needs_read_ticket_only() {
+        let billing = customer(BuiltinRole::Billing.permissions());
+        assert_eq!(ticket_list_scope(&billing), Ok(TicketScope::VisibleTo { user_id: ME, account_id: ACCOUNT }));
+        let dashboard_only = customer([Permission::ReadDashboardStatistics].into_iter().collect());
+        assert_eq!(ticket_list_scope(&dashboard_only), Err(Denial::MissingPermissions(vec![Permission::ReadTicket])));
+    }
+
+    #[test]
+    fn writing_to_tickets_needs_write_ticket() {
+        assert_eq!(
+            may_write_tickets(&customer(BuiltinRole::Billing.permissions())),
+            Err(Denial::MissingPermissions(vec![Permission::WriteTicket]))
+        );
+        assert!(may_write_tickets(&customer(BuiltinRole::Technical.permissions())).is_ok());
+        assert!(may_write_tickets(&support()).is_ok());
+    }
+
+    #[test]
+    fn only_support_administrators_manage_accounts() {
+        assert_eq!(require_support_admin(&support()), Err(Denial::SupportAdminOnly));
+        let admin = Principal { role: PrincipalRole::Support { admin: true }, ..support() };
+        assert!(require_support_admin(&admin).is_ok());
+        assert_eq!(require_support_admin(&customer(BuiltinRole::Admin.permissions())), Err(Denial::SupportAdminOnly));
     }
 
     #[test]

@@ -197,6 +197,23 @@ impl EventKind {
     pub fn from_code(code: &str) -> Option<EventKind> {
         EventKind::ALL.into_iter().find(|k| k.code() == code)
     }
+
+    /// The audit log's name for this change.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            EventKind::Opened => "ticket_opened",
+            EventKind::Labelled => "ticket_labelled",
+            EventKind::SeverityChanged => "ticket_severity_changed",
+            EventKind::Unlabelled => "ticket_unlabelled",
+            EventKind::StatusChanged => "ticket_status_changed",
+            EventKind::RecipientAdded => "ticket_recipient_added",
+            EventKind::RecipientRemoved => "ticket_recipient_removed",
+            EventKind::ClosureRequested => "ticket_closure_requested",
+            EventKind::ClosureDeclined => "ticket_closure_declined",
+            EventKind::Closed => "ticket_closed",
+            EventKind::Reopened => "ticket_reopened",
+        }
+    }
 }
 
 #[cfg(test)]

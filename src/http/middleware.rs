@@ -112,6 +112,7 @@ fn error_page_html(req: &HttpRequest, status: StatusCode, info: ErrorInfo, reque
             .map(|p: &Permission| PermissionView { name: p.name(), description: p.description() })
             .collect(),
         request_id: status.is_server_error().then_some(request_id).flatten(),
+        reload: info.reload,
     };
     page.render().unwrap_or_else(|error| {
         tracing::error!(%error, "could not render the error page");

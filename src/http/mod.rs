@@ -4,10 +4,13 @@
 pub mod audit;
 pub mod context;
 pub mod csrf;
+pub mod desk;
 pub mod health;
 pub mod home;
-pub mod incidents;
 pub mod middleware;
+pub mod password;
 pub mod routes;
 pub mod sign_in;
 pub mod static_files;
+pub mod tables;
+pub mod tickets;

@@ -7,7 +7,7 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::{Error, Resource};
 
 use super::middleware::{catch_panic, require_sign_in};
-use super::{health, home, incidents, sign_in, static_files};
+use super::{desk, health, home, password, sign_in, static_files, tables, tickets};
 use crate::error::AppError;
 use crate::paths;
 
@@ -40,18 +40,41 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(resource(paths::HOME).get(home::home))
     .service(resource(paths::LOGIN).get(sign_in::login_form).post(sign_in::login))
     .service(resource(paths::LOGOUT).post(sign_in::logout))
+    .service(resource(paths::PASSWORD_SET).get(password::set_password_form).post(password::set_password))
     .service(
         web::scope(paths::SECURITY)
             .wrap(from_fn(require_sign_in))
-            .service(resource("/incidents").get(incidents::list_incidents))
-            .service(resource("/incidents.csv").get(incidents::export_incidents))
-            .service(resource(paths::INCIDENT_ROUTE).get(incidents::incident_detail)),
+            .service(resource("/incidents").get(tables::security_incidents))
+            .service(resource("/incidents.csv").get(tables::security_incidents_csv))
+            .service(resource(paths::INCIDENT_ROUTE).get(tickets::incident_page)),
+    )
+    .service(
+        web::scope(paths::SUPPORT)
+            .wrap(from_fn(require_sign_in))
+            .service(resource("/tickets").get(tables::my_tickets).post(tickets::open_ticket))
+            .service(resource("/tickets.csv").get(tables::my_tickets_csv))
+            .service(resource("/tickets/new").get(tickets::new_ticket_form))
+            .service(resource(paths::TICKET_ROUTE).get(tickets::ticket_page))
+            .service(resource("/tickets/{number}/comments").post(tickets::add_comment))
+            .service(resource("/tickets/{number}/recipients").post(tickets::add_recipient)),
     )
     .service(
         web::scope(paths::DESK)
             .wrap(from_fn(require_sign_in))
-            .service(resource("/incidents").get(incidents::support_queue))
-            .service(resource("/incidents.csv").get(incidents::export_support_queue)),
+            .service(resource("/queue").get(tables::support_queue))
+            .service(resource("/queue.csv").get(tables::support_queue_csv))
+            .service(resource("/tickets").post(desk::open_ticket))
+            .service(resource("/tickets/new").get(desk::new_ticket_form))
+            .service(resource("/tickets/{number}/severity").post(desk::set_severity))
+            .service(resource("/tickets/{number}/status").post(desk::set_status))
+            .service(resource("/tickets/{number}/close").post(desk::close))
+            .service(resource("/tickets/{number}/decline-closure").post(desk::decline_closure))
+            .service(resource("/tickets/{number}/reopen").post(desk::reopen))
+            .service(resource("/tickets/{number}/recipients/{user_id}/remove").post(desk::remove_recipient))
+            .service(resource("/accounts").get(desk::accounts).post(desk::create_account))
+            .service(resource("/accounts/new").get(desk::new_account_form))
+            .service(resource("/staff").get(desk::staff).post(desk::create_staff))
+            .service(resource("/audit").get(desk::audit_log)),
     )
     .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }));
 }

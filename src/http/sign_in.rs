@@ -30,6 +30,7 @@ pub struct LoginQuery {
     next: Option<String>,
     signed_out: Option<String>,
     expired: Option<String>,
+    password_set: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +60,8 @@ pub async fn login_form(ctx: PageContext, query: web::Query<LoginQuery>) -> Resu
         Some("You have signed out.")
     } else if query.expired.is_some() {
         Some("Your session has expired. Please sign in again.")
+    } else if query.password_set.is_some() {
+        Some("Your password is set. Sign in with it now.")
     } else {
         None
     };

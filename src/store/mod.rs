@@ -4,7 +4,7 @@
 
 mod accounts;
 mod audit;
-mod incidents;
+mod listing;
 mod secrets;
 mod sessions;
 mod sql;
@@ -20,11 +20,13 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use accounts::NewUser;
-pub use audit::AuditEntry;
-pub use incidents::{IncidentPage, IncidentRow};
+pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use listing::{QueueCounts, TicketPage, TicketRow};
 pub use sessions::SessionRecord;
-pub use tickets::{CommentRecord, NewComment, NewTicket, PersonRef, TicketRecord};
+pub use tickets::{
+    ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,
+};
 pub use users::Credentials;
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once per

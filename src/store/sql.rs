@@ -86,6 +86,20 @@ impl Sql {
     }
 }
 
+/// `%word%` with LIKE's own wildcards escaped, so a search for `100%` means what it says.
+pub fn like_pattern(word: &str) -> String {
+    let mut pattern = String::with_capacity(word.len() + 2);
+    pattern.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Binds every value of a [`Sql`] to a sqlx query (`query`, `query_as` or `query_scalar`).
 macro_rules! bind_values {
     ($query:expr, $values:expr) => {{
@@ -106,6 +120,11 @@ pub(crate) use bind_values;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_wildcards_in_search_words_are_escaped() {
+        assert_eq!(like_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
+    }
 
     #[test]
     fn placeholders_are_numbered_in_order() {

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreResult, execute, in_transaction, on_pool};
+use super::{Store, StoreError, StoreResult, execute, in_transaction, on_pool};
+use crate::domain::lifecycle::{self, Change, Outcome, RuleError, TicketState};
 use crate::domain::ticket::{EventKind, Severity, TicketStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -42,17 +43,92 @@ pub struct CommentRecord {
     pub created_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRecord {
+    pub kind: String,
+    pub from_value: Option<String>,
+    pub to_value: Option<String>,
+    pub actor_name: Option<String>,
+    pub actor_is_support: Option<bool>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewTicket {
     pub account_id: i64,
     pub opener_id: i64,
+    /// Who opened it in the portal: the opener, or support staff on the opener's behalf.
+    pub created_by: i64,
     pub summary: String,
     pub description: String,
     pub recipient_ids: Vec<i64>,
     pub status: TicketStatus,
     pub severity: Option<Severity>,
     pub created_at: DateTime<Utc>,
+    /// The form's one-time key: a resubmitted form opens one ticket.
+    pub submission_key: Option<String>,
 }
+
+/// A comment that comes with a change (or alone).
+#[derive(Debug, Clone)]
+pub struct CommentInput {
+    pub body: String,
+    pub internal: bool,
+    /// The form's one-time key: a resubmitted form stores its comment once.
+    pub submission_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeResult {
+    Applied(Outcome),
+    /// The same form was submitted before; nothing was stored again.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("the ticket does not exist")]
+    NotFound,
+    /// The ticket changed since the form was loaded.
+    #[error("the ticket changed meanwhile")]
+    Stale,
+    #[error(transparent)]
+    Rule(RuleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(error: sqlx::Error) -> Self {
+        ChangeError::Store(error.into())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    status: String,
+    severity: Option<i16>,
+    closure_requested_by: Option<i64>,
+    closure_requested_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl StateRow {
+    fn state(&self) -> TicketState {
+        TicketState {
+            status: TicketStatus::from_code(&self.status).unwrap_or(TicketStatus::Open),
+            severity: self.severity.and_then(Severity::from_rank),
+            closure_requested: self.closure_requested_at.is_some(),
+        }
+    }
+}
+
+const TICKET_STATE: &str = "SELECT status, severity, closure_requested_by, closure_requested_at, closed_at, version \
+                            FROM tickets WHERE id = $1";
+/// PostgreSQL locks the row so concurrent changes queue; SQLite's `BEGIN IMMEDIATE` already has.
+const TICKET_STATE_FOR_UPDATE: &str = "SELECT status, severity, closure_requested_by, closure_requested_at, \
+                                       closed_at, version FROM tickets WHERE id = $1 FOR UPDATE";
 
 #[derive(Debug, Clone)]
 pub struct NewComment {
@@ -118,13 +194,19 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).bind(include_internal).fetch_all(pool).await)?)
     }
 
+    /// The ticket a form with this one-time key opened, if any.
+    pub async fn ticket_by_submission(&self, key: &str) -> StoreResult<Option<i64>> {
+        let sql = "SELECT id FROM tickets WHERE submission_key = $1";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(key).fetch_optional(pool).await)?)
+    }
+
     /// Opens a ticket with its recipients, recording the opening in its history.
     #[tracing::instrument(skip(self, ticket), fields(account_id = ticket.account_id))]
     pub async fn insert_ticket(&self, ticket: &NewTicket) -> StoreResult<i64> {
         in_transaction!(self, tx => {
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO tickets (account_id, summary, description, opener_id, status, severity, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id")
+                "INSERT INTO tickets (account_id, summary, description, opener_id, status, severity, created_at, updated_at, submission_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id")
                 .bind(ticket.account_id)
                 .bind(&ticket.summary)
                 .bind(&ticket.description)
@@ -132,6 +214,7 @@ impl Store {
                 .bind(ticket.status.code())
                 .bind(ticket.severity.map(Severity::rank))
                 .bind(ticket.created_at)
+                .bind(&ticket.submission_key)
                 .fetch_one(&mut *tx).await?;
             for user_id in &ticket.recipient_ids {
                 sqlx::query("INSERT INTO ticket_recipients (ticket_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4)")
@@ -139,7 +222,7 @@ impl Store {
                     .execute(&mut *tx).await?;
             }
             sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(id).bind(ticket.opener_id).bind(EventKind::Opened.code()).bind(ticket.created_at)
+                .bind(id).bind(ticket.created_by).bind(EventKind::Opened.code()).bind(ticket.created_at)
                 .execute(&mut *tx).await?;
             refresh_visibility!(tx, id);
             id
@@ -158,6 +241,137 @@ impl Store {
             .bind(&comment.submission_key)
             .bind(comment.created_at)
             .fetch_one(pool).await)?)
+    }
+
+    /// The history of a ticket in time order.
+    #[tracing::instrument(skip(self))]
+    pub async fn ticket_events(&self, ticket_id: i64) -> StoreResult<Vec<EventRecord>> {
+        let sql = "SELECT e.kind, e.from_value, e.to_value, u.first_name || ' ' || u.last_name AS actor_name, \
+                   u.is_support AS actor_is_support, e.created_at \
+                   FROM ticket_events e LEFT JOIN users u ON u.id = e.actor_id \
+                   WHERE e.ticket_id = $1 ORDER BY e.created_at, e.id";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
+    }
+
+    /// Applies `changes` (and stores `comment`) as one transaction against the ticket as it is
+    /// now. With `expected_version`, a ticket changed since the form was loaded is refused.
+    #[tracing::instrument(skip(self, comment))]
+    pub async fn change_ticket(
+        &self,
+        ticket_id: i64,
+        actor_id: i64,
+        expected_version: Option<i64>,
+        comment: Option<&CommentInput>,
+        changes: &[Change],
+        at: DateTime<Utc>,
+    ) -> Result<ChangeResult, ChangeError> {
+        let lock = if matches!(self, Store::Postgres(_)) { TICKET_STATE_FOR_UPDATE } else { TICKET_STATE };
+        let result = in_transaction!(self, tx => {
+            let row: StateRow = sqlx::query_as(lock).bind(ticket_id).fetch_optional(&mut *tx).await?.ok_or(ChangeError::NotFound)?;
+            if expected_version.is_some_and(|v| v != row.version) {
+                return Err(ChangeError::Stale);
+            }
+            if let Some(key) = comment.and_then(|c| c.submission_key.as_deref()) {
+                let seen: Option<i64> = sqlx::query_scalar("SELECT id FROM comments WHERE ticket_id = $1 AND submission_key = $2")
+                    .bind(ticket_id).bind(key).fetch_optional(&mut *tx).await?;
+                if seen.is_some() {
+                    return Ok(ChangeResult::Duplicate);
+                }
+            }
+            let before = row.state();
+            let outcome = lifecycle::apply_all(before, changes).map_err(ChangeError::Rule)?;
+            if let Some(comment) = comment {
+                sqlx::query("INSERT INTO comments (ticket_id, author_id, body, internal, submission_key, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(ticket_id).bind(actor_id).bind(&comment.body).bind(comment.internal)
+                    .bind(&comment.submission_key).bind(at)
+                    .execute(&mut *tx).await?;
+            }
+            let after = outcome.state;
+            if after == before {
+                sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+                    .bind(at).bind(ticket_id).execute(&mut *tx).await?;
+            } else {
+                let (requested_by, requested_at) = match (before.closure_requested, after.closure_requested) {
+                    (false, true) => (Some(actor_id), Some(at)),
+                    (true, true) => (row.closure_requested_by, row.closure_requested_at),
+                    _ => (None, None),
+                };
+                let closed_at = (after.status == TicketStatus::Closed).then(|| row.closed_at.unwrap_or(at));
+                sqlx::query("UPDATE tickets SET status = $1, severity = $2, closure_requested_by = $3, \
+                             closure_requested_at = $4, closed_at = $5, updated_at = $6, version = version + 1 WHERE id = $7")
+                    .bind(after.status.code())
+                    .bind(after.severity.map(Severity::rank))
+                    .bind(requested_by)
+                    .bind(requested_at)
+                    .bind(closed_at)
+                    .bind(at)
+                    .bind(ticket_id)
+                    .execute(&mut *tx).await?;
+            }
+            for event in &outcome.events {
+                sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, from_value, to_value, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(ticket_id).bind(actor_id).bind(event.kind.code()).bind(&event.from).bind(&event.to).bind(at)
+                    .execute(&mut *tx).await?;
+            }
+            if after.status != before.status || after.severity != before.severity {
+                refresh_visibility!(tx, ticket_id);
+            }
+            ChangeResult::Applied(outcome)
+        });
+        match result {
+            // Two copies of one form racing: the second is refused by the unique key.
+            Err(ChangeError::Store(StoreError::Duplicate(_))) if comment.is_some_and(|c| c.submission_key.is_some()) => {
+                Ok(ChangeResult::Duplicate)
+            }
+            other => other,
+        }
+    }
+
+    /// Adds a recipient, who sees the ticket at once; `false` if they already were one.
+    #[tracing::instrument(skip(self))]
+    pub async fn add_recipient(&self, ticket_id: i64, user_id: i64, name: &str, added_by: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        in_transaction!(self, tx => {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT user_id FROM ticket_recipients WHERE ticket_id = $1 AND user_id = $2")
+                .bind(ticket_id).bind(user_id).fetch_optional(&mut *tx).await?;
+            if exists.is_some() {
+                return Ok(false);
+            }
+            sqlx::query("INSERT INTO ticket_recipients (ticket_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4)")
+                .bind(ticket_id).bind(user_id).bind(added_by).bind(at).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, to_value, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(ticket_id).bind(added_by).bind(EventKind::RecipientAdded.code()).bind(name).bind(at)
+                .execute(&mut *tx).await?;
+            sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2").bind(at).bind(ticket_id).execute(&mut *tx).await?;
+            refresh_visibility!(tx, ticket_id);
+            true
+        })
+    }
+
+    /// Removes a recipient, who no longer sees the ticket (unless they opened it).
+    #[tracing::instrument(skip(self))]
+    pub async fn remove_recipient(&self, ticket_id: i64, user_id: i64, name: &str, removed_by: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        in_transaction!(self, tx => {
+            let removed = sqlx::query("DELETE FROM ticket_recipients WHERE ticket_id = $1 AND user_id = $2")
+                .bind(ticket_id).bind(user_id).execute(&mut *tx).await?.rows_affected();
+            if removed == 0 {
+                return Ok(false);
+            }
+            sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, from_value, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(ticket_id).bind(removed_by).bind(EventKind::RecipientRemoved.code()).bind(name).bind(at)
+                .execute(&mut *tx).await?;
+            sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2").bind(at).bind(ticket_id).execute(&mut *tx).await?;
+            refresh_visibility!(tx, ticket_id);
+            true
+        })
+    }
+
+    /// The enabled users of an account, by name: who can be named as a recipient.
+    pub async fn account_people(&self, account_id: i64) -> StoreResult<Vec<PersonRef>> {
+        let sql = "SELECT id, first_name || ' ' || last_name AS name, email FROM users \
+                   WHERE account_id = $1 AND enabled = TRUE ORDER BY last_name, first_name, id";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(account_id).fetch_all(pool).await)?)
     }
 
     /// Records a past change without applying it; the demo data uses this to give tickets a history.

@@ -17,4 +17,5 @@ pub struct ErrorPage {
     pub missing_permissions: Vec<PermissionView>,
     /// Shown on 500 pages only, so a user can quote it to support.
     pub request_id: Option<String>,
+    pub reload: Option<String>,
 }

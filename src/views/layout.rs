@@ -59,9 +59,19 @@ fn navigation(principal: &Principal, current_path: &str) -> Vec<NavSection> {
     let link = |label, href: &'static str| NavLink { label, href, current: current_path.starts_with(href) };
     let mut sections = Vec::new();
     if principal.is_support() {
-        sections.push(NavSection { label: "Support desk", links: vec![link("Incident queue", paths::DESK_INCIDENTS)] });
-    } else if policy::incident_screen_scope(principal).is_ok() {
+        let mut links = vec![link("Ticket queue", paths::DESK_QUEUE), link("Audit log", paths::DESK_AUDIT)];
+        if policy::require_support_admin(principal).is_ok() {
+            links.push(link("Accounts", paths::DESK_ACCOUNTS));
+            links.push(link("Staff", paths::DESK_STAFF));
+        }
+        sections.push(NavSection { label: "Support desk", links });
+        return sections;
+    }
+    if policy::incident_screen_scope(principal).is_ok() {
         sections.push(NavSection { label: "Security", links: vec![link("Security Incidents", paths::INCIDENTS)] });
+    }
+    if policy::ticket_list_scope(principal).is_ok() {
+        sections.push(NavSection { label: "Support", links: vec![link("Tickets", paths::TICKETS)] });
     }
     sections
 }

@@ -1,12 +1,15 @@
 //! View models and the askama templates they fill: one struct per template. Values arrive
 //! formatted (dates already in the user's time zone), so templates stay dumb.
 
+pub mod desk;
 pub mod error_page;
 pub mod format;
-pub mod incident;
-pub mod incidents;
 pub mod layout;
 pub mod login;
+pub mod new_ticket;
+pub mod password;
+pub mod ticket;
+pub mod ticket_table;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;

@@ -203,7 +203,7 @@ async fn support_staff_and_refused_customers_see_their_pages(app: TestApp) {
     let prefix = format!("support-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
     let Some(browser) = start_browser(&prefix).await else { return };
     browser.sign_in(&app, SAM).await;
-    assert_eq!(browser.path().await, "/desk/incidents");
+    assert_eq!(browser.path().await, "/desk/queue");
     assert_eq!(browser.text("table.incidents th:nth-child(2)").await, "Account");
     browser.screenshot("01-incident-queue").await;
     browser.click("table.incidents tbody tr td:first-child a").await;
@@ -212,6 +212,8 @@ async fn support_staff_and_refused_customers_see_their_pages(app: TestApp) {
     browser.sign_out().await;
 
     browser.sign_in(&app, BILLIE).await;
+    assert_eq!(browser.path().await, "/support/tickets", "a billing user lands on the page they may open");
+    browser.goto(&app.url("/security/incidents")).await;
     assert!(browser.text("main").await.contains("Read Dashboard Statistics"));
     browser.screenshot("03-missing-permission").await;
 }

@@ -77,7 +77,7 @@ async fn each_customer_sees_exactly_the_incidents_visible_to_them(app: TestApp) 
 async fn support_staff_see_every_open_incident_in_the_queue(app: TestApp) {
     let client = app.sign_in(SAM).await;
     let shown: BTreeSet<String> =
-        all_rows(&app, &client, "/desk/incidents").await.into_iter().map(|r| r.number).collect();
+        all_rows(&app, &client, "/desk/queue").await.into_iter().map(|r| r.number).collect();
     let expected = expected_visible(&app, &app.principal(SAM).await).await;
     assert_eq!(shown, expected);
     let accounts = app
@@ -165,7 +165,7 @@ async fn each_missing_permission_gives_a_403_page_naming_it(app: TestApp) {
 
 async fn customers_cannot_open_the_support_queue(app: TestApp) {
     let client = app.sign_in(AVERY).await;
-    for path in ["/desk/incidents", "/desk/incidents.csv"] {
+    for path in ["/desk/queue", "/desk/queue.csv"] {
         let (status, html) = app.get_text(&client, path).await;
         assert_eq!(status, 403, "{path}");
         assert!(html.contains("support staff"));
@@ -188,16 +188,16 @@ async fn a_user_without_open_incidents_is_told_why_the_table_is_empty(app: TestA
 async fn sort_filter_search_paging_and_csv_agree(app: TestApp) {
     let client = app.sign_in(SAM).await;
     let queries = [
-        "/desk/incidents?sort=created&dir=asc",
-        "/desk/incidents?severity=Critical&severity=High&sort=summary",
-        "/desk/incidents?status=requires_attention&sort=number&dir=desc",
-        "/desk/incidents?q=host&sort=status",
-        "/desk/incidents?severity=Low&sort=severity&dir=asc",
+        "/desk/queue?sort=created&dir=asc",
+        "/desk/queue?severity=Critical&severity=High&sort=summary",
+        "/desk/queue?status=requires_attention&sort=number&dir=desc",
+        "/desk/queue?q=host&sort=status",
+        "/desk/queue?severity=Low&sort=severity&dir=asc",
     ];
     for query in queries {
         let rows = all_rows(&app, &client, query).await;
         assert!(!rows.is_empty(), "{query} has rows in the demo data");
-        let csv_path = query.replacen("/desk/incidents", "/desk/incidents.csv", 1);
+        let csv_path = query.replacen("/desk/queue", "/desk/queue.csv", 1);
         let response = app.get(&client, &csv_path).await;
         assert_eq!(response.status().as_u16(), 200);
         assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
@@ -209,18 +209,18 @@ async fn sort_filter_search_paging_and_csv_agree(app: TestApp) {
     }
 
     // Filters hold on every row.
-    let critical_high = all_rows(&app, &client, "/desk/incidents?severity=Critical,High").await;
+    let critical_high = all_rows(&app, &client, "/desk/queue?severity=Critical,High").await;
     assert!(critical_high.iter().all(|r| r.cells[3] == "Critical" || r.cells[3] == "High"));
-    let attention = all_rows(&app, &client, "/desk/incidents?status=requires_attention").await;
+    let attention = all_rows(&app, &client, "/desk/queue?status=requires_attention").await;
     assert!(attention.iter().all(|r| r.cells[4].starts_with("Requires Attention")));
 
     // Sorting by number descending is numeric order.
-    let by_number = all_rows(&app, &client, "/desk/incidents?sort=number&dir=desc").await;
+    let by_number = all_rows(&app, &client, "/desk/queue?sort=number&dir=desc").await;
     let ids: Vec<i64> = by_number.iter().map(|r| r.number[4..].parse().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]));
 
     // The default order is severity, Critical first, then newest.
-    let default = all_rows(&app, &client, "/desk/incidents").await;
+    let default = all_rows(&app, &client, "/desk/queue").await;
     let rank = |s: &str| ["Low", "Medium", "High", "Critical"].iter().position(|x| *x == s).unwrap();
     assert!(default.windows(2).all(|w| rank(&w[0].cells[3]) >= rank(&w[1].cells[3])));
 
@@ -228,21 +228,21 @@ async fn sort_filter_search_paging_and_csv_agree(app: TestApp) {
     let total = default.len();
     let mut sum = 0;
     for severity in ["Critical", "High", "Medium", "Low"] {
-        sum += all_rows(&app, &client, &format!("/desk/incidents?severity={severity}")).await.len();
+        sum += all_rows(&app, &client, &format!("/desk/queue?severity={severity}")).await.len();
     }
     assert_eq!(sum, total);
 
     // Searching a number finds that incident; searching words finds summaries with all of them.
     let first = &default[0].number;
-    let found = all_rows(&app, &client, &format!("/desk/incidents?q={first}")).await;
+    let found = all_rows(&app, &client, &format!("/desk/queue?q={first}")).await;
     assert!(found.iter().any(|r| &r.number == first));
-    let words = all_rows(&app, &client, "/desk/incidents?q=failed%20SSH").await;
+    let words = all_rows(&app, &client, "/desk/queue?q=failed%20SSH").await;
     assert!(
         words.iter().all(|r| r.cells[2].to_lowercase().contains("failed") && r.cells[2].to_lowercase().contains("ssh"))
     );
 
     // The page shows the total and the page size is honoured.
-    let (_, html) = app.get_text(&client, "/desk/incidents?size=50").await;
+    let (_, html) = app.get_text(&client, "/desk/queue?size=50").await;
     assert!(table_rows(&html).len() <= 50);
     assert!(html.contains(&format!("of {total}")), "the total count is shown");
 }

@@ -17,10 +17,10 @@ async fn a_customer_signs_in_and_lands_on_security_incidents(app: TestApp) {
 async fn support_staff_sign_in_on_the_same_page_and_land_on_the_queue(app: TestApp) {
     let client = app.sign_in(SAM).await;
     let home = app.get(&client, "/").await;
-    assert_eq!(location(&home), "/desk/incidents");
-    let (status, html) = app.get_text(&client, "/desk/incidents").await;
+    assert_eq!(location(&home), "/desk/queue");
+    let (status, html) = app.get_text(&client, "/desk/queue").await;
     assert_eq!(status, 200);
-    assert!(html.contains("Incident queue"));
+    assert!(html.contains("Ticket queue"));
 }
 
 async fn wrong_password_unknown_email_and_disabled_user_get_the_same_answer(app: TestApp) {

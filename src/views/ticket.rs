@@ -1,0 +1,204 @@
+//! One ticket's page (an incident's page too): its facts, thread and history, and the forms the
+//! reader may use.
+
+use askama::Template;
+use chrono_tz::Tz;
+
+use super::format::{SeverityBadge, Timestamp, severity_badge, status_name, timestamp};
+use super::layout::Layout;
+use super::ticket_table::Choice;
+use crate::domain::ticket::{EventKind, Severity, TicketNumber, TicketStatus};
+use crate::store::{CommentRecord, EventRecord, PersonRef, TicketRecord};
+
+pub struct CommentView {
+    pub author: String,
+    pub by_support: bool,
+    pub internal: bool,
+    pub body: String,
+    pub created: Timestamp,
+}
+
+pub struct HistoryItem {
+    pub actor: String,
+    pub text: String,
+    pub at: Timestamp,
+}
+
+pub struct ClosureRequest {
+    pub by: String,
+    pub at: Timestamp,
+}
+
+pub struct RecipientView {
+    pub name: String,
+    pub email: String,
+    /// Support staff can take a recipient off the ticket.
+    pub remove_action: Option<String>,
+}
+
+/// What the reader typed, kept when the form comes back with an error.
+#[derive(Debug, Clone, Default)]
+pub struct CommentDraft {
+    pub body: String,
+    pub request_closure: bool,
+    pub internal: bool,
+    pub error: Option<String>,
+}
+
+pub struct CommentForm {
+    pub action: String,
+    pub return_to: String,
+    pub submission_key: String,
+    pub draft: CommentDraft,
+    /// A customer on an open incident may ask for it to be closed.
+    pub can_request_closure: bool,
+    /// Support staff may write internal notes.
+    pub can_write_internal: bool,
+    pub closed: bool,
+}
+
+pub struct RecipientForm {
+    pub action: String,
+    pub return_to: String,
+    pub choices: Vec<PersonRef>,
+}
+
+/// The support desk's controls on a ticket; every form carries the version the page showed.
+pub struct DeskControls {
+    pub version: i64,
+    pub return_to: String,
+    pub severity_action: String,
+    pub severities: Vec<Choice>,
+    pub status_action: String,
+    pub statuses: Vec<Choice>,
+    pub close_action: Option<String>,
+    pub decline_action: Option<String>,
+    pub reopen_action: Option<String>,
+    /// A desk form came back with this message.
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/ticket.html")]
+pub struct TicketPage {
+    pub layout: Layout,
+    pub number: String,
+    pub summary: String,
+    pub description: String,
+    pub severity: Option<SeverityBadge>,
+    pub status: String,
+    pub requires_attention: bool,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub closed: Option<Timestamp>,
+    pub opener: String,
+    /// Shown to support staff, who see every account.
+    pub account: Option<String>,
+    pub recipients: Vec<RecipientView>,
+    pub closure_request: Option<ClosureRequest>,
+    pub comments: Vec<CommentView>,
+    pub history: Vec<HistoryItem>,
+    pub back_href: &'static str,
+    pub back_label: &'static str,
+    pub comment_form: Option<CommentForm>,
+    pub recipient_form: Option<RecipientForm>,
+    pub desk: Option<DeskControls>,
+    /// Why there is no comment form, when there is none.
+    pub read_only_note: Option<&'static str>,
+}
+
+/// Everything a ticket page shows, before the reader-dependent forms are added.
+pub struct TicketContent {
+    pub ticket: TicketRecord,
+    pub recipients: Vec<PersonRef>,
+    pub comments: Vec<CommentRecord>,
+    pub events: Vec<EventRecord>,
+}
+
+impl TicketPage {
+    pub fn new(layout: Layout, content: TicketContent, zone: Tz, show_account: bool, back: (&'static str, &'static str)) -> TicketPage {
+        let TicketContent { ticket, recipients, comments, events } = content;
+        TicketPage {
+            layout,
+            number: TicketNumber::from_id(ticket.id).to_string(),
+            severity: ticket.severity.and_then(severity_badge),
+            status: status_name(&ticket.status),
+            requires_attention: ticket.status == TicketStatus::RequiresAttention.code(),
+            created: timestamp(ticket.created_at, zone),
+            updated: timestamp(ticket.updated_at, zone),
+            closed: ticket.closed_at.map(|at| timestamp(at, zone)),
+            opener: ticket.opener_name,
+            account: show_account.then(|| format!("{} ({})", ticket.account_name, ticket.account_number)),
+            recipients: recipients
+                .into_iter()
+                .map(|p| RecipientView { name: p.name, email: p.email, remove_action: None })
+                .collect(),
+            closure_request: ticket.closure_requested_at.map(|at| ClosureRequest {
+                by: ticket.closure_requested_by_name.unwrap_or_default(),
+                at: timestamp(at, zone),
+            }),
+            comments: comments
+                .into_iter()
+                .map(|c| CommentView {
+                    author: c.author_name,
+                    by_support: c.author_is_support,
+                    internal: c.internal,
+                    body: c.body,
+                    created: timestamp(c.created_at, zone),
+                })
+                .collect(),
+            history: events.iter().map(|e| history_item(e, zone)).collect(),
+            summary: ticket.summary,
+            description: ticket.description,
+            back_href: back.0,
+            back_label: back.1,
+            comment_form: None,
+            recipient_form: None,
+            desk: None,
+            read_only_note: None,
+        }
+    }
+}
+
+fn history_item(event: &EventRecord, zone: Tz) -> HistoryItem {
+    let from = event.from_value.as_deref().unwrap_or("");
+    let to = event.to_value.as_deref().unwrap_or("");
+    let text = match EventKind::from_code(&event.kind) {
+        Some(EventKind::Opened) => "opened the ticket".to_string(),
+        Some(EventKind::Labelled) => format!("labelled it a security incident, severity {to}"),
+        Some(EventKind::SeverityChanged) => format!("changed the severity from {from} to {to}"),
+        Some(EventKind::Unlabelled) => format!("removed the security incident label (was {from})"),
+        Some(EventKind::StatusChanged) => format!("changed the status from {from} to {to}"),
+        Some(EventKind::RecipientAdded) => format!("added {to} as a recipient"),
+        Some(EventKind::RecipientRemoved) => format!("removed {from} as a recipient"),
+        Some(EventKind::ClosureRequested) => "requested closure".to_string(),
+        Some(EventKind::ClosureDeclined) => "declined the closure request".to_string(),
+        Some(EventKind::Closed) => "closed the ticket".to_string(),
+        Some(EventKind::Reopened) => "reopened the ticket".to_string(),
+        None => event.kind.replace('_', " "),
+    };
+    let actor = match (&event.actor_name, event.actor_is_support) {
+        (Some(name), Some(true)) => format!("{name} (Armor Support)"),
+        (Some(name), _) => name.clone(),
+        (None, _) => "Armor Support".to_string(),
+    };
+    HistoryItem { actor, text, at: timestamp(event.created_at, zone) }
+}
+
+/// The severity choices of the desk's label form: "not an incident" and the four severities.
+pub fn severity_choices(current: Option<i16>) -> Vec<Choice> {
+    let mut choices = vec![Choice { value: String::new(), label: "Not a security incident".into(), selected: current.is_none() }];
+    choices.extend(Severity::ALL.into_iter().map(|s| Choice {
+        value: s.name().into(),
+        label: s.name().into(),
+        selected: current == Some(s.rank()),
+    }));
+    choices
+}
+
+pub fn status_choices(current: &str) -> Vec<Choice> {
+    TicketStatus::ACTIVE
+        .into_iter()
+        .map(|s| Choice { value: s.code().into(), label: s.name().into(), selected: s.code() == current })
+        .collect()
+}
