@@ -59,7 +59,11 @@ pub fn email(raw: &str) -> Result<String, String> {
         && !has_control_chars(&text, false)
         && !text.contains(char::is_whitespace)
         && text.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
         });
     if valid { Ok(text) } else { Err("Enter an email address such as name@example.com.".into()) }
 }

@@ -123,12 +123,20 @@ pub fn apply(state: TicketState, change: Change) -> Result<Outcome, RuleError> {
             if !closed {
                 return Err(RuleError::NotClosed);
             }
-            events.push(Event::new(EventKind::Reopened, Some(TicketStatus::Closed.name()), Some(TicketStatus::Open.name())));
+            events.push(Event::new(
+                EventKind::Reopened,
+                Some(TicketStatus::Closed.name()),
+                Some(TicketStatus::Open.name()),
+            ));
             next.status = TicketStatus::Open;
         }
         Change::CustomerComment => {
             if state.status == TicketStatus::RequiresAttention {
-                events.push(Event::new(EventKind::StatusChanged, Some(state.status.name()), Some(TicketStatus::Open.name())));
+                events.push(Event::new(
+                    EventKind::StatusChanged,
+                    Some(state.status.name()),
+                    Some(TicketStatus::Open.name()),
+                ));
                 next.status = TicketStatus::Open;
             }
         }

@@ -456,7 +456,10 @@ mod tests {
         let q = ListQuery::from_query_string(ListKind::MyTickets, "status=closed").unwrap();
         assert_eq!(q.statuses, vec![TicketStatus::Closed]);
         assert_eq!(q.effective_labelled(), Labelled::Any);
-        assert_eq!(ListQuery::from_query_string(ListKind::MyTickets, "").unwrap().effective_statuses(), &TicketStatus::ALL);
+        assert_eq!(
+            ListQuery::from_query_string(ListKind::MyTickets, "").unwrap().effective_statuses(),
+            &TicketStatus::ALL
+        );
     }
 
     #[test]
@@ -491,9 +494,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_a_message() {
-        for qs in
-            ["page=-3", "page=0", "page=abc", "size=7", "sort=bogus", "dir=up", "severity=Purple", "q=%01"]
-        {
+        for qs in ["page=-3", "page=0", "page=abc", "size=7", "sort=bogus", "dir=up", "severity=Purple", "q=%01"] {
             let err = parse(qs).unwrap_err();
             assert!(!err.0.is_empty(), "{qs}");
         }

@@ -39,7 +39,11 @@ const AUDIT_PAGE_SIZE: i64 = 50;
 
 /// Every desk route starts here: support staff pass; a customer who sends a desk form used a
 /// control they were never shown, which is refused and logged as forged.
-async fn support_only<'a>(ctx: &'a PageContext, state: &AppState, req: &HttpRequest) -> Result<&'a Principal, AppError> {
+async fn support_only<'a>(
+    ctx: &'a PageContext,
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<&'a Principal, AppError> {
     let principal = ctx.principal()?;
     if policy::require_support(principal).is_err() {
         if req.method() == actix_web::http::Method::POST {
@@ -50,14 +54,30 @@ async fn support_only<'a>(ctx: &'a PageContext, state: &AppState, req: &HttpRequ
     Ok(principal)
 }
 
-async fn support_admin_only<'a>(ctx: &'a PageContext, state: &AppState, req: &HttpRequest) -> Result<&'a Principal, AppError> {
+async fn support_admin_only<'a>(
+    ctx: &'a PageContext,
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<&'a Principal, AppError> {
     let principal = support_only(ctx, state, req).await?;
     policy::require_support_admin(principal)?;
     Ok(principal)
 }
 
 fn version(raw: &str) -> Result<i64, AppError> {
-    raw.trim().parse().map_err(|_| AppError::BadRequest("The form is missing the ticket's version; reload the page.".into()))
+    raw.trim()
+        .parse()
+        .map_err(|_| AppError::BadRequest("The form is missing the ticket's version; reload the page.".into()))
+}
+
+/// One desk form's request: which ticket, the version the page showed, and what to do.
+struct DeskChange<'a> {
+    number: &'a str,
+    version: i64,
+    comment: Option<CommentInput>,
+    change: Change,
+    /// The flash message when it is done.
+    done: &'a str,
 }
 
 /// Applies a desk change to a ticket, refusing it if the page was stale, and records it.
@@ -65,19 +85,23 @@ async fn apply_desk_change(
     ctx: &PageContext,
     req: &HttpRequest,
     state: &AppState,
-    number: &str,
-    expected_version: i64,
-    comment: Option<CommentInput>,
-    change: Change,
-    done: &str,
+    desk: DeskChange<'_>,
 ) -> Result<HttpResponse, AppError> {
+    let DeskChange { number, version: expected_version, comment, change, done } = desk;
     let principal = support_only(ctx, state, req).await?;
     let number = TicketNumber::parse(number).ok_or(AppError::NotFound)?;
     let ticket = state.store.ticket(number.id()).await?.ok_or(AppError::NotFound)?;
     let reload = paths::ticket(number);
     let result = state
         .store
-        .change_ticket(ticket.id, principal.user_id, Some(expected_version), comment.as_ref(), &[change], state.clock.now())
+        .change_ticket(
+            ticket.id,
+            principal.user_id,
+            Some(expected_version),
+            comment.as_ref(),
+            &[change],
+            state.clock.now(),
+        )
         .await
         .map_err(|e| change_error(e, reload.clone()))?;
     if let ChangeResult::Applied(outcome) = result {
@@ -88,7 +112,13 @@ async fn apply_desk_change(
 }
 
 /// Shows the ticket again with a message for the desk form that needs fixing.
-async fn desk_form_error(ctx: &PageContext, state: &AppState, req: &HttpRequest, number: &str, message: String) -> Result<HttpResponse, AppError> {
+async fn desk_form_error(
+    ctx: &PageContext,
+    state: &AppState,
+    req: &HttpRequest,
+    number: &str,
+    message: String,
+) -> Result<HttpResponse, AppError> {
     support_only(ctx, state, req).await?;
     render_ticket(ctx, state, number, TicketView::Ticket, PageErrors { comment: None, desk: Some(message) }).await
 }
@@ -109,13 +139,28 @@ pub async fn set_severity(
 ) -> Result<HttpResponse, AppError> {
     let severity = match form.severity.trim() {
         "" => None,
-        name => Some(name.parse::<Severity>().map_err(|()| AppError::BadRequest("Choose Low, Medium, High, Critical or no label.".into()))?),
+        name => Some(
+            name.parse::<Severity>()
+                .map_err(|()| AppError::BadRequest("Choose Low, Medium, High, Critical or no label.".into()))?,
+        ),
     };
     let done = match severity {
         Some(severity) => format!("The ticket is a security incident of severity {severity}."),
         None => "The ticket is no longer labelled as a security incident.".to_string(),
     };
-    apply_desk_change(&ctx, &req, &state, &number, version(&form.version)?, None, Change::SetSeverity(severity), &done).await
+    apply_desk_change(
+        &ctx,
+        &req,
+        &state,
+        DeskChange {
+            number: &number,
+            version: version(&form.version)?,
+            comment: None,
+            change: Change::SetSeverity(severity),
+            done: &done,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -139,7 +184,19 @@ pub async fn set_status(
         .filter(|s| TicketStatus::ACTIVE.contains(s))
         .ok_or_else(|| AppError::BadRequest("Choose Open or Requires Attention.".into()))?;
     let done = format!("The ticket is now {status}.");
-    apply_desk_change(&ctx, &req, &state, &number, version(&form.version)?, None, Change::SetStatus(status), &done).await
+    apply_desk_change(
+        &ctx,
+        &req,
+        &state,
+        DeskChange {
+            number: &number,
+            version: version(&form.version)?,
+            comment: None,
+            change: Change::SetStatus(status),
+            done: &done,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -162,7 +219,19 @@ pub async fn close(
         Err(message) => return desk_form_error(&ctx, &state, &req, &number, message).await,
     };
     let comment = CommentInput { body: resolution, internal: false, submission_key: None };
-    apply_desk_change(&ctx, &req, &state, &number, expected, Some(comment), Change::Close, "The ticket is closed.").await
+    apply_desk_change(
+        &ctx,
+        &req,
+        &state,
+        DeskChange {
+            number: &number,
+            version: expected,
+            comment: Some(comment),
+            change: Change::Close,
+            done: "The ticket is closed.",
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -186,7 +255,13 @@ pub async fn decline_closure(
     };
     let comment = CommentInput { body: reason, internal: false, submission_key: None };
     let done = "The closure request is declined; the customer sees your reason.";
-    apply_desk_change(&ctx, &req, &state, &number, expected, Some(comment), Change::DeclineClosure, done).await
+    apply_desk_change(
+        &ctx,
+        &req,
+        &state,
+        DeskChange { number: &number, version: expected, comment: Some(comment), change: Change::DeclineClosure, done },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -210,7 +285,19 @@ pub async fn reopen(
         Ok(text) => Some(CommentInput { body: text, internal: false, submission_key: None }),
         Err(message) => return desk_form_error(&ctx, &state, &req, &number, message).await,
     };
-    apply_desk_change(&ctx, &req, &state, &number, expected, comment, Change::Reopen, "The ticket is open again.").await
+    apply_desk_change(
+        &ctx,
+        &req,
+        &state,
+        DeskChange {
+            number: &number,
+            version: expected,
+            comment,
+            change: Change::Reopen,
+            done: "The ticket is open again.",
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -248,7 +335,11 @@ pub struct NewTicketQuery {
 async fn chosen_account(state: &AppState, raw: Option<&str>) -> Result<Option<(i64, i64, String)>, AppError> {
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
     let number = input::account_number(raw).map_err(AppError::BadRequest)?;
-    let (id, name) = state.store.account_by_number(number).await?.ok_or_else(|| AppError::BadRequest(format!("There is no account {number}.")))?;
+    let (id, name) = state
+        .store
+        .account_by_number(number)
+        .await?
+        .ok_or_else(|| AppError::BadRequest(format!("There is no account {number}.")))?;
     Ok(Some((id, number, format!("{name} ({number})"))))
 }
 
@@ -272,7 +363,11 @@ async fn on_behalf_page(
             let people = state.store.account_people(*id).await?;
             let openers = people
                 .iter()
-                .map(|p| Choice { value: p.id.to_string(), label: format!("{} ({})", p.name, p.email), selected: draft.opener_id == Some(p.id) })
+                .map(|p| Choice {
+                    value: p.id.to_string(),
+                    label: format!("{} ({})", p.name, p.email),
+                    selected: draft.opener_id == Some(p.id),
+                })
                 .collect();
             (people, openers)
         }
@@ -323,7 +418,9 @@ pub async fn open_ticket(
     CsrfForm(form): CsrfForm<OnBehalfForm>,
 ) -> Result<HttpResponse, AppError> {
     let principal = support_only(&ctx, &state, &req).await?;
-    let account = chosen_account(&state, Some(&form.account)).await?.ok_or_else(|| AppError::BadRequest("Choose an account.".into()))?;
+    let account = chosen_account(&state, Some(&form.account))
+        .await?
+        .ok_or_else(|| AppError::BadRequest("Choose an account.".into()))?;
     let people = state.store.account_people(account.0).await?;
     let opener = form.opener_id.trim().parse::<i64>().ok().filter(|id| people.iter().any(|p| p.id == *id));
     let mut draft = TicketDraft {
@@ -341,7 +438,9 @@ pub async fn open_ticket(
         let page = on_behalf_page(&ctx, &state, Some(account), draft).await?;
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
-    let key = form.submission_key.filter(|k| (16..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    let key = form.submission_key.filter(|k| {
+        (16..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
     let ticket = NewTicket {
         account_id: account.0,
         opener_id,
@@ -357,13 +456,21 @@ pub async fn open_ticket(
     let number = insert_once(&state, &ticket).await?;
     let mut actor = Actor::from(principal);
     actor.account_id = Some(account.0);
-    SecurityEvent::new("ticket_opened", actor).target(number.to_string()).detail("on the customer's behalf").record(&state, &req).await?;
+    SecurityEvent::new("ticket_opened", actor)
+        .target(number.to_string())
+        .detail("on the customer's behalf")
+        .record(&state, &req)
+        .await?;
     ctx.session().flash(FlashLevel::Success, format!("Ticket {number} is open for {}.", account.2));
     Ok(see_other(&paths::ticket(number)))
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn accounts(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn accounts(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let principal = support_admin_only(&ctx, &state, &req).await?;
     let zone = principal.time_zone;
     let accounts = state
@@ -380,13 +487,24 @@ pub async fn accounts(ctx: PageContext, req: HttpRequest, state: web::Data<AppSt
             created: timestamp(a.created_at, zone),
         })
         .collect();
-    render(StatusCode::OK, &AccountsPage { layout: ctx.layout("Accounts"), accounts, new_account_href: paths::DESK_NEW_ACCOUNT })
+    render(
+        StatusCode::OK,
+        &AccountsPage { layout: ctx.layout("Accounts"), accounts, new_account_href: paths::DESK_NEW_ACCOUNT },
+    )
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn new_account_form(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn new_account_form(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     support_admin_only(&ctx, &state, &req).await?;
-    let page = NewAccountPage { layout: ctx.layout("Create an account"), action: paths::DESK_ACCOUNTS, draft: AccountDraft::default() };
+    let page = NewAccountPage {
+        layout: ctx.layout("Create an account"),
+        action: paths::DESK_ACCOUNTS,
+        draft: AccountDraft::default(),
+    };
     render(StatusCode::OK, &page)
 }
 
@@ -441,7 +559,8 @@ pub async fn create_account(
         let page = NewAccountPage { layout: ctx.layout("Create an account"), action: paths::DESK_ACCOUNTS, draft };
         render(StatusCode::UNPROCESSABLE_ENTITY, &page)
     };
-    let (Some(name), Some(number), Some(first_name), Some(last_name), Some(email)) = (name, number, first, last, email) else {
+    let (Some(name), Some(number), Some(first_name), Some(last_name), Some(email)) = (name, number, first, last, email)
+    else {
         return invalid(draft);
     };
     let admin = NewUser {
@@ -455,17 +574,22 @@ pub async fn create_account(
         enabled: true,
     };
     let (secret, token) = password_token(&state, principal.user_id);
-    let (account_id, _) = match state.store.create_account_with_admin(number, &name, &admin, &token, state.clock.now()).await {
-        Ok(ids) => ids,
-        Err(crate::store::StoreError::Duplicate(_)) => {
-            draft.errors.push("That account number or email address is already in use.".into());
-            return invalid(draft);
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let (account_id, _) =
+        match state.store.create_account_with_admin(number, &name, &admin, &token, state.clock.now()).await {
+            Ok(ids) => ids,
+            Err(crate::store::StoreError::Duplicate(_)) => {
+                draft.errors.push("That account number or email address is already in use.".into());
+                return invalid(draft);
+            }
+            Err(error) => return Err(error.into()),
+        };
     let mut actor = Actor::from(principal);
     actor.account_id = Some(account_id);
-    SecurityEvent::new("account_created", actor).target(format!("{name} ({number})")).detail(format!("first administrator {email}")).record(&state, &req).await?;
+    SecurityEvent::new("account_created", actor)
+        .target(format!("{name} ({number})"))
+        .detail(format!("first administrator {email}"))
+        .record(&state, &req)
+        .await?;
     ctx.session().flash(
         FlashLevel::Success,
         format!(
@@ -476,7 +600,12 @@ pub async fn create_account(
     Ok(see_other(paths::DESK_ACCOUNTS))
 }
 
-async fn staff_page(ctx: &PageContext, state: &AppState, principal: &Principal, draft: StaffDraft) -> Result<StaffPage, AppError> {
+async fn staff_page(
+    ctx: &PageContext,
+    state: &AppState,
+    principal: &Principal,
+    draft: StaffDraft,
+) -> Result<StaffPage, AppError> {
     let staff = state
         .store
         .list_staff()
@@ -548,7 +677,11 @@ pub async fn create_staff(
         Err(error) => return Err(error.into()),
     }
     let role = if draft.admin { "support administrator" } else { "support agent" };
-    SecurityEvent::new("staff_created", Actor::from(principal)).target(email.clone()).detail(role).record(&state, &req).await?;
+    SecurityEvent::new("staff_created", Actor::from(principal))
+        .target(email.clone())
+        .detail(role)
+        .record(&state, &req)
+        .await?;
     ctx.session().flash(
         FlashLevel::Success,
         format!(
@@ -574,14 +707,19 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn audit_log(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn audit_log(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let principal = support_only(&ctx, &state, &req).await?;
     let zone = principal.time_zone;
     let query: AuditQuery = serde_html_form::from_str(req.query_string())
         .map_err(|e| AppError::BadRequest(format!("The address has a malformed query: {e}.")))?;
     // Days are the reader's days: from the start of `from` to the end of `until`.
     let day = |raw: &str| -> Result<chrono::DateTime<chrono::Utc>, AppError> {
-        let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| AppError::BadRequest("Dates are written YYYY-MM-DD.".into()))?;
+        let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .map_err(|_| AppError::BadRequest("Dates are written YYYY-MM-DD.".into()))?;
         let start = zone
             .from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default())
             .earliest()
@@ -598,17 +736,25 @@ pub async fn audit_log(ctx: PageContext, req: HttpRequest, state: web::Data<AppS
         return Err(AppError::BadRequest("The actor filter is too long.".into()));
     }
     let filter = AuditFilter {
-        account_number: non_empty(&query.account).map(input::account_number).transpose().map_err(AppError::BadRequest)?,
+        account_number: non_empty(&query.account)
+            .map(input::account_number)
+            .transpose()
+            .map_err(AppError::BadRequest)?,
         actor: actor.clone(),
         action: action.clone(),
         from: non_empty(&query.from).map(day).transpose()?,
         until: non_empty(&query.until).map(|d| day(d).map(|start| start + Duration::days(1))).transpose()?,
     };
     let page: u32 = match non_empty(&query.page) {
-        Some(p) => p.parse().ok().filter(|n| (1..=100_000).contains(n)).ok_or_else(|| AppError::BadRequest("The page must be a whole number from 1.".into()))?,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|n| (1..=100_000).contains(n))
+            .ok_or_else(|| AppError::BadRequest("The page must be a whole number from 1.".into()))?,
         None => 1,
     };
-    let (records, total) = state.store.list_audit(&filter, AUDIT_PAGE_SIZE, i64::from(page - 1) * AUDIT_PAGE_SIZE).await?;
+    let (records, total) =
+        state.store.list_audit(&filter, AUDIT_PAGE_SIZE, i64::from(page - 1) * AUDIT_PAGE_SIZE).await?;
     let rows = records
         .into_iter()
         .map(|r| AuditRow {
@@ -626,11 +772,21 @@ pub async fn audit_log(ctx: PageContext, req: HttpRequest, state: web::Data<AppS
         })
         .collect();
     let mut choices = vec![Choice { value: String::new(), label: "Every action".into(), selected: action.is_none() }];
-    choices.extend(actions.iter().map(|a| Choice { value: a.clone(), label: a.replace('_', " "), selected: action.as_deref() == Some(a) }));
+    choices.extend(actions.iter().map(|a| Choice {
+        value: a.clone(),
+        label: a.replace('_', " "),
+        selected: action.as_deref() == Some(a),
+    }));
     let pages = u32::try_from(((total + AUDIT_PAGE_SIZE - 1) / AUDIT_PAGE_SIZE).max(1)).unwrap_or(u32::MAX);
     let link = |n: u32| {
         let mut pairs: Vec<(&str, String)> = Vec::new();
-        for (key, value) in [("account", &query.account), ("actor", &query.actor), ("action", &query.action), ("from", &query.from), ("until", &query.until)] {
+        for (key, value) in [
+            ("account", &query.account),
+            ("actor", &query.actor),
+            ("action", &query.action),
+            ("from", &query.from),
+            ("until", &query.until),
+        ] {
             if let Some(v) = non_empty(value) {
                 pairs.push((key, v.to_string()));
             }
@@ -655,5 +811,8 @@ pub async fn audit_log(ctx: PageContext, req: HttpRequest, state: web::Data<AppS
         until: non_empty(&query.until).unwrap_or_default().to_string(),
         active: filter != AuditFilter::default(),
     };
-    render(StatusCode::OK, &AuditPage { layout: ctx.layout("Audit log"), action: paths::DESK_AUDIT, filters, rows, total, pager })
+    render(
+        StatusCode::OK,
+        &AuditPage { layout: ctx.layout("Audit log"), action: paths::DESK_AUDIT, filters, rows, total, pager },
+    )
 }

@@ -19,18 +19,28 @@ use crate::store::PasswordTokenOwner;
 use crate::views::password::SetPasswordPage;
 use crate::views::render;
 
-const LINK_INVALID: &str =
-    "This link has expired or was already used. Ask whoever sent it (your account administrator, or Armor Support) for a new one.";
+const LINK_INVALID: &str = "This link has expired or was already used. Ask whoever sent it (your account administrator, or Armor Support) for a new one.";
 
 async fn owner(state: &AppState, token: &str) -> Result<PasswordTokenOwner, AppError> {
     if token.is_empty() || token.len() > 128 {
         return Err(AppError::Gone(LINK_INVALID.into()));
     }
-    state.store.password_token_owner(&token_hash(token), state.clock.now()).await?.ok_or_else(|| AppError::Gone(LINK_INVALID.into()))
+    state
+        .store
+        .password_token_owner(&token_hash(token), state.clock.now())
+        .await?
+        .ok_or_else(|| AppError::Gone(LINK_INVALID.into()))
 }
 
 fn page(ctx: &PageContext, token: String, owner: PasswordTokenOwner, error: Option<String>) -> SetPasswordPage {
-    SetPasswordPage { layout: ctx.layout("Set your password"), action: paths::PASSWORD_SET, token, name: owner.name, email: owner.email, error }
+    SetPasswordPage {
+        layout: ctx.layout("Set your password"),
+        action: paths::PASSWORD_SET,
+        token,
+        name: owner.name,
+        email: owner.email,
+        error,
+    }
 }
 
 #[derive(Deserialize)]
@@ -39,7 +49,11 @@ pub struct TokenQuery {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn set_password_form(ctx: PageContext, state: web::Data<AppState>, query: web::Query<TokenQuery>) -> Result<HttpResponse, AppError> {
+pub async fn set_password_form(
+    ctx: PageContext,
+    state: web::Data<AppState>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, AppError> {
     let token = query.into_inner().token.unwrap_or_default();
     let owner = owner(&state, &token).await?;
     render(StatusCode::OK, &page(&ctx, token, owner, None))

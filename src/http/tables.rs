@@ -34,7 +34,12 @@ fn parse_query(screen: Screen, req: &HttpRequest) -> Result<ListQuery, AppError>
     ListQuery::from_query_string(screen.kind(), req.query_string()).map_err(|e| AppError::BadRequest(e.0))
 }
 
-async fn table(screen: Screen, ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn table(
+    screen: Screen,
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     let scope = scope_of(screen, principal)?;
     let query = parse_query(screen, &req)?;
@@ -48,11 +53,24 @@ async fn table(screen: Screen, ctx: PageContext, req: HttpRequest, state: web::D
         Screen::SupportQueue => Some(paths::DESK_NEW_TICKET),
         _ => None,
     };
-    let view = TicketTablePage::new(ctx.layout(screen.title()), screen, &query, tickets, principal.time_zone, counts, new_ticket);
+    let view = TicketTablePage::new(
+        ctx.layout(screen.title()),
+        screen,
+        &query,
+        tickets,
+        principal.time_zone,
+        counts,
+        new_ticket,
+    );
     page(&view)
 }
 
-async fn csv(screen: Screen, ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn csv(
+    screen: Screen,
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     let scope = scope_of(screen, principal)?;
     let query = parse_query(screen, &req)?;
@@ -71,18 +89,30 @@ async fn csv(screen: Screen, ctx: PageContext, req: HttpRequest, state: web::Dat
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn security_incidents(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn security_incidents(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     table(Screen::SecurityIncidents, ctx, req, state).await
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn security_incidents_csv(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn security_incidents_csv(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     csv(Screen::SecurityIncidents, ctx, req, state).await
 }
 
 /// Support staff have no tickets of their own; their list of every ticket is the queue.
 #[tracing::instrument(skip_all)]
-pub async fn my_tickets(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn my_tickets(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     if ctx.principal()?.is_support() {
         return Ok(super::sign_in::see_other(&format!("{}?labelled=any", paths::DESK_QUEUE)));
     }
@@ -90,17 +120,29 @@ pub async fn my_tickets(ctx: PageContext, req: HttpRequest, state: web::Data<App
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn my_tickets_csv(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn my_tickets_csv(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     csv(Screen::MyTickets, ctx, req, state).await
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn support_queue(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn support_queue(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     table(Screen::SupportQueue, ctx, req, state).await
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn support_queue_csv(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn support_queue_csv(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     csv(Screen::SupportQueue, ctx, req, state).await
 }
 

@@ -65,7 +65,8 @@ pub async fn visible_ticket(
     let ticket = state.store.ticket(number.id()).await?.ok_or(AppError::NotFound)?;
     let recipients = state.store.ticket_recipients(ticket.id).await?;
     let recipient_ids: Vec<i64> = recipients.iter().map(|r| r.id).collect();
-    let facts = TicketFacts { account_id: ticket.account_id, opener_id: ticket.opener_id, recipient_ids: &recipient_ids };
+    let facts =
+        TicketFacts { account_id: ticket.account_id, opener_id: ticket.opener_id, recipient_ids: &recipient_ids };
     if !policy::can_see_ticket(principal, &facts) || (view == TicketView::Incident && ticket.severity.is_none()) {
         return Err(AppError::NotFound);
     }
@@ -132,7 +133,8 @@ pub async fn render_ticket(
         recipients.iter().map(|r| principal.is_support().then(|| paths::desk_remove_recipient(number, r.id))).collect();
     let title = format!("{number} · {}", ticket.summary);
     let content = TicketContent { ticket, recipients, comments, events };
-    let mut page = TicketPage::new(ctx.layout(title), content, principal.time_zone, principal.is_support(), view.back(principal));
+    let mut page =
+        TicketPage::new(ctx.layout(title), content, principal.time_zone, principal.is_support(), view.back(principal));
     for (recipient, action) in page.recipients.iter_mut().zip(remove_actions) {
         recipient.remove_action = action;
     }
@@ -148,12 +150,20 @@ pub async fn render_ticket(
 }
 
 #[tracing::instrument(skip_all, fields(number = %number))]
-pub async fn incident_page(ctx: PageContext, number: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn incident_page(
+    ctx: PageContext,
+    number: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     render_ticket(&ctx, &state, &number, TicketView::Incident, PageErrors::default()).await
 }
 
 #[tracing::instrument(skip_all, fields(number = %number))]
-pub async fn ticket_page(ctx: PageContext, number: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn ticket_page(
+    ctx: PageContext,
+    number: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     render_ticket(&ctx, &state, &number, TicketView::Ticket, PageErrors::default()).await
 }
 
@@ -181,14 +191,20 @@ pub async fn record_ticket_events(
             (Some(from), None) => from.clone(),
             (None, None) => String::new(),
         };
-        SecurityEvent::new(event.kind.audit_action(), actor).target(number.to_string()).detail(detail).record(state, req).await?;
+        SecurityEvent::new(event.kind.audit_action(), actor)
+            .target(number.to_string())
+            .detail(detail)
+            .record(state, req)
+            .await?;
     }
     Ok(())
 }
 
 /// A control the user was never shown was used: refuse it and say so in the security log.
 pub async fn forged(state: &AppState, req: &HttpRequest, principal: &Principal, what: &str) -> AppError {
-    let event = SecurityEvent::new("forged_action", Actor::from(principal)).target(req.path().to_string()).detail(what.to_string());
+    let event = SecurityEvent::new("forged_action", Actor::from(principal))
+        .target(req.path().to_string())
+        .detail(what.to_string());
     if let Err(error) = event.record(state, req).await {
         return error;
     }
@@ -209,8 +225,10 @@ pub fn change_error(error: ChangeError, reload: String) -> AppError {
 
 /// A one-time form key as the form sent it; anything else is ignored (no deduplication).
 fn submission_key(raw: Option<&str>) -> Option<String> {
-    raw.filter(|k| (16..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .map(str::to_string)
+    raw.filter(|k| {
+        (16..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+    .map(str::to_string)
 }
 
 #[derive(Deserialize)]
@@ -268,7 +286,9 @@ pub async fn add_comment(
         ChangeResult::Applied(outcome) => {
             record_ticket_events(&state, &req, principal, number, Some(ticket.account_id), &outcome.events).await?;
             match (request_closure, internal) {
-                (true, _) => "Your comment is added and closure is requested. Armor Support will verify and close the incident.",
+                (true, _) => {
+                    "Your comment is added and closure is requested. Armor Support will verify and close the incident."
+                }
                 (_, true) => "Internal note added.",
                 _ => "Comment added.",
             }
@@ -298,7 +318,10 @@ pub async fn add_recipient(
     let (number, ticket, recipients) = visible_ticket(&state, principal, &number, TicketView::Ticket).await?;
     let reload = return_view(form.return_to.as_deref(), number).path(number);
     if ticket.status == TicketStatus::Closed.code() {
-        return Err(AppError::Conflict { message: "Recipients cannot be added to a closed ticket.".into(), reload: Some(reload) });
+        return Err(AppError::Conflict {
+            message: "Recipients cannot be added to a closed ticket.".into(),
+            reload: Some(reload),
+        });
     }
     // Only users of the ticket's own account can be named; anyone else is answered alike.
     let people = state.store.account_people(ticket.account_id).await?;
@@ -315,7 +338,8 @@ pub async fn add_recipient(
     }
     let now = state.clock.now();
     state.store.add_recipient(ticket.id, person.id, &person.name, principal.user_id, now).await?;
-    let event = Event { kind: crate::domain::ticket::EventKind::RecipientAdded, from: None, to: Some(person.name.clone()) };
+    let event =
+        Event { kind: crate::domain::ticket::EventKind::RecipientAdded, from: None, to: Some(person.name.clone()) };
     record_ticket_events(&state, &req, principal, number, Some(ticket.account_id), &[event]).await?;
     ctx.session().flash(FlashLevel::Success, format!("{} is now a recipient and sees this ticket.", person.name));
     Ok(see_other(&reload))
@@ -344,7 +368,12 @@ pub fn person_choices(people: Vec<PersonRef>, exclude: Option<i64>, checked: &[i
         .collect()
 }
 
-fn new_ticket_page(ctx: &PageContext, people: Vec<PersonRef>, principal: &Principal, draft: TicketDraft) -> NewTicketPage {
+fn new_ticket_page(
+    ctx: &PageContext,
+    people: Vec<PersonRef>,
+    principal: &Principal,
+    draft: TicketDraft,
+) -> NewTicketPage {
     NewTicketPage {
         layout: ctx.layout("Open a ticket"),
         action: paths::TICKETS,
@@ -359,7 +388,10 @@ fn new_ticket_page(ctx: &PageContext, people: Vec<PersonRef>, principal: &Princi
 }
 
 fn customer_account(principal: &Principal) -> Result<i64, AppError> {
-    principal.account().map(|a| a.id).ok_or_else(|| AppError::Forbidden("Support staff open tickets from the support desk.".into()))
+    principal
+        .account()
+        .map(|a| a.id)
+        .ok_or_else(|| AppError::Forbidden("Support staff open tickets from the support desk.".into()))
 }
 
 #[tracing::instrument(skip_all)]
@@ -386,7 +418,11 @@ pub struct NewTicketForm {
 /// Recipient ids as the form sent them; anything that is not a number cannot be a recipient.
 pub fn recipient_ids(raw: &[String]) -> Result<Vec<i64>, AppError> {
     raw.iter()
-        .map(|id| id.trim().parse::<i64>().map_err(|_| AppError::BadRequest("Recipients must be chosen from the list.".into())))
+        .map(|id| {
+            id.trim()
+                .parse::<i64>()
+                .map_err(|_| AppError::BadRequest("Recipients must be chosen from the list.".into()))
+        })
         .collect()
 }
 

@@ -212,7 +212,12 @@ impl Store {
     }
 
     /// A new support agent or administrator with a set-password token.
-    pub async fn create_staff_member(&self, member: &NewUser, token: &PasswordToken, at: DateTime<Utc>) -> StoreResult<i64> {
+    pub async fn create_staff_member(
+        &self,
+        member: &NewUser,
+        token: &PasswordToken,
+        at: DateTime<Utc>,
+    ) -> StoreResult<i64> {
         in_transaction!(self, tx => {
             insert_user_with_token!(tx, member, token, at)
         })
@@ -225,7 +230,11 @@ impl Store {
     }
 
     /// The user a live (unused, unexpired) set-password token belongs to.
-    pub async fn password_token_owner(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<PasswordTokenOwner>> {
+    pub async fn password_token_owner(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<PasswordTokenOwner>> {
         let sql = "SELECT p.id AS token_id, u.id AS user_id, u.first_name || ' ' || u.last_name AS name, u.email \
                    FROM password_tokens p JOIN users u ON u.id = p.user_id \
                    WHERE p.token_hash = $1 AND p.used_at IS NULL AND p.expires_at > $2 AND u.enabled = TRUE";
@@ -234,7 +243,13 @@ impl Store {
 
     /// Sets the password through a token, once: `false` if the token was used meanwhile. Ends the
     /// user's other sessions.
-    pub async fn set_password_with_token(&self, token_id: i64, user_id: i64, hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    pub async fn set_password_with_token(
+        &self,
+        token_id: i64,
+        user_id: i64,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         in_transaction!(self, tx => {
             let used = sqlx::query("UPDATE password_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
                 .bind(now).bind(token_id)

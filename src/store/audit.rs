@@ -85,7 +85,12 @@ fn push_audit_filters(sql: &mut Sql, filter: &AuditFilter) {
 
 impl Store {
     /// One page of the audit log, newest first, and how many entries match.
-    pub async fn list_audit(&self, filter: &AuditFilter, limit: i64, offset: i64) -> StoreResult<(Vec<AuditRecord>, i64)> {
+    pub async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<AuditRecord>, i64)> {
         let mut sql = Sql::new(
             "SELECT l.id, l.occurred_at, l.request_id, l.actor_email, a.name AS account_name, a.number AS account_number, \
              l.action, l.target, l.detail, l.client_ip",
@@ -93,7 +98,8 @@ impl Store {
         push_audit_filters(&mut sql, filter);
         sql.push(" ORDER BY l.occurred_at DESC, l.id DESC LIMIT ").bind(limit).push(" OFFSET ").bind(offset);
         let (text, values) = sql.into_parts();
-        let rows: Vec<AuditRecord> = on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+        let rows: Vec<AuditRecord> =
+            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
         let mut count = Sql::new("SELECT COUNT(*)");
         push_audit_filters(&mut count, filter);
         let (text, values) = count.into_parts();

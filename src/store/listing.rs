@@ -225,7 +225,8 @@ mod tests {
     fn every_status_of_my_tickets_needs_no_status_condition() {
         let text = where_clause(ListKind::MyTickets, "", &TicketScope::VisibleTo { user_id: 1, account_id: 2 });
         assert!(!text.contains("status"), "{text}");
-        let text = where_clause(ListKind::MyTickets, "status=closed", &TicketScope::VisibleTo { user_id: 1, account_id: 2 });
+        let text =
+            where_clause(ListKind::MyTickets, "status=closed", &TicketScope::VisibleTo { user_id: 1, account_id: 2 });
         assert!(text.contains("v.status IN ($3)"), "{text}");
     }
 }

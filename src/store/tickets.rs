@@ -322,7 +322,9 @@ impl Store {
         });
         match result {
             // Two copies of one form racing: the second is refused by the unique key.
-            Err(ChangeError::Store(StoreError::Duplicate(_))) if comment.is_some_and(|c| c.submission_key.is_some()) => {
+            Err(ChangeError::Store(StoreError::Duplicate(_)))
+                if comment.is_some_and(|c| c.submission_key.is_some()) =>
+            {
                 Ok(ChangeResult::Duplicate)
             }
             other => other,
@@ -331,7 +333,14 @@ impl Store {
 
     /// Adds a recipient, who sees the ticket at once; `false` if they already were one.
     #[tracing::instrument(skip(self))]
-    pub async fn add_recipient(&self, ticket_id: i64, user_id: i64, name: &str, added_by: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+    pub async fn add_recipient(
+        &self,
+        ticket_id: i64,
+        user_id: i64,
+        name: &str,
+        added_by: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         in_transaction!(self, tx => {
             let exists: Option<i64> = sqlx::query_scalar("SELECT user_id FROM ticket_recipients WHERE ticket_id = $1 AND user_id = $2")
                 .bind(ticket_id).bind(user_id).fetch_optional(&mut *tx).await?;
@@ -351,7 +360,14 @@ impl Store {
 
     /// Removes a recipient, who no longer sees the ticket (unless they opened it).
     #[tracing::instrument(skip(self))]
-    pub async fn remove_recipient(&self, ticket_id: i64, user_id: i64, name: &str, removed_by: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+    pub async fn remove_recipient(
+        &self,
+        ticket_id: i64,
+        user_id: i64,
+        name: &str,
+        removed_by: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         in_transaction!(self, tx => {
             let removed = sqlx::query("DELETE FROM ticket_recipients WHERE ticket_id = $1 AND user_id = $2")
                 .bind(ticket_id).bind(user_id).execute(&mut *tx).await?.rows_affected();

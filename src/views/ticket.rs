@@ -116,7 +116,13 @@ pub struct TicketContent {
 }
 
 impl TicketPage {
-    pub fn new(layout: Layout, content: TicketContent, zone: Tz, show_account: bool, back: (&'static str, &'static str)) -> TicketPage {
+    pub fn new(
+        layout: Layout,
+        content: TicketContent,
+        zone: Tz,
+        show_account: bool,
+        back: (&'static str, &'static str),
+    ) -> TicketPage {
         let TicketContent { ticket, recipients, comments, events } = content;
         TicketPage {
             layout,
@@ -187,7 +193,8 @@ fn history_item(event: &EventRecord, zone: Tz) -> HistoryItem {
 
 /// The severity choices of the desk's label form: "not an incident" and the four severities.
 pub fn severity_choices(current: Option<i16>) -> Vec<Choice> {
-    let mut choices = vec![Choice { value: String::new(), label: "Not a security incident".into(), selected: current.is_none() }];
+    let mut choices =
+        vec![Choice { value: String::new(), label: "Not a security incident".into(), selected: current.is_none() }];
     choices.extend(Severity::ALL.into_iter().map(|s| Choice {
         value: s.name().into(),
         label: s.name().into(),

@@ -264,10 +264,11 @@ fn filters(query: &ListQuery) -> Filters {
         label: s.name().into(),
         selected: query.statuses == [*s],
     }));
-    let labels = [(Labelled::Yes, "Security incidents"), (Labelled::No, "Not labelled"), (Labelled::Any, "All tickets")]
-        .into_iter()
-        .map(|(l, label)| Choice { value: l.code().into(), label: label.into(), selected: query.labelled == l })
-        .collect();
+    let labels =
+        [(Labelled::Yes, "Security incidents"), (Labelled::No, "Not labelled"), (Labelled::Any, "All tickets")]
+            .into_iter()
+            .map(|(l, label)| Choice { value: l.code().into(), label: label.into(), selected: query.labelled == l })
+            .collect();
     let sizes = PAGE_SIZES
         .into_iter()
         .map(|n| Choice { value: n.to_string(), label: format!("{n} per page"), selected: query.page_size == n })
@@ -304,7 +305,12 @@ fn count_links(counts: &QueueCounts) -> Vec<CountLink> {
         href: queue("closure=requested"),
         slug: "closure",
     });
-    links.push(CountLink { label: "Not labelled".into(), count: counts.unlabelled, href: queue("labelled=no"), slug: "unlabelled" });
+    links.push(CountLink {
+        label: "Not labelled".into(),
+        count: counts.unlabelled,
+        href: queue("labelled=no"),
+        slug: "unlabelled",
+    });
     links
 }
 

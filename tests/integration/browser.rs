@@ -218,7 +218,107 @@ async fn support_staff_and_refused_customers_see_their_pages(app: TestApp) {
     browser.screenshot("03-missing-permission").await;
 }
 
+async fn an_incident_goes_from_ticket_to_closure_in_the_browser(app: TestApp) {
+    let prefix = format!("lifecycle-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
+    let Some(browser) = start_browser(&prefix).await else { return };
+
+    // Tess opens a ticket naming Riley as a recipient.
+    browser.sign_in(&app, TESS).await;
+    browser.goto(&app.url("/support/tickets")).await;
+    browser.click("a[href='/support/tickets/new']").await;
+    browser.fill("#summary", "Beaconing to a known C2 domain from fileserver-9").await;
+    browser.fill("#description", "Our proxy logs show regular requests every 60 seconds.").await;
+    let riley = app.user_id(RILEY).await;
+    browser.click(&format!("input[name=recipient][value='{riley}']")).await;
+    browser.screenshot("01-customer-opens-ticket").await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css("article.incident")).await.unwrap();
+    let number = browser.text(".incident-number").await;
+    assert!(browser.text(".flash").await.contains(&number));
+    browser.sign_out().await;
+
+    // Support labels it Critical.
+    browser.sign_in(&app, SAM).await;
+    browser.goto(&app.url(&format!("/support/tickets/{number}"))).await;
+    browser.client.find(Locator::Css("#desk-severity")).await.unwrap().select_by_value("Critical").await.unwrap();
+    browser.click("form[action$='/severity'] button").await;
+    browser.client.wait().for_element(Locator::Css(".incident-badges .sev-critical")).await.unwrap();
+    browser.screenshot("02-support-labels-critical").await;
+    browser.sign_out().await;
+
+    // Riley, a recipient, sees it under Security Incidents and asks for closure.
+    browser.sign_in(&app, RILEY).await;
+    browser.goto(&app.url(&format!("/security/incidents?q={number}"))).await;
+    assert_eq!(browser.column(1).await, vec![number.clone()]);
+    browser.screenshot("03-recipient-sees-incident").await;
+    browser.click("table.incidents tbody tr td:first-child a").await;
+    browser.client.wait().for_element(Locator::Css("#comment-body")).await.unwrap();
+    browser.fill("#comment-body", "We blocked the domain and reimaged fileserver-9.").await;
+    browser.click("input[name=request_closure]").await;
+    browser.click("form.comment-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    assert!(browser.text(".incident-badges").await.contains("Closure requested"));
+    browser.screenshot("04-closure-requested").await;
+    browser.sign_out().await;
+
+    // Support finds it under "closure requested" and declines with a reason.
+    browser.sign_in(&app, SAM).await;
+    browser.click("a.count-closure").await;
+    browser.client.wait().for_element(Locator::Css("input[name=closure][checked]")).await.unwrap();
+    assert!(browser.column(1).await.contains(&number), "the queue's closure-requested filter lists it");
+    browser.screenshot("05-queue-closure-requested").await;
+    browser.goto(&app.url(&format!("/support/tickets/{number}"))).await;
+    browser.fill("#decline-reason", "Please also rotate the service account password before we close.").await;
+    browser.click("form[action$='/decline-closure'] button").await;
+    browser.client.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    browser.sign_out().await;
+
+    // Riley sees the reason and asks again.
+    browser.sign_in(&app, RILEY).await;
+    browser.goto(&app.url(&format!("/security/incidents/{number}"))).await;
+    assert!(browser.text(".comments").await.contains("rotate the service account password"));
+    assert!(!browser.text(".incident-badges").await.contains("Closure requested"));
+    browser.screenshot("06-customer-sees-reason").await;
+    browser.fill("#comment-body", "Rotated. Please close.").await;
+    browser.click("input[name=request_closure]").await;
+    browser.click("form.comment-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    browser.sign_out().await;
+
+    // Support closes it with a resolution.
+    browser.sign_in(&app, SAM).await;
+    browser.goto(&app.url(&format!("/support/tickets/{number}"))).await;
+    browser.fill("#resolution", "Verified: C2 traffic stopped, credentials rotated.").await;
+    browser.click("form[action$='/close'] button").await;
+    browser.client.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    assert!(browser.text(".incident-badges").await.contains("Closed"));
+    browser.screenshot("07-support-closes").await;
+    browser.sign_out().await;
+
+    // Gone from Security Incidents; Closed under Support > Tickets, with its whole history.
+    browser.sign_in(&app, RILEY).await;
+    browser.goto(&app.url(&format!("/security/incidents?q={number}"))).await;
+    assert!(browser.column(1).await.is_empty());
+    browser.goto(&app.url(&format!("/support/tickets?q={number}"))).await;
+    assert_eq!(browser.column(1).await, vec![number.clone()]);
+    assert!(browser.column(4).await[0].starts_with("Closed"));
+    browser.click("table.incidents tbody tr td:first-child a").await;
+    browser.client.wait().for_element(Locator::Css(".history")).await.unwrap();
+    let history = browser.text(".history").await;
+    for step in [
+        "opened the ticket",
+        "labelled it a security incident, severity Critical",
+        "requested closure",
+        "declined the closure request",
+        "closed the ticket",
+    ] {
+        assert!(history.contains(step), "history shows {step:?}: {history}");
+    }
+    browser.screenshot("08-closed-with-history").await;
+}
+
 on_both_backends!(
     a_customer_browses_sorts_filters_and_opens_an_incident,
-    support_staff_and_refused_customers_see_their_pages
+    support_staff_and_refused_customers_see_their_pages,
+    an_incident_goes_from_ticket_to_closure_in_the_browser,
 );

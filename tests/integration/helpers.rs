@@ -23,6 +23,7 @@ pub const DANA: &str = "dana.dashboard@northwind.example";
 pub const DORA: &str = "dora.disabled@northwind.example";
 pub const CASEY: &str = "casey.admin@contoso.example";
 pub const SAM: &str = "sam.agent@support.example";
+pub const MORGAN: &str = "morgan.lead@support.example";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -292,4 +293,75 @@ pub fn table_rows(html: &str) -> Vec<TableRow> {
             TableRow { number: cells[0].clone(), cells }
         })
         .collect()
+}
+
+/// A ticket opened for a test: by Tess, with Riley and Billie as recipients, labelled High, Open.
+pub struct Fixture {
+    pub id: i64,
+    pub number: String,
+}
+
+impl TestApp {
+    pub async fn fresh_incident(&self) -> Fixture {
+        use incident_portal::domain::lifecycle::Change;
+        use incident_portal::domain::ticket::{Severity, TicketStatus};
+        use incident_portal::store::NewTicket;
+        let tess = self.user_id(TESS).await;
+        let account_id = self.principal(TESS).await.account().unwrap().id;
+        let ticket = NewTicket {
+            account_id,
+            opener_id: tess,
+            created_by: tess,
+            summary: "Test fixture: suspicious logins".into(),
+            description: "Fixture".into(),
+            recipient_ids: vec![self.user_id(RILEY).await, self.user_id(BILLIE).await],
+            status: TicketStatus::Open,
+            severity: None,
+            created_at: self.clock.now(),
+            submission_key: None,
+        };
+        let id = self.store.insert_ticket(&ticket).await.unwrap();
+        let sam = self.user_id(SAM).await;
+        self.store
+            .change_ticket(id, sam, None, None, &[Change::SetSeverity(Some(Severity::High))], self.clock.now())
+            .await
+            .unwrap();
+        Fixture { id, number: format!("ATS-{id}") }
+    }
+
+    pub async fn ticket_version(&self, id: i64) -> i64 {
+        self.count(&format!("SELECT version FROM tickets WHERE id = {id}")).await
+    }
+
+    pub async fn ticket_status(&self, id: i64) -> String {
+        let sql = format!("SELECT status FROM tickets WHERE id = {id}");
+        let sql = sqlx::AssertSqlSafe(sql);
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap()
+    }
+
+    /// Everything a refused request must leave as it was (the audit log may grow: refusals are
+    /// logged).
+    pub async fn snapshot(&self) -> Vec<i64> {
+        let mut values = Vec::new();
+        for sql in [
+            "SELECT COUNT(*) FROM tickets",
+            "SELECT COUNT(*) FROM comments",
+            "SELECT COUNT(*) FROM ticket_events",
+            "SELECT COUNT(*) FROM ticket_recipients",
+            "SELECT COUNT(*) FROM ticket_visibility",
+            "SELECT COUNT(*) FROM accounts",
+            "SELECT COUNT(*) FROM users",
+            "SELECT COUNT(*) FROM password_tokens",
+            "SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM tickets",
+            "SELECT COUNT(*) FROM tickets WHERE closure_requested_at IS NOT NULL",
+            "SELECT COUNT(*) FROM tickets WHERE status = 'closed'",
+        ] {
+            values.push(self.count(sql).await);
+        }
+        values
+    }
 }

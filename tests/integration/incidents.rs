@@ -76,8 +76,7 @@ async fn each_customer_sees_exactly_the_incidents_visible_to_them(app: TestApp) 
 
 async fn support_staff_see_every_open_incident_in_the_queue(app: TestApp) {
     let client = app.sign_in(SAM).await;
-    let shown: BTreeSet<String> =
-        all_rows(&app, &client, "/desk/queue").await.into_iter().map(|r| r.number).collect();
+    let shown: BTreeSet<String> = all_rows(&app, &client, "/desk/queue").await.into_iter().map(|r| r.number).collect();
     let expected = expected_visible(&app, &app.principal(SAM).await).await;
     assert_eq!(shown, expected);
     let accounts = app

@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod authorization;
 mod browser;
 mod incidents;
+mod lifecycle;
 mod security;
 mod sign_in;

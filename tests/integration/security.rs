@@ -90,8 +90,7 @@ async fn a_form_posted_from_another_origin_is_refused(app: TestApp) {
 
 async fn signed_out_visitors_are_sent_to_sign_in(app: TestApp) {
     let client = client();
-    for path in ["/security/incidents", "/security/incidents.csv", "/security/incidents/ATS-100001", "/desk/queue"]
-    {
+    for path in ["/security/incidents", "/security/incidents.csv", "/security/incidents/ATS-100001", "/desk/queue"] {
         let response = app.get(&client, path).await;
         assert_eq!(response.status().as_u16(), 303, "{path}");
         assert!(location(&response).starts_with("/login?next="), "{path}");
