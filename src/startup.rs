@@ -23,6 +23,7 @@ use crate::http::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::telemetry::RedactingRootSpan;
 
 /// How often expired sessions and old sign-in attempts are deleted.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
@@ -56,7 +57,7 @@ impl Application {
                 .wrap(from_fn(session_health))
                 .wrap(session_middleware(&state, key.clone()))
                 .wrap(from_fn(render_errors))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RedactingRootSpan>::new())
                 .wrap(security_headers(tls))
                 .app_data(state.clone())
                 .configure(routes::configure)

@@ -17,3 +17,61 @@ where
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
     };
 }
+
+/// The span of each request: tracing-actix-web's fields, with secrets in the query string (the
+/// one-time set-password token) redacted so they never reach a log line.
+pub struct RedactingRootSpan;
+
+const SECRET_QUERY_KEYS: [&str; 1] = ["token"];
+
+fn redacted_target(uri: &actix_web::http::Uri) -> String {
+    let Some(query) = uri.query() else { return uri.path().to_string() };
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if SECRET_QUERY_KEYS.contains(&key) => format!("{key}=[redacted]"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), redacted.join("&"))
+}
+
+impl tracing_actix_web::RootSpanBuilder for RedactingRootSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let request_id =
+            request.extensions().get::<tracing_actix_web::RequestId>().map(|id| id.to_string()).unwrap_or_default();
+        let connection = request.connection_info();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.target = %redacted_target(request.uri()),
+            http.client_ip = %connection.realip_remote_addr().unwrap_or(""),
+            request_id = %request_id,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_time_tokens_are_redacted_from_logged_addresses() {
+        let uri: actix_web::http::Uri = "/password/set?token=s3cr3t&x=1".parse().unwrap();
+        assert_eq!(redacted_target(&uri), "/password/set?token=[redacted]&x=1");
+        let uri: actix_web::http::Uri = "/security/incidents?severity=High".parse().unwrap();
+        assert_eq!(redacted_target(&uri), "/security/incidents?severity=High");
+    }
+}

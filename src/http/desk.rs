@@ -767,6 +767,7 @@ pub async fn audit_log(
             },
             target: r.target.unwrap_or_default(),
             detail: r.detail.unwrap_or_default(),
+            request_id_short: r.request_id.as_deref().unwrap_or_default().chars().take(8).collect(),
             request_id: r.request_id.unwrap_or_default(),
             client_ip: r.client_ip.unwrap_or_default(),
         })

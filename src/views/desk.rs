@@ -76,6 +76,8 @@ pub struct AuditRow {
     pub target: String,
     pub detail: String,
     pub request_id: String,
+    /// Enough of the id to recognise it; the whole one is in the tooltip.
+    pub request_id_short: String,
     pub client_ip: String,
 }
 

@@ -317,8 +317,50 @@ async fn an_incident_goes_from_ticket_to_closure_in_the_browser(app: TestApp) {
     browser.screenshot("08-closed-with-history").await;
 }
 
+async fn support_administrators_manage_accounts_staff_and_tickets_in_the_browser(app: TestApp) {
+    let prefix = format!("desk-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
+    let Some(browser) = start_browser(&prefix).await else { return };
+    browser.sign_in(&app, MORGAN).await;
+    browser.goto(&app.url("/desk/accounts")).await;
+    assert!(browser.text("table.data").await.contains("Northwind Health"));
+    browser.screenshot("01-accounts").await;
+    browser.click("a[href='/desk/accounts/new']").await;
+    browser.fill("#name", "Initech").await;
+    browser.fill("#number", "100888").await;
+    browser.fill("#first_name", "Peter").await;
+    browser.fill("#last_name", "Gibbons").await;
+    browser.fill("#email", "peter@initech.example").await;
+    browser.screenshot("02-new-account").await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    assert!(browser.text(".flash").await.contains("/password/set?token="));
+    browser.screenshot("03-account-created-with-link").await;
+
+    browser.goto(&app.url("/desk/staff")).await;
+    browser.screenshot("04-staff").await;
+    browser.goto(&app.url("/desk/audit")).await;
+    assert!(browser.text("table.audit").await.contains("account_created"));
+    browser.screenshot("05-audit-log").await;
+
+    browser.goto(&app.url("/desk/tickets/new?account=100234")).await;
+    let tess = app.user_id(TESS).await.to_string();
+    browser.client.find(Locator::Css("#opener")).await.unwrap().select_by_value(&tess).await.unwrap();
+    browser.fill("#summary", "Phishing campaign reported by the customer by phone").await;
+    browser.screenshot("06-open-ticket-on-behalf").await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css("article.incident")).await.unwrap();
+    browser.screenshot("07-ticket-opened-on-behalf").await;
+    browser.sign_out().await;
+
+    browser.sign_in(&app, TESS).await;
+    browser.goto(&app.url("/support/tickets")).await;
+    assert!(browser.text("table.incidents").await.contains("Phishing campaign reported by the customer by phone"));
+    browser.screenshot("08-customer-support-tickets").await;
+}
+
 on_both_backends!(
     a_customer_browses_sorts_filters_and_opens_an_incident,
     support_staff_and_refused_customers_see_their_pages,
     an_incident_goes_from_ticket_to_closure_in_the_browser,
+    support_administrators_manage_accounts_staff_and_tickets_in_the_browser,
 );
