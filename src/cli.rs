@@ -70,6 +70,18 @@ pub struct ServeArgs {
     /// Worker threads; defaults to the number of CPU cores.
     #[arg(long, env = "WORKERS")]
     pub workers: Option<String>,
+    /// 32 random bytes, base64: encrypts API key secrets at rest. Every instance needs the same.
+    #[arg(long, env = "API_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub api_key_encryption_key: Option<String>,
+    /// Where the key is kept when API_KEY_ENCRYPTION_KEY is unset; created (mode 0600) if missing.
+    #[arg(long, env = "API_KEY_ENCRYPTION_KEY_FILE", default_value = "incident-portal.key")]
+    pub api_key_encryption_key_file: String,
+    /// Signed API calls one key may make per minute.
+    #[arg(long, env = "API_RATE_LIMIT_PER_MINUTE", default_value = "120")]
+    pub api_rate_limit_per_minute: String,
+    /// How often an open Security Dashboard refreshes its panel.
+    #[arg(long, env = "DASHBOARD_REFRESH_SECONDS", default_value = "30")]
+    pub dashboard_refresh_seconds: String,
 }
 
 #[derive(Debug, Args)]

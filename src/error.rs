@@ -20,6 +20,9 @@ pub enum AppError {
     /// An API call without valid credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// An API call named an account (`X-Account-Context`) that is not the caller's.
+    #[error("invalid account context")]
+    InvalidAccountContext,
     /// A customer lacks these permissions; the page names them.
     #[error("missing permissions")]
     MissingPermissions(Vec<Permission>),
@@ -74,6 +77,7 @@ impl From<Denial> for AppError {
             Denial::MissingPermissions(missing) => AppError::MissingPermissions(missing),
             Denial::SupportOnly => AppError::Forbidden("This is for the provider's support staff only.".into()),
             Denial::SupportAdminOnly => AppError::Forbidden("This is for support administrators only.".into()),
+            Denial::CustomersOnly => AppError::Forbidden("This is for users of a customer account.".into()),
         }
     }
 }
@@ -147,6 +151,10 @@ impl AppError {
                 );
                 info.missing_permissions = missing.clone();
             }
+            AppError::InvalidAccountContext => {
+                info.code = "invalid_account_context";
+                info.message = "invalid account context".into();
+            }
             AppError::NotFound | AppError::Unavailable(_) | AppError::Unexpected(_) => {}
         }
         info
@@ -168,7 +176,9 @@ impl ResponseError for AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::MissingPermissions(_) | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::MissingPermissions(_) | AppError::Forbidden(_) | AppError::InvalidAccountContext => {
+                StatusCode::FORBIDDEN
+            }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
@@ -188,6 +198,9 @@ impl ResponseError for AppError {
             }
             AppError::Unavailable(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5u32));
+            }
+            AppError::Unauthorized(_) => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("ARMOR-PSK"));
             }
             _ => {}
         }

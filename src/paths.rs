@@ -26,6 +26,23 @@ pub const TICKET_ROUTE: &str = "/tickets/{number}";
 
 pub const PASSWORD_SET: &str = "/password/set";
 
+pub const DASHBOARD: &str = "/security/dashboard";
+pub const DASHBOARD_PANEL: &str = "/security/dashboard/panel";
+
+pub const ACCOUNT: &str = "/account";
+pub const API_KEYS: &str = "/account/api-keys";
+
+pub const API: &str = "/api/v1";
+pub const API_INCIDENTS: &str = "/api/v1/security-incidents";
+pub const API_SEVERITY_COUNT: &str = "/api/v1/security-incidents/severity-count";
+pub const API_ME: &str = "/api/v1/me";
+pub const API_OPENAPI: &str = "/api/v1/openapi.json";
+pub const API_DOCS: &str = "/docs/api";
+
+pub fn revoke_api_key(key_id: &str) -> String {
+    format!("{API_KEYS}/{key_id}/revoke")
+}
+
 pub const DESK: &str = "/desk";
 pub const DESK_QUEUE: &str = "/desk/queue";
 pub const DESK_QUEUE_CSV: &str = "/desk/queue.csv";

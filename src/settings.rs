@@ -22,6 +22,13 @@ pub struct DatabaseSettings {
     pub log_format: LogFormat,
 }
 
+/// Where the key that encrypts API key secrets comes from.
+#[derive(Debug, Clone)]
+pub enum ApiKeyEncryption {
+    Key(SecretString),
+    File(std::path::PathBuf),
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
@@ -33,6 +40,9 @@ pub struct Settings {
     pub absolute_timeout: chrono::Duration,
     pub trust_proxy_headers: bool,
     pub workers: usize,
+    pub api_key_encryption: ApiKeyEncryption,
+    pub api_rate_limit_per_minute: u32,
+    pub dashboard_refresh_seconds: u32,
 }
 
 /// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`.
@@ -143,7 +153,35 @@ impl Settings {
             Some(w) => parse_number(w, 1..=256, "WORKERS", "--workers")? as usize,
             None => default_workers,
         };
+        let api_key_encryption = match args.api_key_encryption_key.as_deref().map(str::trim) {
+            Some(key) if !key.is_empty() => {
+                if crate::auth::api_key::SecretCipher::from_base64(key).is_none() {
+                    return Err(bad(
+                        "API_KEY_ENCRYPTION_KEY",
+                        "--api-key-encryption-key",
+                        "must be 32 random bytes, base64-encoded (openssl rand -base64 32)",
+                    ));
+                }
+                ApiKeyEncryption::Key(SecretString::from(key.to_string()))
+            }
+            _ => ApiKeyEncryption::File(args.api_key_encryption_key_file.trim().into()),
+        };
+        let rate = parse_number(
+            &args.api_rate_limit_per_minute,
+            1..=1_000_000,
+            "API_RATE_LIMIT_PER_MINUTE",
+            "--api-rate-limit-per-minute",
+        )?;
+        let refresh = parse_number(
+            &args.dashboard_refresh_seconds,
+            1..=3600,
+            "DASHBOARD_REFRESH_SECONDS",
+            "--dashboard-refresh-seconds",
+        )?;
         Ok(Settings {
+            api_key_encryption,
+            api_rate_limit_per_minute: rate as u32,
+            dashboard_refresh_seconds: refresh as u32,
             bind,
             database,
             demo: args.demo,
@@ -185,6 +223,8 @@ mod tests {
         assert!(error.starts_with("SECURE_COOKIES"), "{error}");
         let error = settings(&["--database-url", "mysql://x"]).unwrap_err().to_string();
         assert!(error.starts_with("DATABASE_URL"), "{error}");
+        let error = settings(&["--api-key-encryption-key", "not-a-key"]).unwrap_err().to_string();
+        assert!(error.starts_with("API_KEY_ENCRYPTION_KEY"), "{error}");
         let error = settings(&["--session-key", "short"]).unwrap_err().to_string();
         assert!(error.starts_with("SESSION_KEY"), "{error}");
         assert!(!error.contains("short"), "the secret must not be echoed: {error}");

@@ -15,12 +15,13 @@ use base64::Engine;
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::api_key::SecretCipher;
 use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
 use crate::clock::Clock;
 use crate::http::middleware::{reject_cross_origin, render_errors, security_headers, session_health};
 use crate::http::routes;
-use crate::settings::Settings;
+use crate::settings::{ApiKeyEncryption, Settings};
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::RedactingRootSpan;
@@ -42,6 +43,7 @@ impl Application {
 
     pub async fn build_with_store(settings: Settings, store: Store, clock: Clock) -> anyhow::Result<Application> {
         let key = session_key(&settings, &store).await?;
+        let api_keys = api_key_cipher(&settings)?;
         let listener =
             TcpListener::bind(settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -50,7 +52,7 @@ impl Application {
 
         let workers = settings.workers;
         let tls = settings.secure_cookies;
-        let state = web::Data::new(AppState { store: store.clone(), clock: clock.clone(), settings });
+        let state = web::Data::new(AppState { store: store.clone(), clock: clock.clone(), settings, api_keys });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(reject_cross_origin))
@@ -126,6 +128,35 @@ async fn session_key(settings: &Settings, store: &Store) -> anyhow::Result<Key> 
     Ok(Key::derive_from(&master))
 }
 
+/// The configured key, or the one in the key file, created on first start. (A file keeps the key
+/// out of the database it protects; several instances need `API_KEY_ENCRYPTION_KEY` or a shared file.)
+fn api_key_cipher(settings: &Settings) -> anyhow::Result<SecretCipher> {
+    let encoded = match &settings.api_key_encryption {
+        ApiKeyEncryption::Key(key) => key.expose_secret().to_string(),
+        ApiKeyEncryption::File(path) => match std::fs::read_to_string(path) {
+            Ok(key) => key,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let key = SecretCipher::generate_key();
+                write_private_file(path, &key)
+                    .with_context(|| format!("cannot create the API key encryption key file {}", path.display()))?;
+                tracing::info!(path = %path.display(), "created the API key encryption key file");
+                key
+            }
+            Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+        },
+    };
+    SecretCipher::from_base64(&encoded).context("the API key encryption key must be 32 bytes, base64-encoded")
+}
+
+fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
 fn spawn_housekeeping(store: Store, clock: Clock) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(HOUSEKEEPING_INTERVAL);
@@ -137,6 +168,9 @@ fn spawn_housekeeping(store: Store, clock: Clock) {
             }
             if let Err(error) = store.purge_sign_in_attempts(now - chrono::Duration::days(1)).await {
                 tracing::warn!(?error, "could not purge old sign-in attempts");
+            }
+            if let Err(error) = store.purge_api_nonces(now - chrono::Duration::minutes(15)).await {
+                tracing::warn!(?error, "could not purge old API nonces");
             }
         }
     });

@@ -1,5 +1,6 @@
 //! What every handler can reach: the store, the clock and the settings.
 
+use crate::auth::api_key::SecretCipher;
 use crate::clock::Clock;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -8,4 +9,6 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub settings: Settings,
+    /// Encrypts API key secrets at rest.
+    pub api_keys: SecretCipher,
 }

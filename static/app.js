@@ -13,4 +13,31 @@
     var search = document.querySelector("form.filters input[type=search]");
     if (search) { event.preventDefault(); search.focus(); }
   });
+  // The dashboard's panel refreshes itself and tells screen readers, politely, what changed.
+  var live = document.getElementById("dashboard-live");
+  var announcer = document.getElementById("dashboard-announcer");
+  if (live && announcer && window.fetch) {
+    var seconds = parseInt(live.getAttribute("data-refresh-seconds"), 10) || 30;
+    var url = live.getAttribute("data-refresh-url");
+    var refresh = function () {
+      fetch(url, { credentials: "same-origin", headers: { "X-Background-Refresh": "1" } })
+        .then(function (response) {
+          // A redirect means the session ended: leave the page as it is.
+          return response.ok && !response.redirected ? response.text() : null;
+        })
+        .then(function (html) {
+          if (!html) return;
+          var before = live.querySelector(".dashboard-panel");
+          var template = document.createElement("template");
+          template.innerHTML = html.trim();
+          var after = template.content.querySelector(".dashboard-panel");
+          if (!after || (before && before.outerHTML === after.outerHTML)) return;
+          var summary = after.getAttribute("data-summary");
+          live.replaceChildren(after);
+          if (!before || before.getAttribute("data-summary") !== summary) announcer.textContent = "Updated: " + summary;
+        })
+        .catch(function () { /* try again at the next tick */ });
+    };
+    window.setInterval(refresh, seconds * 1000);
+  }
 })();

@@ -1,5 +1,6 @@
 //! Authentication: passwords, sessions and the session store.
 
+pub mod api_key;
 pub mod password;
 pub mod session;
 pub mod session_store;

@@ -16,6 +16,8 @@ pub enum Denial {
     SupportOnly,
     /// The page belongs to the provider's support administrators.
     SupportAdminOnly,
+    /// The page is about a customer account's own things (API keys, users).
+    CustomersOnly,
 }
 
 /// Which tickets a list query may return, derived from the rules below and applied by the store.
@@ -61,6 +63,73 @@ pub fn incident_screen_scope(principal: &Principal) -> Result<TicketScope, Denia
                 Err(Denial::MissingPermissions(missing))
             }
         }
+    }
+}
+
+/// What the Security Dashboard may show a principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardAccess {
+    /// Whose incidents the counts and charts cover.
+    pub scope: TicketScope,
+    /// Whether the incident rows (the Critical Incidents panel) are shown: they need Read Ticket.
+    pub rows: bool,
+}
+
+/// The dashboard needs Read Dashboard Statistics; its counts cover the incidents the user opened
+/// or receives, and its incident rows also need Read Ticket.
+pub fn dashboard_access(principal: &Principal) -> Result<DashboardAccess, Denial> {
+    match &principal.role {
+        PrincipalRole::Support { .. } => Ok(DashboardAccess { scope: TicketScope::Everything, rows: true }),
+        PrincipalRole::Customer { account, permissions } => {
+            let missing = permissions.missing(&[Permission::ReadDashboardStatistics]);
+            if !missing.is_empty() {
+                return Err(Denial::MissingPermissions(missing));
+            }
+            Ok(DashboardAccess {
+                scope: TicketScope::VisibleTo { user_id: principal.user_id, account_id: account.id },
+                rows: permissions.contains(Permission::ReadTicket),
+            })
+        }
+    }
+}
+
+/// What a customer may do on the API Keys page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiKeyAccess {
+    pub account_id: i64,
+    /// Create, see and revoke one's own keys.
+    pub manage_own: bool,
+    /// See every key of the account.
+    pub read_all: bool,
+    /// Revoke any key of the account.
+    pub delete_all: bool,
+}
+
+impl ApiKeyAccess {
+    pub fn may_see(&self, principal: &Principal, owner_id: i64) -> bool {
+        self.read_all || (self.manage_own && owner_id == principal.user_id)
+    }
+
+    pub fn may_revoke(&self, principal: &Principal, owner_id: i64) -> bool {
+        self.delete_all || (self.manage_own && owner_id == principal.user_id)
+    }
+}
+
+/// API keys belong to customer users; the page needs at least one of the three key permissions.
+pub fn api_key_access(principal: &Principal) -> Result<ApiKeyAccess, Denial> {
+    let PrincipalRole::Customer { account, permissions } = &principal.role else {
+        return Err(Denial::CustomersOnly);
+    };
+    let access = ApiKeyAccess {
+        account_id: account.id,
+        manage_own: permissions.contains(Permission::ApiKeysSelfManage),
+        read_all: permissions.contains(Permission::ApiKeysAllRead),
+        delete_all: permissions.contains(Permission::ApiKeysAllDelete),
+    };
+    if access.manage_own || access.read_all || access.delete_all {
+        Ok(access)
+    } else {
+        Err(Denial::MissingPermissions(vec![Permission::ApiKeysSelfManage]))
     }
 }
 
@@ -211,6 +280,35 @@ mod tests {
         );
         assert!(may_write_tickets(&customer(BuiltinRole::Technical.permissions())).is_ok());
         assert!(may_write_tickets(&support()).is_ok());
+    }
+
+    #[test]
+    fn the_dashboard_needs_read_dashboard_statistics_and_its_rows_read_ticket() {
+        let dashboard_only = customer([Permission::ReadDashboardStatistics].into_iter().collect());
+        assert_eq!(dashboard_access(&dashboard_only).map(|a| a.rows), Ok(false));
+        let technical = customer(BuiltinRole::Technical.permissions());
+        assert_eq!(dashboard_access(&technical).map(|a| a.rows), Ok(true));
+        let billing = customer(BuiltinRole::Billing.permissions());
+        assert_eq!(
+            dashboard_access(&billing),
+            Err(Denial::MissingPermissions(vec![Permission::ReadDashboardStatistics]))
+        );
+        assert_eq!(dashboard_access(&support()).map(|a| a.scope), Ok(TicketScope::Everything));
+    }
+
+    #[test]
+    fn api_keys_follow_the_three_key_permissions() {
+        let technical = customer(BuiltinRole::Technical.permissions());
+        let access = api_key_access(&technical).unwrap();
+        assert!(access.may_see(&technical, ME) && access.may_revoke(&technical, ME));
+        assert!(!access.may_see(&technical, SOMEONE_ELSE) && !access.may_revoke(&technical, SOMEONE_ELSE));
+        let reader = customer([Permission::ApiKeysAllRead].into_iter().collect());
+        let access = api_key_access(&reader).unwrap();
+        assert!(access.may_see(&reader, SOMEONE_ELSE) && !access.may_revoke(&reader, SOMEONE_ELSE));
+        let deleter = customer([Permission::ApiKeysAllDelete].into_iter().collect());
+        assert!(api_key_access(&deleter).unwrap().may_revoke(&deleter, SOMEONE_ELSE));
+        assert!(api_key_access(&customer(BuiltinRole::Billing.permissions())).is_err());
+        assert_eq!(api_key_access(&support()), Err(Denial::CustomersOnly));
     }
 
     #[test]

@@ -207,8 +207,39 @@ pub async fn session_health<B: MessageBody>(
     next.call(req).await.map(ServiceResponse::map_into_left_body)
 }
 
-/// Guards the scopes that need a signed-in user: checks the session's timeouts, loads the user
-/// afresh (so a disabled user or a changed role takes effect at once) and hands it to handlers.
+/// Who a session belongs to, once its timeouts are checked.
+pub enum SessionUser {
+    SignedOut,
+    Expired(Expiry),
+    Active(Principal),
+}
+
+/// Requests the dashboard's script makes on its own; they do not count as activity for the idle
+/// timeout, so an open dashboard does not keep a session alive forever.
+pub const BACKGROUND_HEADER: &str = "x-background-refresh";
+
+/// Checks the session's timeouts and loads its user afresh (so a disabled user or a changed role
+/// takes effect at once). An ended session is removed.
+pub async fn session_user(state: &AppState, session: &TypedSession, background: bool) -> Result<SessionUser, AppError> {
+    let now = state.clock.now();
+    let Some(user_id) = session.user_id() else { return Ok(SessionUser::SignedOut) };
+    if let Some(expiry) = session.expiry(now, state.settings.idle_timeout, state.settings.absolute_timeout) {
+        tracing::info!(target: "security", user_id, ?expiry, "session expired");
+        session.sign_out();
+        return Ok(SessionUser::Expired(expiry));
+    }
+    let Some(principal) = state.store.load_principal(user_id).await? else {
+        tracing::info!(target: "security", user_id, "session of a disabled or deleted user refused");
+        session.sign_out();
+        return Ok(SessionUser::SignedOut);
+    };
+    if !background {
+        session.touch(now);
+    }
+    Ok(SessionUser::Active(principal))
+}
+
+/// Guards the scopes that need a signed-in user and hands the user to the handlers.
 pub async fn require_sign_in<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
@@ -218,27 +249,16 @@ pub async fn require_sign_in<B: MessageBody>(
         return Ok(req.error_response(error).map_into_right_body());
     };
     let session = TypedSession::from(req.request());
-    let now = state.clock.now();
-    let Some(user_id) = session.user_id() else {
-        return Ok(redirect_to_login(req, None));
-    };
-    if let Some(expiry) = session.expiry(now, state.settings.idle_timeout, state.settings.absolute_timeout) {
-        tracing::info!(target: "security", user_id, ?expiry, "session expired");
-        session.sign_out();
-        return Ok(redirect_to_login(req, Some(expiry)));
-    }
-    let principal = match state.store.load_principal(user_id).await {
-        Ok(Some(principal)) => principal,
-        Ok(None) => {
-            tracing::info!(target: "security", user_id, "session of a disabled or deleted user refused");
-            session.sign_out();
-            return Ok(redirect_to_login(req, None));
+    let background = req.headers().contains_key(BACKGROUND_HEADER);
+    match session_user(&state, &session, background).await {
+        Ok(SessionUser::Active(principal)) => {
+            req.extensions_mut().insert(principal);
+            next.call(req).await.map(ServiceResponse::map_into_left_body)
         }
-        Err(error) => return Ok(req.error_response(AppError::from(error)).map_into_right_body()),
-    };
-    session.touch(now);
-    req.extensions_mut().insert(principal);
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+        Ok(SessionUser::SignedOut) => Ok(redirect_to_login(req, None)),
+        Ok(SessionUser::Expired(expiry)) => Ok(redirect_to_login(req, Some(expiry))),
+        Err(error) => Ok(req.error_response(error).map_into_right_body()),
+    }
 }
 
 fn redirect_to_login<B>(req: ServiceRequest, expiry: Option<Expiry>) -> ServiceResponse<EitherBody<B>> {

@@ -1,9 +1,12 @@
 //! The web layer: routes, middleware and thin handlers (extract → parse → ask the domain and the
 //! store → build a view → respond).
 
+pub mod api;
+pub mod api_keys;
 pub mod audit;
 pub mod context;
 pub mod csrf;
+pub mod dashboard;
 pub mod desk;
 pub mod health;
 pub mod home;

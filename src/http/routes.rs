@@ -7,7 +7,7 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::{Error, Resource};
 
 use super::middleware::{catch_panic, require_sign_in};
-use super::{desk, health, home, password, sign_in, static_files, tables, tickets};
+use super::{api, api_keys, dashboard, desk, health, home, password, sign_in, static_files, tables, tickets};
 use crate::error::AppError;
 use crate::paths;
 
@@ -40,10 +40,20 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(resource(paths::HOME).get(home::home))
     .service(resource(paths::LOGIN).get(sign_in::login_form).post(sign_in::login))
     .service(resource(paths::LOGOUT).post(sign_in::logout))
+    .service(
+        web::scope(paths::API)
+            .service(resource("/security-incidents").get(api::security_incidents))
+            .service(resource("/security-incidents/severity-count").get(api::severity_count))
+            .service(resource("/me").get(api::me))
+            .service(resource("/openapi.json").get(api::openapi_json))
+            .default_service(web::to(api::not_found)),
+    )
     .service(resource(paths::PASSWORD_SET).get(password::set_password_form).post(password::set_password))
     .service(
         web::scope(paths::SECURITY)
             .wrap(from_fn(require_sign_in))
+            .service(resource("/dashboard").get(dashboard::dashboard))
+            .service(resource("/dashboard/panel").get(dashboard::dashboard_panel))
             .service(resource("/incidents").get(tables::security_incidents))
             .service(resource("/incidents.csv").get(tables::security_incidents_csv))
             .service(resource(paths::INCIDENT_ROUTE).get(tickets::incident_page)),
@@ -58,6 +68,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(resource("/tickets/{number}/comments").post(tickets::add_comment))
             .service(resource("/tickets/{number}/recipients").post(tickets::add_recipient)),
     )
+    .service(
+        web::scope(paths::ACCOUNT)
+            .wrap(from_fn(require_sign_in))
+            .service(resource("/api-keys").get(api_keys::api_keys).post(api_keys::create_api_key))
+            .service(resource("/api-keys/{key_id}/revoke").post(api_keys::revoke_api_key)),
+    )
+    .service(resource(paths::API_DOCS).get(api::docs))
     .service(
         web::scope(paths::DESK)
             .wrap(from_fn(require_sign_in))

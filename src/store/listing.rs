@@ -193,6 +193,32 @@ impl Store {
         Ok(QueueCounts { by_severity, closure_requested, unlabelled })
     }
 
+    /// Open and close times of the incidents in scope opened or closed since `since` (the
+    /// dashboard's activity chart).
+    #[tracing::instrument(skip(self))]
+    pub async fn incident_activity(
+        &self,
+        scope: &TicketScope,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+        let mut sql = Sql::new("SELECT t.created_at, t.closed_at ");
+        match scope {
+            TicketScope::VisibleTo { user_id, account_id } => {
+                sql.push("FROM ticket_visibility v JOIN tickets t ON t.id = v.ticket_id WHERE v.user_id = ")
+                    .bind(*user_id)
+                    .push(" AND t.account_id = ")
+                    .bind(*account_id)
+                    .push(" AND v.severity IS NOT NULL");
+            }
+            TicketScope::Everything => {
+                sql.push("FROM tickets t WHERE t.severity IS NOT NULL");
+            }
+        }
+        sql.push(" AND (t.created_at >= ").bind(since).push(" OR t.closed_at >= ").bind(since).push(")");
+        let (text, values) = sql.into_parts();
+        Ok(on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?)
+    }
+
     async fn fetch_ticket_rows(&self, sql: Sql) -> StoreResult<Vec<TicketRow>> {
         let (text, values) = sql.into_parts();
         Ok(on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?)

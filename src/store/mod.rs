@@ -3,6 +3,7 @@
 //! pool through [`on_pool!`]; per-backend branches exist only where the dialects really differ.
 
 mod accounts;
+mod api_keys;
 mod audit;
 mod listing;
 mod secrets;
@@ -21,6 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
+pub use api_keys::{ApiCall, ApiKeyRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use listing::{QueueCounts, TicketPage, TicketRow};
 pub use sessions::SessionRecord;

@@ -67,11 +67,21 @@ fn navigation(principal: &Principal, current_path: &str) -> Vec<NavSection> {
         sections.push(NavSection { label: "Support desk", links });
         return sections;
     }
+    let mut security = Vec::new();
+    if policy::dashboard_access(principal).is_ok() {
+        security.push(link("Security Dashboard", paths::DASHBOARD));
+    }
     if policy::incident_screen_scope(principal).is_ok() {
-        sections.push(NavSection { label: "Security", links: vec![link("Security Incidents", paths::INCIDENTS)] });
+        security.push(link("Security Incidents", paths::INCIDENTS));
+    }
+    if !security.is_empty() {
+        sections.push(NavSection { label: "Security", links: security });
     }
     if policy::ticket_list_scope(principal).is_ok() {
         sections.push(NavSection { label: "Support", links: vec![link("Tickets", paths::TICKETS)] });
+    }
+    if policy::api_key_access(principal).is_ok() {
+        sections.push(NavSection { label: "Account", links: vec![link("API Keys", paths::API_KEYS)] });
     }
     sections
 }

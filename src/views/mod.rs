@@ -1,6 +1,10 @@
 //! View models and the askama templates they fill: one struct per template. Values arrive
 //! formatted (dates already in the user's time zone), so templates stay dumb.
 
+pub mod api_docs;
+pub mod api_keys;
+pub mod charts;
+pub mod dashboard;
 pub mod desk;
 pub mod error_page;
 pub mod format;

@@ -133,6 +133,11 @@ pub fn settings(database_url: &str) -> Settings {
         absolute_timeout: chrono::Duration::hours(12),
         trust_proxy_headers: false,
         workers: 1,
+        api_key_encryption: incident_portal::settings::ApiKeyEncryption::Key(SecretString::from(
+            incident_portal::auth::api_key::SecretCipher::generate_key(),
+        )),
+        api_rate_limit_per_minute: 30,
+        dashboard_refresh_seconds: 1,
     }
 }
 

@@ -1,0 +1,214 @@
+//! API keys in the original provider's scheme: `Authorization: ARMOR-PSK
+//! {keyId}:{signature}:{nonce}:{timestamp}`, where signature = base64(HMAC-SHA512(secret, keyId +
+//! METHOD + path + nonce + timestamp + body)). The server needs the secret to check signatures,
+//! so it keeps it encrypted (AES-256-GCM) with a key from configuration.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use sha2::Sha512;
+
+pub const SCHEME: &str = "ARMOR-PSK";
+/// How far a request's timestamp may be from the server's clock, either way.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+const MAX_NONCE_CHARS: usize = 128;
+
+/// The parts of an `Authorization: ARMOR-PSK …` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub key_id: String,
+    pub signature: Vec<u8>,
+    pub nonce: String,
+    pub timestamp: i64,
+}
+
+/// Why a request's credentials are refused; each message is safe to show the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("the Authorization header must be ARMOR-PSK {{keyId}}:{{signature}}:{{nonce}}:{{timestamp}}")]
+    Malformed,
+    #[error("the timestamp is more than 5 minutes away from the server's time")]
+    Expired,
+    #[error("unknown or revoked API key, or a signature that does not match")]
+    Invalid,
+}
+
+impl Credentials {
+    pub fn parse(header: &str) -> Result<Credentials, CredentialError> {
+        let rest = header.strip_prefix(SCHEME).and_then(|r| r.strip_prefix(' ')).ok_or(CredentialError::Malformed)?;
+        let parts: Vec<&str> = rest.trim().split(':').collect();
+        let [key_id, signature, nonce, timestamp] = parts.as_slice() else { return Err(CredentialError::Malformed) };
+        let token_like = |s: &str, max: usize| {
+            !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !token_like(key_id, 64) || !token_like(nonce, MAX_NONCE_CHARS) {
+            return Err(CredentialError::Malformed);
+        }
+        let signature = STANDARD.decode(signature).map_err(|_| CredentialError::Malformed)?;
+        let timestamp = timestamp.parse::<i64>().map_err(|_| CredentialError::Malformed)?;
+        Ok(Credentials { key_id: key_id.to_string(), signature, nonce: nonce.to_string(), timestamp })
+    }
+
+    pub fn is_fresh(&self, now: i64) -> bool {
+        (self.timestamp - now).abs() <= MAX_CLOCK_SKEW_SECONDS
+    }
+}
+
+fn mac(secret: &str, key_id: &str, method: &str, path: &str, nonce: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha512> {
+    let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(key_id.as_bytes());
+    mac.update(method.as_bytes());
+    mac.update(path.as_bytes());
+    mac.update(nonce.as_bytes());
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(body);
+    mac
+}
+
+/// The signature a client sends, base64-encoded.
+pub fn sign(secret: &str, key_id: &str, method: &str, path: &str, nonce: &str, timestamp: i64, body: &[u8]) -> String {
+    STANDARD.encode(mac(secret, key_id, method, path, nonce, timestamp, body).finalize().into_bytes())
+}
+
+/// Checks the signature in constant time.
+pub fn verify(secret: &str, credentials: &Credentials, method: &str, path: &str, body: &[u8]) -> bool {
+    mac(secret, &credentials.key_id, method, path, &credentials.nonce, credentials.timestamp, body)
+        .verify_slice(&credentials.signature)
+        .is_ok()
+}
+
+/// A new key id and secret, as shown once to the user.
+pub fn generate() -> (String, String) {
+    let mut id = [0u8; 12];
+    let mut secret = [0u8; 32];
+    rand::fill(&mut id);
+    rand::fill(&mut secret);
+    (format!("ak_{}", URL_SAFE_NO_PAD.encode(id)), URL_SAFE_NO_PAD.encode(secret))
+}
+
+/// Encrypts and decrypts API key secrets at rest.
+#[derive(Clone)]
+pub struct SecretCipher {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for SecretCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretCipher(..)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("an API key secret could not be decrypted (wrong API_KEY_ENCRYPTION_KEY?)")]
+pub struct DecryptError;
+
+impl SecretCipher {
+    /// From the 32-byte key of the configuration, base64-encoded.
+    pub fn from_base64(encoded: &str) -> Option<SecretCipher> {
+        let key = STANDARD.decode(encoded.trim()).ok().filter(|k| k.len() == 32)?;
+        Aes256Gcm::new_from_slice(&key).ok().map(|cipher| SecretCipher { cipher })
+    }
+
+    pub fn generate_key() -> String {
+        let mut key = [0u8; 32];
+        rand::fill(&mut key);
+        STANDARD.encode(key)
+    }
+
+    /// `base64(nonce ‖ ciphertext)`; the key id is bound in as associated data, so a ciphertext
+    /// copied to another key's row does not decrypt.
+    pub fn encrypt(&self, secret: &str, key_id: &str) -> String {
+        let mut nonce = [0u8; 12];
+        rand::fill(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: secret.as_bytes(), aad: key_id.as_bytes() })
+            .expect("AES-GCM encryption of a short secret cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        STANDARD.encode(out)
+    }
+
+    pub fn decrypt(&self, stored: &str, key_id: &str) -> Result<String, DecryptError> {
+        let bytes = STANDARD.decode(stored).map_err(|_| DecryptError)?;
+        if bytes.len() < 12 {
+            return Err(DecryptError);
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| DecryptError)?;
+        let plain = self
+            .cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad: key_id.as_bytes() })
+            .map_err(|_| DecryptError)?;
+        String::from_utf8(plain).map_err(|_| DecryptError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(key_id: &str, signature: &str, nonce: &str, timestamp: i64) -> String {
+        format!("ARMOR-PSK {key_id}:{signature}:{nonce}:{timestamp}")
+    }
+
+    #[test]
+    fn a_signed_request_verifies_and_any_change_breaks_it() {
+        let (key_id, secret) = generate();
+        let signature = sign(&secret, &key_id, "GET", "/api/v1/me", "n1", 1_700_000_000, b"");
+        let credentials = Credentials::parse(&header(&key_id, &signature, "n1", 1_700_000_000)).unwrap();
+        assert!(verify(&secret, &credentials, "GET", "/api/v1/me", b""));
+        assert!(!verify(&secret, &credentials, "POST", "/api/v1/me", b""));
+        assert!(!verify(&secret, &credentials, "GET", "/api/v1/mee", b""));
+        assert!(!verify(&secret, &credentials, "GET", "/api/v1/me", b"{}"));
+        assert!(!verify("another secret", &credentials, "GET", "/api/v1/me", b""));
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha512_of_the_documented_concatenation() {
+        let expected = {
+            let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(b"s3cret").unwrap();
+            mac.update(b"ak_1GET/api/v1/mexyz1700000000");
+            STANDARD.encode(mac.finalize().into_bytes())
+        };
+        assert_eq!(sign("s3cret", "ak_1", "GET", "/api/v1/me", "xyz", 1_700_000_000, b""), expected);
+    }
+
+    #[test]
+    fn malformed_headers_are_refused() {
+        for bad in [
+            "",
+            "Bearer x",
+            "ARMOR-PSK a:b:c",
+            "ARMOR-PSK a:!!:c:1",
+            "ARMOR-PSK a:YQ==:c:soon",
+            "ARMOR-PSK a b:YQ==:c:1",
+            "ARMOR-PSK :YQ==:c:1",
+        ] {
+            assert_eq!(Credentials::parse(bad), Err(CredentialError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_fresh_within_five_minutes_either_way() {
+        let at = |timestamp| Credentials { key_id: "k".into(), signature: vec![], nonce: "n".into(), timestamp };
+        assert!(at(1000).is_fresh(1000 + 300));
+        assert!(at(1000).is_fresh(1000 - 300));
+        assert!(!at(1000).is_fresh(1000 + 301));
+        assert!(!at(1000).is_fresh(1000 - 360));
+    }
+
+    #[test]
+    fn secrets_round_trip_encrypted_and_bound_to_their_key_id() {
+        let cipher = SecretCipher::from_base64(&SecretCipher::generate_key()).unwrap();
+        let stored = cipher.encrypt("the secret", "ak_1");
+        assert!(!stored.contains("the secret"));
+        assert_eq!(cipher.decrypt(&stored, "ak_1").unwrap(), "the secret");
+        assert!(cipher.decrypt(&stored, "ak_2").is_err());
+        let other = SecretCipher::from_base64(&SecretCipher::generate_key()).unwrap();
+        assert!(other.decrypt(&stored, "ak_1").is_err());
+        assert!(SecretCipher::from_base64("too short").is_none());
+    }
+}

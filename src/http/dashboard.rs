@@ -1,0 +1,124 @@
+//! Security > Security Dashboard: the Critical Incidents panel, severity tiles and charts. The
+//! panel is also served alone, for the page's script to refresh and for dashboard widgets.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use super::context::PageContext;
+use crate::domain::listing::{ListKind, ListQuery, SortDir, SortKey};
+use crate::domain::policy::{self, DashboardAccess};
+use crate::domain::principal::Principal;
+use crate::domain::ticket::{Severity, TicketNumber, TicketStatus};
+use crate::error::AppError;
+use crate::paths;
+use crate::state::AppState;
+use crate::views::charts::{activity_chart, activity_start, severity_chart};
+use crate::views::dashboard::{CriticalRow, DashboardPage, Panel, PanelFragment, Tile, age};
+use crate::views::format::{status_name, timestamp};
+use crate::views::render;
+
+/// Rows the Critical Incidents panel lists before linking to the whole table.
+const PANEL_ROWS: u32 = 10;
+
+/// Where the tiles lead: the customer's incident table, or the support queue.
+fn table_link(principal: &Principal, access: &DashboardAccess, query: &str) -> Option<String> {
+    match (principal.is_support(), access.rows) {
+        (true, _) => Some(paths::with_query(paths::DESK_QUEUE, query)),
+        (false, true) => Some(paths::with_query(paths::INCIDENTS, query)),
+        // Without Read Ticket the table would only answer 403.
+        (false, false) => None,
+    }
+}
+
+async fn panel(
+    state: &AppState,
+    principal: &Principal,
+    access: &DashboardAccess,
+) -> Result<(Panel, Vec<(Severity, i64)>), AppError> {
+    let counts = state.store.count_open_incidents_by_severity(&access.scope).await?;
+    let waiting =
+        ListQuery { statuses: vec![TicketStatus::RequiresAttention], ..ListQuery::new(ListKind::SecurityIncidents) };
+    let attention = state.store.count_tickets(&access.scope, &waiting).await?;
+    let critical_total = counts.iter().find(|(s, _)| *s == Severity::Critical).map_or(0, |(_, n)| *n);
+    let tiles = counts
+        .iter()
+        .map(|(severity, count)| Tile {
+            label: severity.name().to_string(),
+            count: *count,
+            href: table_link(principal, access, &format!("severity={}", severity.name())),
+            slug: severity.slug(),
+        })
+        .collect();
+    let attention = Tile {
+        label: "Require Attention".into(),
+        count: attention,
+        href: table_link(principal, access, "status=requires_attention"),
+        slug: "attention",
+    };
+    let mut rows = Vec::new();
+    if access.rows {
+        let query = ListQuery {
+            severities: vec![Severity::Critical],
+            sort: SortKey::Created,
+            dir: SortDir::Desc,
+            page_size: PANEL_ROWS,
+            ..ListQuery::new(ListKind::SecurityIncidents)
+        };
+        let now = state.clock.now();
+        for row in state.store.list_tickets(&access.scope, &query).await?.rows {
+            let number = TicketNumber::from_id(row.id);
+            rows.push(CriticalRow {
+                number: number.to_string(),
+                href: if principal.is_support() { paths::ticket(number) } else { paths::incident(number) },
+                summary: row.summary,
+                status: status_name(&row.status),
+                requires_attention: row.status == TicketStatus::RequiresAttention.code(),
+                closure_requested: row.closure_requested_at.is_some(),
+                age: age((now - row.created_at).num_seconds()),
+                created: timestamp(row.created_at, principal.time_zone),
+            });
+        }
+    }
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let panel = Panel {
+        tiles,
+        attention,
+        critical_total,
+        critical_href: (access.rows && critical_total > i64::from(PANEL_ROWS))
+            .then(|| table_link(principal, access, "severity=Critical"))
+            .flatten(),
+        critical_rows: rows,
+        rows_note: (!access.rows).then_some(
+            "Listing incidents needs the Read Ticket permission as well; your account administrator can grant it.",
+        ),
+        summary: format!("{critical_total} open Critical incidents; {total} open incidents in all."),
+    };
+    Ok((panel, counts))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn dashboard(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let principal = ctx.principal()?;
+    let access = policy::dashboard_access(principal)?;
+    let (panel, counts) = panel(&state, principal, &access).await?;
+    let now = state.clock.now();
+    let activity = state.store.incident_activity(&access.scope, activity_start(now, principal.time_zone)).await?;
+    let page = DashboardPage {
+        layout: ctx.layout("Security Dashboard"),
+        panel,
+        severity_chart: severity_chart(&counts),
+        activity_chart: activity_chart(&activity, now, principal.time_zone),
+        refresh_url: paths::DASHBOARD_PANEL,
+        refresh_seconds: state.settings.dashboard_refresh_seconds,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The panel alone: what the page's script swaps in every so often.
+#[tracing::instrument(skip_all)]
+pub async fn dashboard_panel(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let principal = ctx.principal()?;
+    let access = policy::dashboard_access(principal)?;
+    let (panel, _) = panel(&state, principal, &access).await?;
+    render(StatusCode::OK, &PanelFragment { panel })
+}
