@@ -104,8 +104,10 @@ pub async fn create_api_key(
         .detail(name.clone())
         .record(&state, &req)
         .await?;
-    let info = req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
+    let base = {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    };
     let new_key = NewKey {
         shell_example: shell_example(&base, &key_id, &secret),
         python_example: python_example(&base, &key_id, &secret),

@@ -261,6 +261,18 @@ pub async fn require_sign_in<B: MessageBody>(
     }
 }
 
+/// For public pages (the API documentation): a signed-in reader gets their navigation, nobody is
+/// sent to sign in.
+pub async fn optional_sign_in<B: MessageBody>(req: ServiceRequest, next: Next<B>) -> Result<ServiceResponse<B>, Error> {
+    if let Some(state) = app_state(req.request()) {
+        let session = TypedSession::from(req.request());
+        if let Ok(SessionUser::Active(principal)) = session_user(&state, &session, false).await {
+            req.extensions_mut().insert(principal);
+        }
+    }
+    next.call(req).await
+}
+
 fn redirect_to_login<B>(req: ServiceRequest, expiry: Option<Expiry>) -> ServiceResponse<EitherBody<B>> {
     let mut target = if req.method() == Method::GET {
         let here = paths::with_query(req.path(), req.query_string());

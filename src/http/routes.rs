@@ -6,7 +6,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{Error, Resource};
 
-use super::middleware::{catch_panic, require_sign_in};
+use super::middleware::{catch_panic, optional_sign_in, require_sign_in};
 use super::{api, api_keys, dashboard, desk, health, home, password, sign_in, static_files, tables, tickets};
 use crate::error::AppError;
 use crate::paths;
@@ -74,7 +74,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(resource("/api-keys").get(api_keys::api_keys).post(api_keys::create_api_key))
             .service(resource("/api-keys/{key_id}/revoke").post(api_keys::revoke_api_key)),
     )
-    .service(resource(paths::API_DOCS).get(api::docs))
+    .service(resource(paths::API_DOCS).wrap(from_fn(optional_sign_in)).get(api::docs))
     .service(
         web::scope(paths::DESK)
             .wrap(from_fn(require_sign_in))

@@ -89,7 +89,9 @@ impl Store {
     ) -> StoreResult<ApiCall> {
         let window_start = now - Duration::seconds(60);
         let touch = key.last_used_at.is_none_or(|at| now - at >= Duration::seconds(LAST_USED_RESOLUTION_SECONDS));
-        let outcome = in_transaction!(self, tx => {
+        // In a block of its own, so that the body's `?` lands in `outcome` and a duplicate nonce
+        // can be told apart from other failures.
+        let outcome: StoreResult<ApiCall> = async { in_transaction!(self, tx => {
             let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_nonces WHERE api_key_id = $1 AND seen_at > $2")
                 .bind(key.id).bind(window_start).fetch_one(&mut *tx).await?;
             if recent >= i64::from(limit_per_minute) {
@@ -104,7 +106,8 @@ impl Store {
                 sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now).bind(key.id).execute(&mut *tx).await?;
             }
             ApiCall::Accepted
-        });
+        }) }
+        .await;
         match outcome {
             Err(StoreError::Duplicate(_)) => Ok(ApiCall::Replayed),
             other => other,

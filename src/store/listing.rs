@@ -32,6 +32,9 @@ pub struct TicketPage {
     pub total: i64,
 }
 
+/// When an incident was opened and, if it was, closed.
+pub type IncidentTimes = (DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// What the support queue counts above its table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueCounts {
@@ -200,7 +203,7 @@ impl Store {
         &self,
         scope: &TicketScope,
         since: DateTime<Utc>,
-    ) -> StoreResult<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    ) -> StoreResult<Vec<IncidentTimes>> {
         let mut sql = Sql::new("SELECT t.created_at, t.closed_at ");
         match scope {
             TicketScope::VisibleTo { user_id, account_id } => {

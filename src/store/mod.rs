@@ -24,7 +24,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
 pub use api_keys::{ApiCall, ApiKeyRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
-pub use listing::{QueueCounts, TicketPage, TicketRow};
+pub use listing::{IncidentTimes, QueueCounts, TicketPage, TicketRow};
 pub use sessions::SessionRecord;
 pub use tickets::{
     ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,

@@ -266,7 +266,9 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<ChangeResult, ChangeError> {
         let lock = if matches!(self, Store::Postgres(_)) { TICKET_STATE_FOR_UPDATE } else { TICKET_STATE };
-        let result = in_transaction!(self, tx => {
+        // In a block of its own, so that the body's `?` lands in `result` and a racing duplicate
+        // submission can be told apart from other failures.
+        let result: Result<ChangeResult, ChangeError> = async { in_transaction!(self, tx => {
             let row: StateRow = sqlx::query_as(lock).bind(ticket_id).fetch_optional(&mut *tx).await?.ok_or(ChangeError::NotFound)?;
             if expected_version.is_some_and(|v| v != row.version) {
                 return Err(ChangeError::Stale);
@@ -319,7 +321,8 @@ impl Store {
                 refresh_visibility!(tx, ticket_id);
             }
             ChangeResult::Applied(outcome)
-        });
+        }) }
+        .await;
         match result {
             // Two copies of one form racing: the second is refused by the unique key.
             Err(ChangeError::Store(StoreError::Duplicate(_)))

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::ticket::Severity;
+use crate::store::IncidentTimes;
 
 /// One horizontal bar of the severity chart.
 pub struct SeverityBar {
@@ -112,11 +113,7 @@ pub fn activity_start(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
 }
 
 /// Incidents opened and closed per day over the last 30 days, days in the reader's zone.
-pub fn activity_chart(
-    events: &[(DateTime<Utc>, Option<DateTime<Utc>>)],
-    now: DateTime<Utc>,
-    zone: Tz,
-) -> ActivityChart {
+pub fn activity_chart(events: &[IncidentTimes], now: DateTime<Utc>, zone: Tz) -> ActivityChart {
     let today = now.with_timezone(&zone).date_naive();
     let first = today - Duration::days(ACTIVITY_DAYS - 1);
     let index = |at: DateTime<Utc>| -> Option<usize> {
@@ -162,7 +159,9 @@ pub fn activity_chart(
             }
         })
         .collect();
-    let grid = [0, top / 2, top].into_iter().map(|value| GridLine { y: PLOT_BOTTOM - scale(value), value }).collect();
+    let mut marks = vec![0, top / 2, top];
+    marks.dedup();
+    let grid = marks.into_iter().map(|value| GridLine { y: PLOT_BOTTOM - scale(value), value }).collect();
     let total_opened: i64 = opened.iter().sum();
     let total_closed: i64 = closed.iter().sum();
     ActivityChart {

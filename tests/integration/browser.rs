@@ -358,9 +358,60 @@ async fn support_administrators_manage_accounts_staff_and_tickets_in_the_browser
     browser.screenshot("08-customer-support-tickets").await;
 }
 
+async fn the_dashboard_shows_a_new_critical_incident_without_a_reload(app: TestApp) {
+    use incident_portal::domain::lifecycle::Change;
+    use incident_portal::domain::ticket::Severity;
+    let prefix = format!("dashboard-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
+    let Some(browser) = start_browser(&prefix).await else { return };
+    browser.sign_in(&app, TESS).await;
+    browser.goto(&app.url("/security/dashboard")).await;
+    let critical_tile = browser.text(".tile-critical .tile-count").await;
+    let expected = app
+        .api_get(&app.api_key_for(TESS).await, "/api/v1/security-incidents/severity-count")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["totalCriticalStatus"]
+        .to_string();
+    assert_eq!(critical_tile, expected, "the tile shows the count");
+    browser.screenshot("01-dashboard").await;
+
+    // Support labels a new ticket of Tess's Critical while the page stays open.
+    let ticket = app.fresh_incident().await;
+    let sam = app.user_id(SAM).await;
+    app.store
+        .change_ticket(ticket.id, sam, None, None, &[Change::SetSeverity(Some(Severity::Critical))], app.clock.now())
+        .await
+        .unwrap();
+    let selector = format!(".critical-list a[href='/security/incidents/{}']", ticket.number);
+    browser
+        .client
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css(&selector))
+        .await
+        .expect("the panel refreshes by itself");
+    let announced = browser.text("#dashboard-announcer").await;
+    assert!(announced.contains("Critical"), "{announced}");
+    browser.screenshot("02-new-critical-appears").await;
+
+    browser.goto(&app.url("/account/api-keys")).await;
+    browser.fill("#key-name", "SIEM integration").await;
+    browser.click("form.inline-fields button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".secret-card")).await.unwrap();
+    browser.screenshot("03-api-key-created").await;
+    browser.goto(&app.url("/docs/api")).await;
+    browser.screenshot("04-api-docs").await;
+    browser.sign_out().await;
+    browser.sign_in(&app, DANA).await;
+    browser.goto(&app.url("/security/dashboard")).await;
+    browser.screenshot("05-dashboard-without-read-ticket").await;
+}
+
 on_both_backends!(
     a_customer_browses_sorts_filters_and_opens_an_incident,
     support_staff_and_refused_customers_see_their_pages,
     an_incident_goes_from_ticket_to_closure_in_the_browser,
     support_administrators_manage_accounts_staff_and_tickets_in_the_browser,
+    the_dashboard_shows_a_new_critical_incident_without_a_reload,
 );

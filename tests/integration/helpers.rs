@@ -115,6 +115,8 @@ pub struct TestApp {
     pub address: String,
     pub store: Store,
     pub clock: Clock,
+    /// The key the app encrypts API key secrets with.
+    pub api_cipher: incident_portal::auth::api_key::SecretCipher,
     _database: TestDatabase,
 }
 
@@ -149,6 +151,13 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     }
     let (url, database) = create_database(backend).await?;
     let settings = settings(&url);
+    let api_cipher = match &settings.api_key_encryption {
+        incident_portal::settings::ApiKeyEncryption::Key(key) => {
+            incident_portal::auth::api_key::SecretCipher::from_base64(secrecy::ExposeSecret::expose_secret(key))
+                .unwrap()
+        }
+        incident_portal::settings::ApiKeyEncryption::File(_) => unreachable!("tests configure the key"),
+    };
     let store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
     store.migrate().await.expect("migrations run");
     demo::seed(&store).await.expect("demo data loads");
@@ -156,7 +165,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let app = Application::build_with_store(settings, store.clone(), clock.clone()).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    Some(TestApp { address, store, clock, _database: database })
+    Some(TestApp { address, store, clock, api_cipher, _database: database })
 }
 
 /// Runs each named test `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
@@ -368,5 +377,47 @@ impl TestApp {
             values.push(self.count(sql).await);
         }
         values
+    }
+}
+
+/// An API key as its owner holds it.
+#[derive(Clone, Debug)]
+pub struct Key {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    /// A key for `email`, made directly in the store (whatever the user's permissions).
+    pub async fn api_key_for(&self, email: &str) -> Key {
+        let principal = self.principal(email).await;
+        let (id, secret) = incident_portal::auth::api_key::generate();
+        let sealed = self.api_cipher.encrypt(&secret, &id);
+        self.store
+            .create_api_key(
+                principal.user_id,
+                principal.account().unwrap().id,
+                "test key",
+                &id,
+                &sealed,
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+        Key { id, secret }
+    }
+
+    /// A signed GET, exactly as the documented formula says.
+    pub async fn api_get(&self, key: &Key, target: &str) -> reqwest::Response {
+        let nonce = incident_portal::auth::token::new_token();
+        let timestamp = self.clock.now().timestamp();
+        let signature =
+            incident_portal::auth::api_key::sign(&key.secret, &key.id, "GET", target, &nonce, timestamp, b"");
+        reqwest::Client::new()
+            .get(self.url(target))
+            .header("authorization", format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id))
+            .send()
+            .await
+            .unwrap()
     }
 }

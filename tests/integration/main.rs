@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod api;
 mod authorization;
 mod browser;
+mod dashboard;
 mod incidents;
 mod lifecycle;
 mod security;
