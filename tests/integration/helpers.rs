@@ -81,12 +81,93 @@ static POSTGRES_AVAILABLE: LazyLock<bool> = LazyLock::new(|| {
     .unwrap_or(false)
 });
 
+/// Runs `work` on a thread of its own with its own runtime: the templates are made once per
+/// test process, from whichever test's runtime asks first.
+fn on_own_runtime<T: Send + 'static>(work: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(work)
+    })
+    .join()
+    .expect("the template thread finishes")
+}
+
+async fn migrated_and_seeded(url: &str) {
+    let store = Store::connect(url, &PoolSettings::default()).expect("a valid database URL");
+    store.migrate().await.expect("migrations run");
+    demo::seed(&store).await.expect("demo data loads");
+    if let Store::Sqlite(pool) = &store {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.expect("checkpoint");
+    }
+    store.close().await;
+}
+
+/// Each test starts from a copy of one migrated, seeded database made once per test process;
+/// the templates are removed when the process exits.
+static SQLITE_TEMPLATE: LazyLock<std::path::PathBuf> = LazyLock::new(|| {
+    let dir = std::env::temp_dir().join(format!("incident-portal-template-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("portal.db");
+    let url = format!("sqlite://{}", file.display());
+    on_own_runtime(async move { migrated_and_seeded(&url).await });
+    register_cleanup();
+    file
+});
+
+static POSTGRES_TEMPLATE: LazyLock<String> = LazyLock::new(|| {
+    let name = format!("ip_template_{}", std::process::id());
+    let admin_url = postgres_admin_url();
+    let template = name.clone();
+    on_own_runtime(async move {
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
+        let drop = format!("DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{template}\""))).execute(&mut conn).await.unwrap();
+        migrated_and_seeded(&database_url(&admin_url, &template)).await;
+    });
+    register_cleanup();
+    name
+});
+
+fn database_url(admin_url: &str, name: &str) -> String {
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+unsafe extern "C" {
+    fn atexit(callback: extern "C" fn()) -> i32;
+}
+
+extern "C" fn remove_templates() {
+    let _ =
+        std::fs::remove_dir_all(std::env::temp_dir().join(format!("incident-portal-template-{}", std::process::id())));
+    if *POSTGRES_AVAILABLE {
+        let name = format!("ip_template_{}", std::process::id());
+        let admin_url = postgres_admin_url();
+        on_own_runtime(async move {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+            }
+        });
+    }
+}
+
+fn register_cleanup() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registers a plain function to run at process exit.
+    ONCE.call_once(|| unsafe {
+        atexit(remove_templates);
+    });
+}
+
 async fn create_database(backend: Backend) -> Option<(String, TestDatabase)> {
     match backend {
         Backend::Sqlite => {
+            let template = SQLITE_TEMPLATE.clone();
             let dir = tempfile::tempdir().expect("a temporary directory");
-            let url = format!("sqlite://{}", dir.path().join("portal.db").display());
-            Some((url, TestDatabase::Sqlite(dir)))
+            let file = dir.path().join("portal.db");
+            std::fs::copy(&template, &file).expect("copy the template database");
+            Some((format!("sqlite://{}", file.display()), TestDatabase::Sqlite(dir)))
         }
         Backend::Postgres => {
             if !*POSTGRES_AVAILABLE {
@@ -94,6 +175,7 @@ async fn create_database(backend: Backend) -> Option<(String, TestDatabase)> {
                 eprintln!("skipped: PostgreSQL is not reachable at {}", postgres_admin_url());
                 return None;
             }
+            let template = POSTGRES_TEMPLATE.clone();
             let admin_url = postgres_admin_url();
             let name = format!(
                 "ip_test_{}",
@@ -101,12 +183,9 @@ async fn create_database(backend: Backend) -> Option<(String, TestDatabase)> {
             );
             let name = name[..40.min(name.len())].to_string();
             let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .execute(&mut conn)
-                .await
-                .expect("create a test database");
-            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base).to_string();
-            Some((format!("{base}/{name}"), TestDatabase::Postgres { admin_url, name }))
+            let create = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut conn).await.expect("create a test database");
+            Some((database_url(&admin_url, &name), TestDatabase::Postgres { admin_url, name }))
         }
     }
 }
@@ -143,7 +222,7 @@ pub fn settings(database_url: &str) -> Settings {
     }
 }
 
-/// The portal on a fresh database with the demo data; `None` when PostgreSQL is asked for but
+/// The portal on a fresh copy of the demo data; `None` when PostgreSQL is asked for but
 /// not available (and not required).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     if std::env::var("TEST_LOG").is_ok() {
@@ -160,7 +239,6 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     };
     let store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
     store.migrate().await.expect("migrations run");
-    demo::seed(&store).await.expect("demo data loads");
     let clock = Clock::system();
     let app = Application::build_with_store(settings, store.clone(), clock.clone()).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
