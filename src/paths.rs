@@ -30,6 +30,34 @@ pub const DASHBOARD: &str = "/security/dashboard";
 pub const DASHBOARD_PANEL: &str = "/security/dashboard/panel";
 
 pub const ACCOUNT: &str = "/account";
+pub const USERS: &str = "/account/users";
+pub const NEW_USER: &str = "/account/users/new";
+pub const ROLES: &str = "/account/roles";
+pub const PROFILE: &str = "/account/profile";
+pub const PROFILE_PASSWORD: &str = "/account/profile/password";
+pub const SIGN_OUT_EVERYWHERE: &str = "/account/profile/sign-out-everywhere";
+
+pub fn user(id: i64) -> String {
+    format!("{USERS}/{id}")
+}
+
+/// A user's forms: `roles`, `disable`, `enable`, `password-link`.
+pub fn user_action(id: i64, action: &str) -> String {
+    format!("{USERS}/{id}/{action}")
+}
+
+pub fn role(id: i64) -> String {
+    format!("{ROLES}/{id}")
+}
+
+/// A role's forms: `rename`, `permissions`, `members`, `delete`.
+pub fn role_action(id: i64, action: &str) -> String {
+    format!("{ROLES}/{id}/{action}")
+}
+
+pub fn remove_role_member(role_id: i64, user_id: i64) -> String {
+    format!("{ROLES}/{role_id}/members/{user_id}/remove")
+}
 pub const API_KEYS: &str = "/account/api-keys";
 
 pub const API: &str = "/api/v1";

@@ -90,6 +90,12 @@ impl TypedSession {
         }
     }
 
+    /// Moves the signed-in session to a new id (after a password change ended all the others).
+    pub fn renew(&self) {
+        self.0.renew();
+        self.set(CSRF_KEY, &new_token());
+    }
+
     /// Removes the session from the store and the browser.
     pub fn sign_out(&self) {
         self.0.purge();

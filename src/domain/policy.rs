@@ -1,6 +1,7 @@
 //! Who may see and do what. Every authorization decision of the portal is one of these functions;
 //! handlers and the store ask them instead of deciding themselves.
 
+use super::features::{self, Feature};
 use super::permission::Permission;
 use super::principal::{Principal, PrincipalRole};
 
@@ -56,7 +57,7 @@ pub fn incident_screen_scope(principal: &Principal) -> Result<TicketScope, Denia
     match &principal.role {
         PrincipalRole::Support { .. } => Ok(TicketScope::Everything),
         PrincipalRole::Customer { account, permissions } => {
-            let missing = permissions.missing(&INCIDENT_SCREEN_PERMISSIONS);
+            let missing = permissions.missing(features::SECURITY_INCIDENTS.requires);
             if missing.is_empty() {
                 Ok(TicketScope::VisibleTo { user_id: principal.user_id, account_id: account.id })
             } else {
@@ -81,13 +82,13 @@ pub fn dashboard_access(principal: &Principal) -> Result<DashboardAccess, Denial
     match &principal.role {
         PrincipalRole::Support { .. } => Ok(DashboardAccess { scope: TicketScope::Everything, rows: true }),
         PrincipalRole::Customer { account, permissions } => {
-            let missing = permissions.missing(&[Permission::ReadDashboardStatistics]);
+            let missing = permissions.missing(features::SECURITY_DASHBOARD.requires);
             if !missing.is_empty() {
                 return Err(Denial::MissingPermissions(missing));
             }
             Ok(DashboardAccess {
                 scope: TicketScope::VisibleTo { user_id: principal.user_id, account_id: account.id },
-                rows: permissions.contains(Permission::ReadTicket),
+                rows: permissions.missing(features::SECURITY_INCIDENTS.requires).is_empty(),
             })
         }
     }
@@ -120,11 +121,12 @@ pub fn api_key_access(principal: &Principal) -> Result<ApiKeyAccess, Denial> {
     let PrincipalRole::Customer { account, permissions } = &principal.role else {
         return Err(Denial::CustomersOnly);
     };
+    let holds = |feature: &Feature| permissions.missing(feature.requires).is_empty();
     let access = ApiKeyAccess {
         account_id: account.id,
-        manage_own: permissions.contains(Permission::ApiKeysSelfManage),
-        read_all: permissions.contains(Permission::ApiKeysAllRead),
-        delete_all: permissions.contains(Permission::ApiKeysAllDelete),
+        manage_own: holds(&features::OWN_API_KEYS),
+        read_all: holds(&features::ALL_API_KEYS_READ),
+        delete_all: holds(&features::ALL_API_KEYS_DELETE),
     };
     if access.manage_own || access.read_all || access.delete_all {
         Ok(access)
@@ -133,12 +135,42 @@ pub fn api_key_access(principal: &Principal) -> Result<ApiKeyAccess, Denial> {
     }
 }
 
+/// What a customer may do with the account's users and roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityAccess {
+    pub account_id: i64,
+    /// Create, disable and edit users; create, rename and delete roles; change members and
+    /// permissions.
+    pub write: bool,
+}
+
+/// Account > Users and Account > Roles + Permissions: Read Identity to see (Write Identity
+/// implies it), Write Identity to change.
+pub fn identity_access(principal: &Principal) -> Result<IdentityAccess, Denial> {
+    let PrincipalRole::Customer { account, permissions } = &principal.role else {
+        return Err(Denial::CustomersOnly);
+    };
+    let write = permissions.missing(features::WRITE_IDENTITY.requires).is_empty();
+    let read = permissions.missing(features::READ_IDENTITY.requires).is_empty();
+    if read || write {
+        Ok(IdentityAccess { account_id: account.id, write })
+    } else {
+        Err(Denial::MissingPermissions(features::READ_IDENTITY.requires.to_vec()))
+    }
+}
+
+/// Changing users and roles needs Write Identity.
+pub fn may_change_identity(principal: &Principal) -> Result<IdentityAccess, Denial> {
+    let access = identity_access(principal)?;
+    if access.write { Ok(access) } else { Err(Denial::MissingPermissions(features::WRITE_IDENTITY.requires.to_vec())) }
+}
+
 /// Support > Tickets: a customer's own and received tickets of every status, with Read Ticket.
 pub fn ticket_list_scope(principal: &Principal) -> Result<TicketScope, Denial> {
     match &principal.role {
         PrincipalRole::Support { .. } => Ok(TicketScope::Everything),
         PrincipalRole::Customer { account, permissions } => {
-            let missing = permissions.missing(&[Permission::ReadTicket]);
+            let missing = permissions.missing(features::SUPPORT_TICKETS.requires);
             if missing.is_empty() {
                 Ok(TicketScope::VisibleTo { user_id: principal.user_id, account_id: account.id })
             } else {
@@ -154,7 +186,7 @@ pub fn may_write_tickets(principal: &Principal) -> Result<(), Denial> {
     match &principal.role {
         PrincipalRole::Support { .. } => Ok(()),
         PrincipalRole::Customer { permissions, .. } => {
-            let missing = permissions.missing(&[Permission::WriteTicket]);
+            let missing = permissions.missing(features::WRITE_TICKETS.requires);
             if missing.is_empty() { Ok(()) } else { Err(Denial::MissingPermissions(missing)) }
         }
     }
@@ -309,6 +341,18 @@ mod tests {
         assert!(api_key_access(&deleter).unwrap().may_revoke(&deleter, SOMEONE_ELSE));
         assert!(api_key_access(&customer(BuiltinRole::Billing.permissions())).is_err());
         assert_eq!(api_key_access(&support()), Err(Denial::CustomersOnly));
+    }
+
+    #[test]
+    fn identity_pages_need_read_identity_and_changes_write_identity() {
+        let reader = customer([Permission::ReadIdentity].into_iter().collect());
+        assert_eq!(identity_access(&reader).map(|a| a.write), Ok(false));
+        assert_eq!(may_change_identity(&reader), Err(Denial::MissingPermissions(vec![Permission::WriteIdentity])));
+        let admin = customer(BuiltinRole::Admin.permissions());
+        assert_eq!(may_change_identity(&admin).map(|a| a.account_id), Ok(ACCOUNT));
+        let technical = customer(BuiltinRole::Technical.permissions());
+        assert_eq!(identity_access(&technical), Err(Denial::MissingPermissions(vec![Permission::ReadIdentity])));
+        assert_eq!(identity_access(&support()), Err(Denial::CustomersOnly));
     }
 
     #[test]

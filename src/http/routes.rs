@@ -7,7 +7,9 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::{Error, Resource};
 
 use super::middleware::{catch_panic, optional_sign_in, require_sign_in};
-use super::{api, api_keys, dashboard, desk, health, home, password, sign_in, static_files, tables, tickets};
+use super::{
+    api, api_keys, dashboard, desk, health, home, identity, password, profile, sign_in, static_files, tables, tickets,
+};
 use crate::error::AppError;
 use crate::paths;
 
@@ -71,6 +73,23 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(
         web::scope(paths::ACCOUNT)
             .wrap(from_fn(require_sign_in))
+            .service(resource("/users").get(identity::users).post(identity::create_user))
+            .service(resource("/users/new").get(identity::new_user_form))
+            .service(resource("/users/{user_id}").get(identity::user))
+            .service(resource("/users/{user_id}/roles").post(identity::set_user_roles))
+            .service(resource("/users/{user_id}/disable").post(identity::disable_user))
+            .service(resource("/users/{user_id}/enable").post(identity::enable_user))
+            .service(resource("/users/{user_id}/password-link").post(identity::password_link))
+            .service(resource("/roles").get(identity::roles).post(identity::create_role))
+            .service(resource("/roles/{role_id}").get(identity::role))
+            .service(resource("/roles/{role_id}/rename").post(identity::rename_role))
+            .service(resource("/roles/{role_id}/permissions").post(identity::set_role_permissions))
+            .service(resource("/roles/{role_id}/members").post(identity::add_member))
+            .service(resource("/roles/{role_id}/members/{user_id}/remove").post(identity::remove_member))
+            .service(resource("/roles/{role_id}/delete").get(identity::delete_role_form).post(identity::delete_role))
+            .service(resource("/profile").get(profile::profile).post(profile::update_profile))
+            .service(resource("/profile/password").post(profile::change_password))
+            .service(resource("/profile/sign-out-everywhere").post(profile::sign_out_everywhere))
             .service(resource("/api-keys").get(api_keys::api_keys).post(api_keys::create_api_key))
             .service(resource("/api-keys/{key_id}/revoke").post(api_keys::revoke_api_key)),
     )

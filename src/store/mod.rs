@@ -5,6 +5,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod identity;
 mod listing;
 mod secrets;
 mod sessions;
@@ -24,6 +25,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
 pub use api_keys::{ApiCall, ApiKeyRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{IncidentTimes, QueueCounts, TicketPage, TicketRow};
 pub use sessions::SessionRecord;
 pub use tickets::{

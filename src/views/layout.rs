@@ -19,6 +19,8 @@ pub struct NavSection {
 
 pub struct UserBadge {
     pub name: String,
+    /// The user's profile page: name, time zone, password.
+    pub profile_href: &'static str,
     /// The customer account's name, or "Armor Support".
     pub organisation: String,
 }
@@ -44,6 +46,7 @@ impl Layout {
             title: title.into(),
             user: principal.map(|p| UserBadge {
                 name: p.display_name.clone(),
+                profile_href: paths::PROFILE,
                 organisation: p.account().map_or_else(|| "Armor Support".to_string(), |a| a.name.clone()),
             }),
             nav: principal.map(|p| navigation(p, current_path)).unwrap_or_default(),
@@ -80,8 +83,16 @@ fn navigation(principal: &Principal, current_path: &str) -> Vec<NavSection> {
     if policy::ticket_list_scope(principal).is_ok() {
         sections.push(NavSection { label: "Support", links: vec![link("Tickets", paths::TICKETS)] });
     }
+    let mut account = Vec::new();
+    if policy::identity_access(principal).is_ok() {
+        account.push(link("Users", paths::USERS));
+        account.push(link("Roles + Permissions", paths::ROLES));
+    }
     if policy::api_key_access(principal).is_ok() {
-        sections.push(NavSection { label: "Account", links: vec![link("API Keys", paths::API_KEYS)] });
+        account.push(link("API Keys", paths::API_KEYS));
+    }
+    if !account.is_empty() {
+        sections.push(NavSection { label: "Account", links: account });
     }
     sections
 }

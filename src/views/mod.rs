@@ -8,10 +8,12 @@ pub mod dashboard;
 pub mod desk;
 pub mod error_page;
 pub mod format;
+pub mod identity;
 pub mod layout;
 pub mod login;
 pub mod new_ticket;
 pub mod password;
+pub mod profile;
 pub mod ticket;
 pub mod ticket_table;
 

@@ -408,10 +408,66 @@ async fn the_dashboard_shows_a_new_critical_incident_without_a_reload(app: TestA
     browser.screenshot("05-dashboard-without-read-ticket").await;
 }
 
+async fn an_administrator_grants_incident_access_to_a_new_user_in_the_browser(app: TestApp) {
+    let prefix = format!("admin-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
+    let Some(browser) = start_browser(&prefix).await else { return };
+    browser.sign_in(&app, AVERY).await;
+
+    // A role with exactly the two permissions the incidents screen needs.
+    browser.goto(&app.url("/account/roles")).await;
+    browser.screenshot("01-roles").await;
+    browser.fill("#role-name", "Incident responders").await;
+    browser.click("input[name=permission][value=read_ticket]").await;
+    browser.click("input[name=permission][value=read_dashboard_statistics]").await;
+    browser.click("form[action='/account/roles'] button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css("#role-heading")).await.unwrap();
+    assert!(browser.text("#role-heading").await.contains("Incident responders"));
+    browser.click("details.unlocks summary").await;
+    browser.screenshot("02-role-created").await;
+
+    // A user with that role; the one-time link is shown to the administrator.
+    browser.goto(&app.url("/account/users/new")).await;
+    browser.fill("#first_name", "Omar").await;
+    browser.fill("#last_name", "Haddad").await;
+    browser.fill("#email", "omar@northwind.example").await;
+    let account = app.principal(AVERY).await.account().unwrap().id;
+    let role =
+        app.count(&format!("SELECT id FROM roles WHERE account_id = {account} AND name = 'Incident responders'")).await;
+    browser.click(&format!("input[name=role][value='{role}']")).await;
+    browser.screenshot("03-new-user").await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    let flash = browser.text(".flash").await;
+    let link = flash[flash.find("http").expect("a link")..].trim().to_string();
+    browser.screenshot("04-user-added-with-link").await;
+    browser.sign_out().await;
+
+    // Tess names Omar on one of her incidents; Omar sets his password and sees it.
+    let omar = app.user_id("omar@northwind.example").await;
+    let ticket = app.fresh_incident().await;
+    app.store.add_recipient(ticket.id, omar, "Omar Haddad", app.user_id(TESS).await, app.clock.now()).await.unwrap();
+    browser.goto(&link).await;
+    browser.fill("#password", "omar's own password").await;
+    browser.fill("#confirmation", "omar's own password").await;
+    browser.screenshot("05-set-password").await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css("p.notice")).await.unwrap();
+    browser.fill("#email", "omar@northwind.example").await;
+    browser.fill("#password", "omar's own password").await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".user-menu")).await.unwrap();
+    browser.goto(&app.url("/security/incidents")).await;
+    assert_eq!(browser.column(1).await, vec![ticket.number.clone()]);
+    browser.screenshot("06-new-user-sees-incident").await;
+    browser.goto(&app.url("/account/profile")).await;
+    browser.screenshot("07-profile").await;
+}
+
 on_both_backends!(
     a_customer_browses_sorts_filters_and_opens_an_incident,
     support_staff_and_refused_customers_see_their_pages,
     an_incident_goes_from_ticket_to_closure_in_the_browser,
     support_administrators_manage_accounts_staff_and_tickets_in_the_browser,
     the_dashboard_shows_a_new_critical_incident_without_a_reload,
+    an_administrator_grants_incident_access_to_a_new_user_in_the_browser,
 );

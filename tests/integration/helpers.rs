@@ -322,10 +322,14 @@ impl TestApp {
         self.post_form(client, "/login", &[("csrf_token", &token), ("email", email), ("password", password)]).await
     }
 
-    /// A new client signed in as `email`.
+    /// A new client signed in as `email` with the demo password.
     pub async fn sign_in(&self, email: &str) -> reqwest::Client {
+        self.sign_in_with(email, PASSWORD).await
+    }
+
+    pub async fn sign_in_with(&self, email: &str, password: &str) -> reqwest::Client {
         let client = client();
-        let response = self.try_sign_in(&client, email, PASSWORD).await;
+        let response = self.try_sign_in(&client, email, password).await;
         assert_eq!(response.status().as_u16(), 303, "signing in as {email}");
         client
     }

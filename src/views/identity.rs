@@ -1,0 +1,144 @@
+//! Account > Users and Account > Roles + Permissions.
+
+use askama::Template;
+
+use super::format::Timestamp;
+use super::layout::Layout;
+use super::ticket_table::Choice;
+
+pub struct UserListRow {
+    pub href: String,
+    pub name: String,
+    pub email: String,
+    pub roles: String,
+    pub enabled: bool,
+    pub api_keys: i64,
+    pub last_sign_in: Option<Timestamp>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/users.html")]
+pub struct UsersPage {
+    pub layout: Layout,
+    pub users: Vec<UserListRow>,
+    pub new_user_href: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserDraft {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub role_ids: Vec<i64>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/new_user.html")]
+pub struct NewUserPage {
+    pub layout: Layout,
+    pub action: &'static str,
+    pub roles: Vec<Choice>,
+    pub draft: UserDraft,
+}
+
+pub struct RoleCheck {
+    pub id: i64,
+    pub name: String,
+    pub builtin: bool,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "pages/user.html")]
+pub struct UserPage {
+    pub layout: Layout,
+    pub name: String,
+    pub email: String,
+    pub enabled: bool,
+    pub api_keys: i64,
+    pub last_sign_in: Option<Timestamp>,
+    pub roles: Vec<RoleCheck>,
+    /// The forms, for administrators with Write Identity.
+    pub write: bool,
+    pub roles_action: String,
+    pub toggle_action: String,
+    pub link_action: String,
+    pub is_self: bool,
+    pub error: Option<String>,
+}
+
+pub struct RoleListRow {
+    pub href: String,
+    pub name: String,
+    pub builtin: bool,
+    pub members: usize,
+    pub permissions: String,
+}
+
+/// A feature a permission unlocks: its name, pages and API routes.
+pub struct UnlockView {
+    pub name: &'static str,
+    pub pages: Vec<&'static str>,
+    pub api: Vec<&'static str>,
+}
+
+pub struct PermissionOption {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub checked: bool,
+    pub unlocks: Vec<UnlockView>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/roles.html")]
+pub struct RolesPage {
+    pub layout: Layout,
+    pub roles: Vec<RoleListRow>,
+    pub create_action: Option<&'static str>,
+    pub permissions: Vec<PermissionOption>,
+    pub draft_name: String,
+    pub error: Option<String>,
+}
+
+pub struct MemberRow {
+    pub name: String,
+    pub email: String,
+    pub remove_action: Option<String>,
+}
+
+pub struct Candidate {
+    pub id: i64,
+    pub label: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/role.html")]
+pub struct RolePage {
+    pub layout: Layout,
+    pub name: String,
+    pub builtin: bool,
+    /// Name and permissions can be changed (custom role, Write Identity).
+    pub editable: bool,
+    /// Members can be changed (any role, Write Identity).
+    pub write: bool,
+    pub rename_action: String,
+    pub permissions_action: String,
+    pub members_action: String,
+    pub delete_href: String,
+    pub permissions: Vec<PermissionOption>,
+    pub members: Vec<MemberRow>,
+    pub candidates: Vec<Candidate>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/delete_role.html")]
+pub struct DeleteRolePage {
+    pub layout: Layout,
+    pub name: String,
+    pub action: String,
+    pub back_href: String,
+    pub members: Vec<String>,
+}
