@@ -24,6 +24,20 @@ pub enum Command {
     /// Create a support staff user. The password is read from INCIDENT_PORTAL_PASSWORD, else from
     /// standard input; never from the command line.
     CreateSupportUser(CreateSupportUserArgs),
+    /// Fill an empty database with a large deterministic data set for benchmarks.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// How many tickets (accounts and users scale with it: a thousand and fifty thousand per million).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tickets: u64,
+    /// The same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Args)]

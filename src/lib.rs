@@ -10,6 +10,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod generate;
 pub mod http;
 pub mod paths;
 pub mod settings;

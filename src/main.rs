@@ -11,7 +11,7 @@ use incident_portal::clock::Clock;
 use incident_portal::settings::{DatabaseSettings, Settings};
 use incident_portal::startup::{Application, open_store};
 use incident_portal::store::{NewUser, Store};
-use incident_portal::{demo, telemetry};
+use incident_portal::{demo, generate, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -51,6 +51,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CreateSupportUser(args) => create_support_user(args).await,
+        Command::Generate(args) => {
+            let database = DatabaseSettings::from_args(&args.database)?;
+            telemetry::init(database.log_format, std::io::stderr);
+            let store = connect(&database).await?;
+            let started = std::time::Instant::now();
+            let summary =
+                generate::generate(&store, generate::Options { tickets: args.tickets, seed: args.seed }).await?;
+            println!(
+                "Generated {} accounts, {} users, {} tickets, {} recipients, {} visibility rows, {} comments, {} events in {:.1} s.",
+                summary.accounts,
+                summary.users,
+                summary.tickets,
+                summary.recipients,
+                summary.visibility_rows,
+                summary.comments,
+                summary.events,
+                started.elapsed().as_secs_f64()
+            );
+            println!(
+                "Sign in as {} (heavy), {} (typical) or {} (support), password \"{}\".",
+                generate::HEAVY_USER,
+                generate::TYPICAL_USER,
+                generate::SUPPORT_USER,
+                generate::BENCH_PASSWORD
+            );
+            Ok(())
+        }
     }
 }
 

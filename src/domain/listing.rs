@@ -3,6 +3,9 @@
 //! Security Incidents screen, a customer's Support > Tickets and the support queue; their
 //! [`ListKind`] decides which filters exist and what they default to.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ticket::{Severity, TicketNumber, TicketStatus};
@@ -178,8 +181,73 @@ pub struct ListQuery {
     pub closure_requested: bool,
     pub sort: SortKey,
     pub dir: SortDir,
+    /// The page number shown; without a cursor it is also where the rows start.
     pub page: u32,
     pub page_size: u32,
+    /// Where the page starts relative to a row of the previous one (keyset pagination), so that
+    /// deep pages cost what the first does.
+    pub cursor: Option<Cursor>,
+}
+
+/// A row's position in the order of a table: what its sort column holds, its creation time and
+/// its number, which together are unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorKey {
+    /// The sort column's value as text (empty when the sort column is the time or the number).
+    pub primary: String,
+    pub created_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// The rows that follow this one.
+    After(CursorKey),
+    /// The rows that precede this one.
+    Before(CursorKey),
+    /// The last page.
+    Last,
+}
+
+impl CursorKey {
+    /// The key of a row for the given sort.
+    pub fn of(
+        sort: SortKey,
+        summary: &str,
+        severity: Option<i16>,
+        status: &str,
+        created_at: DateTime<Utc>,
+        id: i64,
+    ) -> CursorKey {
+        let primary = match sort {
+            SortKey::Summary => summary.to_lowercase(),
+            SortKey::Severity => severity.unwrap_or(0).to_string(),
+            SortKey::Status => status.to_string(),
+            SortKey::Number | SortKey::Created => String::new(),
+        };
+        CursorKey { primary, created_at, id }
+    }
+
+    /// `base64url(primary)~microseconds~id`: opaque to users, stable in bookmarks.
+    pub fn encode(&self) -> String {
+        format!("{}~{}~{}", URL_SAFE_NO_PAD.encode(&self.primary), self.created_at.timestamp_micros(), self.id)
+    }
+
+    pub fn decode(token: &str) -> Option<CursorKey> {
+        let mut parts = token.split('~');
+        let primary = String::from_utf8(URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
+        let created_at = DateTime::from_timestamp_micros(parts.next()?.parse().ok()?)?;
+        let id = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || primary.len() > 1024 {
+            return None;
+        }
+        Some(CursorKey { primary, created_at, id })
+    }
+
+    /// The primary value as the sort column's type: severity rank, or text.
+    pub fn severity_rank(&self) -> Option<i64> {
+        self.primary.parse().ok()
+    }
 }
 
 impl ListQuery {
@@ -197,6 +265,7 @@ impl ListQuery {
             dir: sort.natural_dir(),
             page: 1,
             page_size: DEFAULT_PAGE_SIZE,
+            cursor: None,
         }
     }
 }
@@ -220,6 +289,9 @@ pub struct RawListQuery {
     pub size: Option<String>,
     pub labelled: Option<String>,
     pub closure: Option<String>,
+    pub after: Option<String>,
+    pub before: Option<String>,
+    pub last: Option<String>,
 }
 
 impl ListQuery {
@@ -320,8 +392,17 @@ impl ListQuery {
             None => DEFAULT_PAGE_SIZE,
         };
 
+        let cursor = match (non_empty(&raw.after), non_empty(&raw.before), non_empty(&raw.last)) {
+            (None, None, None) => None,
+            (Some(token), None, None) => Some(Cursor::After(decode_cursor(token)?)),
+            (None, Some(token), None) => Some(Cursor::Before(decode_cursor(token)?)),
+            (None, None, Some("1")) => Some(Cursor::Last),
+            _ => return Err(QueryError("Give at most one of after, before and last=1.".into())),
+        };
+
         Ok(ListQuery {
             kind,
+            cursor,
             severities,
             statuses,
             search,
@@ -367,22 +448,29 @@ impl ListQuery {
         if self.page != 1 {
             pairs.push(("page", self.page.to_string()));
         }
+        match &self.cursor {
+            Some(Cursor::After(key)) => pairs.push(("after", key.encode())),
+            Some(Cursor::Before(key)) => pairs.push(("before", key.encode())),
+            Some(Cursor::Last) => pairs.push(("last", "1".to_string())),
+            None => {}
+        }
         serde_html_form::to_string(&pairs).unwrap_or_default()
     }
 
     /// The state after clicking a column header: the same column flips, another starts natural.
     pub fn sorted_by(&self, key: SortKey) -> ListQuery {
         let dir = if self.sort == key { self.dir.flip() } else { key.natural_dir() };
-        ListQuery { sort: key, dir, page: 1, ..self.clone() }
+        ListQuery { sort: key, dir, page: 1, cursor: None, ..self.clone() }
     }
 
-    pub fn at_page(&self, page: u32) -> ListQuery {
-        ListQuery { page, ..self.clone() }
+    /// Page `page`, starting where `cursor` says.
+    pub fn at(&self, page: u32, cursor: Option<Cursor>) -> ListQuery {
+        ListQuery { page, cursor, ..self.clone() }
     }
 
     /// Every row of this filter and order, for exports.
     pub fn unpaged(&self) -> ListQuery {
-        ListQuery { page: 1, ..self.clone() }
+        ListQuery { page: 1, cursor: None, ..self.clone() }
     }
 
     pub fn offset(&self) -> u64 {
@@ -411,6 +499,10 @@ impl ListQuery {
     }
 }
 
+fn decode_cursor(token: &str) -> Result<CursorKey, QueryError> {
+    CursorKey::decode(token).ok_or_else(|| QueryError("The page link is damaged; go back to the first page.".into()))
+}
+
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
@@ -432,6 +524,7 @@ fn truncate(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::SubsecRound;
 
     fn parse(qs: &str) -> Result<ListQuery, QueryError> {
         ListQuery::from_query_string(ListKind::SecurityIncidents, qs)
@@ -526,8 +619,24 @@ mod tests {
     }
 
     #[test]
+    fn cursors_round_trip_through_the_query_string() {
+        let key = CursorKey::of(SortKey::Summary, "Port Scan ~ 100%", Some(3), "open", Utc::now(), 100_042);
+        let q = ListQuery::new(ListKind::SecurityIncidents).at(7, Some(Cursor::After(key.clone())));
+        let parsed = parse(&q.to_query_string()).unwrap();
+        assert_eq!(
+            parsed.cursor,
+            Some(Cursor::After(CursorKey { created_at: key.created_at.trunc_subsecs(6), ..key }))
+        );
+        assert_eq!(parsed.page, 7);
+        assert!(parse("after=garbage").is_err());
+        assert!(parse("after=YQ~1~2&before=YQ~1~2").is_err());
+        assert!(parse("last=2").is_err());
+        assert_eq!(parse("last=1").unwrap().cursor, Some(Cursor::Last));
+    }
+
+    #[test]
     fn clicking_a_column_flips_it_or_starts_it_in_its_natural_direction() {
-        let q = ListQuery::new(ListKind::SecurityIncidents).at_page(4);
+        let q = ListQuery::new(ListKind::SecurityIncidents).at(4, None);
         let by_severity = q.sorted_by(SortKey::Severity);
         assert_eq!((by_severity.sort, by_severity.dir, by_severity.page), (SortKey::Severity, SortDir::Asc, 1));
         let by_summary = q.sorted_by(SortKey::Summary);

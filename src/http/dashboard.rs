@@ -65,7 +65,7 @@ async fn panel(
             ..ListQuery::new(ListKind::SecurityIncidents)
         };
         let now = state.clock.now();
-        for row in state.store.list_tickets(&access.scope, &query).await?.rows {
+        for row in state.store.ticket_rows(&access.scope, &query).await? {
             let number = TicketNumber::from_id(row.id);
             rows.push(CriticalRow {
                 number: number.to_string(),

@@ -8,9 +8,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::sql::{Sql, bind_values, like_pattern};
+use super::sql::{Sql, Value, bind_values, like_pattern};
 use super::{Store, StoreResult, on_pool};
-use crate::domain::listing::{Labelled, ListQuery, SortDir, SortKey};
+use crate::domain::listing::{Cursor, CursorKey, Labelled, ListQuery, SortDir, SortKey};
 use crate::domain::policy::TicketScope;
 use crate::domain::ticket::{Severity, TicketStatus};
 
@@ -32,8 +32,13 @@ pub struct TicketPage {
     pub total: i64,
 }
 
-/// When an incident was opened and, if it was, closed.
-pub type IncidentTimes = (DateTime<Utc>, Option<DateTime<Utc>>);
+/// Incidents opened and closed within an hour starting at `at` (or at exactly `at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityBucket {
+    pub at: DateTime<Utc>,
+    pub opened: i64,
+    pub closed: i64,
+}
 
 /// What the support queue counts above its table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,20 +59,41 @@ struct Source {
     id: &'static str,
 }
 
+/// What the `FROM … WHERE …` is for: rows need the tickets and accounts joined; a count joins
+/// them only when a filter reads them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Rows,
+    Count,
+}
+
 /// Appends `FROM … WHERE …` for the scope and the query's filters.
-fn push_source_and_filters(sql: &mut Sql, scope: &TicketScope, query: &ListQuery) -> Source {
+fn push_source_and_filters(sql: &mut Sql, scope: &TicketScope, query: &ListQuery, purpose: Purpose) -> Source {
+    let needs_ticket = purpose == Purpose::Rows || query.search.is_some() || query.closure_requested;
+    let needs_account = purpose == Purpose::Rows || query.account.is_some();
     let source = match scope {
         TicketScope::VisibleTo { user_id, account_id } => {
-            sql.push("FROM ticket_visibility v JOIN tickets t ON t.id = v.ticket_id ")
-                .push("JOIN accounts a ON a.id = t.account_id ")
-                .push("WHERE v.user_id = ")
-                .bind(*user_id)
-                .push(" AND t.account_id = ")
-                .bind(*account_id);
+            sql.push("FROM ticket_visibility v ");
+            if needs_ticket {
+                sql.push("JOIN tickets t ON t.id = v.ticket_id ");
+            }
+            if needs_account {
+                sql.push("JOIN accounts a ON a.id = t.account_id ");
+            }
+            sql.push("WHERE v.user_id = ").bind(*user_id);
+            if needs_ticket {
+                // Visibility rows are only ever written for the ticket's own account; checked
+                // again for the rows shown.
+                sql.push(" AND t.account_id = ").bind(*account_id);
+            }
             Source { alias: "v", id: "v.ticket_id" }
         }
         TicketScope::Everything => {
-            sql.push("FROM tickets t JOIN accounts a ON a.id = t.account_id WHERE 1 = 1");
+            sql.push("FROM tickets t ");
+            if needs_account {
+                sql.push("JOIN accounts a ON a.id = t.account_id ");
+            }
+            sql.push("WHERE 1 = 1");
             Source { alias: "t", id: "t.id" }
         }
     };
@@ -112,41 +138,92 @@ fn push_source_and_filters(sql: &mut Sql, scope: &TicketScope, query: &ListQuery
     source
 }
 
-fn push_order(sql: &mut Sql, source: Source, query: &ListQuery) {
+/// The columns a table is ordered by. Ties break by creation time and then number, in the same
+/// direction, so that a row's position is a single tuple comparison (keyset pagination) and the
+/// indexes can be read in either direction. Tickets that are not incidents rank below Low.
+fn order_columns(source: Source, query: &ListQuery) -> Vec<String> {
     let Source { alias: s, id } = source;
-    let dir = match query.dir {
+    let severity = if query.effective_labelled() == Labelled::Yes {
+        format!("{s}.severity")
+    } else {
+        format!("COALESCE({s}.severity, 0)")
+    };
+    match query.sort {
+        SortKey::Number => vec![id.to_string()],
+        SortKey::Summary => vec!["LOWER(t.summary)".to_string(), id.to_string()],
+        SortKey::Severity => vec![severity, format!("{s}.created_at"), id.to_string()],
+        SortKey::Status => vec![format!("{s}.status"), format!("{s}.created_at"), id.to_string()],
+        SortKey::Created => vec![format!("{s}.created_at"), id.to_string()],
+    }
+}
+
+/// The cursor row's values, in the order of [`order_columns`].
+fn key_values(query: &ListQuery, key: &CursorKey) -> Vec<Value> {
+    match query.sort {
+        SortKey::Number => vec![key.id.into()],
+        SortKey::Summary => vec![key.primary.clone().into(), key.id.into()],
+        SortKey::Severity => vec![key.severity_rank().unwrap_or(0).into(), key.created_at.into(), key.id.into()],
+        SortKey::Status => vec![key.primary.clone().into(), key.created_at.into(), key.id.into()],
+        SortKey::Created => vec![key.created_at.into(), key.id.into()],
+    }
+}
+
+/// `ORDER BY` in the query's direction, or reversed (to read a page backwards).
+fn push_order(sql: &mut Sql, columns: &[String], dir: SortDir) {
+    let dir = match dir {
         SortDir::Asc => "ASC",
         SortDir::Desc => "DESC",
     };
-    // Tickets that are not incidents rank below Low in both databases (their NULL defaults differ).
-    // Incident-only tables leave the clause out, so the order matches their indexes.
-    let nulls = match (query.effective_labelled(), query.dir) {
-        (Labelled::Yes, _) => "",
-        (_, SortDir::Asc) => " NULLS FIRST",
-        (_, SortDir::Desc) => " NULLS LAST",
-    };
-    let severity_desc = if nulls.is_empty() { "DESC" } else { "DESC NULLS LAST" };
-    // Ties always break newest first and then by number, so that pages never overlap.
-    let order = match query.sort {
-        SortKey::Number => format!("{id} {dir}"),
-        SortKey::Summary => format!("LOWER(t.summary) {dir}, {s}.created_at DESC, {id} DESC"),
-        SortKey::Severity => format!("{s}.severity {dir}{nulls}, {s}.created_at DESC, {id} DESC"),
-        SortKey::Status => format!("{s}.status {dir}, {s}.severity {severity_desc}, {s}.created_at DESC, {id} DESC"),
-        SortKey::Created => format!("{s}.created_at {dir}, {id} {dir}"),
-    };
-    sql.push(" ORDER BY ").push(&order);
+    let order: Vec<String> = columns.iter().map(|c| format!("{c} {dir}")).collect();
+    sql.push(" ORDER BY ").push(&order.join(", "));
+}
+
+/// `AND (columns) > (key)` for the rows after the key in `dir`, or before it.
+fn push_keyset(sql: &mut Sql, columns: &[String], values: Vec<Value>, dir: SortDir, after: bool) {
+    let greater = (dir == SortDir::Asc) == after;
+    sql.push(" AND (").push(&columns.join(", ")).push(if greater { ") > (" } else { ") < (" });
+    sql.bind_list(values).push(")");
 }
 
 impl Store {
     /// One page of the tickets in scope that match the query, and how many match in all.
     #[tracing::instrument(skip(self))]
     pub async fn list_tickets(&self, scope: &TicketScope, query: &ListQuery) -> StoreResult<TicketPage> {
-        let mut sql = Sql::new(COLUMNS);
-        let source = push_source_and_filters(&mut sql, scope, query);
-        push_order(&mut sql, source, query);
-        sql.push(" LIMIT ").bind(i64::from(query.page_size)).push(" OFFSET ").bind(query.offset() as i64);
-        let rows = self.fetch_ticket_rows(sql).await?;
         let total = self.count_tickets(scope, query).await?;
+        let mut sql = Sql::new(COLUMNS);
+        let source = push_source_and_filters(&mut sql, scope, query, Purpose::Rows);
+        let columns = order_columns(source, query);
+        let size = i64::from(query.page_size);
+        let reversed = match &query.cursor {
+            None => {
+                push_order(&mut sql, &columns, query.dir);
+                sql.push(" LIMIT ").bind(size).push(" OFFSET ").bind(query.offset() as i64);
+                false
+            }
+            Some(Cursor::After(key)) => {
+                push_keyset(&mut sql, &columns, key_values(query, key), query.dir, true);
+                push_order(&mut sql, &columns, query.dir);
+                sql.push(" LIMIT ").bind(size);
+                false
+            }
+            Some(Cursor::Before(key)) => {
+                push_keyset(&mut sql, &columns, key_values(query, key), query.dir, false);
+                push_order(&mut sql, &columns, query.dir.flip());
+                sql.push(" LIMIT ").bind(size);
+                true
+            }
+            Some(Cursor::Last) => {
+                // The last page holds what is left after the full pages.
+                let left = if total == 0 { 0 } else { (total - 1) % size + 1 };
+                push_order(&mut sql, &columns, query.dir.flip());
+                sql.push(" LIMIT ").bind(left);
+                true
+            }
+        };
+        let mut rows = self.fetch_ticket_rows(sql).await?;
+        if reversed {
+            rows.reverse();
+        }
         Ok(TicketPage { rows, total })
     }
 
@@ -154,24 +231,66 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn export_tickets(&self, scope: &TicketScope, query: &ListQuery) -> StoreResult<Vec<TicketRow>> {
         let mut sql = Sql::new(COLUMNS);
-        let source = push_source_and_filters(&mut sql, scope, query);
-        push_order(&mut sql, source, query);
+        let source = push_source_and_filters(&mut sql, scope, query, Purpose::Rows);
+        push_order(&mut sql, &order_columns(source, query), query.dir);
         self.fetch_ticket_rows(sql).await
     }
 
+    /// How many tickets in scope match the query. A customer's incident table without search reads
+    /// their `incident_counts` rather than counting rows.
     pub async fn count_tickets(&self, scope: &TicketScope, query: &ListQuery) -> StoreResult<i64> {
-        let mut sql = Sql::new("SELECT COUNT(*) ");
-        push_source_and_filters(&mut sql, scope, query);
-        let (text, values) = sql.into_parts();
+        let counters = match scope {
+            TicketScope::VisibleTo { user_id, .. }
+                if query.effective_labelled() == Labelled::Yes
+                    && !query.effective_statuses().contains(&TicketStatus::Closed)
+                    && query.search.is_none()
+                    && !query.closure_requested
+                    && query.account.is_none() =>
+            {
+                Some(*user_id)
+            }
+            _ => None,
+        };
+        let mut sql = match counters {
+            Some(user_id) => {
+                let mut sql =
+                    Sql::new("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM incident_counts WHERE user_id = ");
+                sql.bind(user_id);
+                if !query.severities.is_empty() {
+                    sql.push(" AND severity IN (").bind_list(query.severities.iter().map(|s| s.rank())).push(")");
+                }
+                sql.push(" AND status IN (").bind_list(query.effective_statuses().iter().map(|s| s.code())).push(")");
+                sql
+            }
+            None => {
+                let mut sql = Sql::new("SELECT COUNT(*) ");
+                push_source_and_filters(&mut sql, scope, query, Purpose::Count);
+                sql
+            }
+        };
+        let (text, values) = std::mem::take(&mut sql).into_parts();
         Ok(on_pool!(self, pool => bind_values!(sqlx::query_scalar(text), values).fetch_one(pool).await)?)
     }
 
     /// Open incidents in scope per severity, most severe first; severities without any count 0.
     #[tracing::instrument(skip(self))]
     pub async fn count_open_incidents_by_severity(&self, scope: &TicketScope) -> StoreResult<Vec<(Severity, i64)>> {
-        let mut sql = Sql::new("SELECT t.severity, COUNT(*) ");
-        push_source_and_filters(&mut sql, scope, &ListQuery::new(crate::domain::listing::ListKind::SecurityIncidents));
-        sql.push(" GROUP BY t.severity");
+        let sql = match scope {
+            TicketScope::VisibleTo { user_id, .. } => {
+                let mut sql = Sql::new(
+                    "SELECT severity, CAST(SUM(n) AS BIGINT) FROM incident_counts WHERE status <> 'closed' AND user_id = ",
+                );
+                sql.bind(*user_id).push(" GROUP BY severity");
+                sql
+            }
+            TicketScope::Everything => {
+                let mut sql = Sql::new("SELECT t.severity, COUNT(*) ");
+                let incidents = ListQuery::new(crate::domain::listing::ListKind::SecurityIncidents);
+                push_source_and_filters(&mut sql, scope, &incidents, Purpose::Count);
+                sql.push(" GROUP BY t.severity");
+                sql
+            }
+        };
         let (text, values) = sql.into_parts();
         let counts: Vec<(i16, i64)> =
             on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
@@ -196,30 +315,52 @@ impl Store {
         Ok(QueueCounts { by_severity, closure_requested, unlabelled })
     }
 
-    /// Open and close times of the incidents in scope opened or closed since `since` (the
-    /// dashboard's activity chart).
+    /// Incidents in scope opened and closed since `since`, in buckets of at most an hour: a
+    /// customer's come from their hourly counters, the support desk's from the tickets.
     #[tracing::instrument(skip(self))]
     pub async fn incident_activity(
         &self,
         scope: &TicketScope,
         since: DateTime<Utc>,
-    ) -> StoreResult<Vec<IncidentTimes>> {
-        let mut sql = Sql::new("SELECT t.created_at, t.closed_at ");
+    ) -> StoreResult<Vec<ActivityBucket>> {
         match scope {
-            TicketScope::VisibleTo { user_id, account_id } => {
-                sql.push("FROM ticket_visibility v JOIN tickets t ON t.id = v.ticket_id WHERE v.user_id = ")
+            TicketScope::VisibleTo { user_id, .. } => {
+                let sql = "SELECT hour, opened, closed FROM incident_activity WHERE user_id = $1 AND hour >= $2";
+                let hours: Vec<(i64, i64, i64)> = on_pool!(self, pool => sqlx::query_as(sql)
                     .bind(*user_id)
-                    .push(" AND t.account_id = ")
-                    .bind(*account_id)
-                    .push(" AND v.severity IS NOT NULL");
+                    .bind(super::counters::hour_of(since))
+                    .fetch_all(pool)
+                    .await)?;
+                Ok(hours
+                    .into_iter()
+                    .filter_map(|(hour, opened, closed)| {
+                        DateTime::from_timestamp(hour * 3600, 0).map(|at| ActivityBucket { at, opened, closed })
+                    })
+                    .collect())
             }
             TicketScope::Everything => {
-                sql.push("FROM tickets t WHERE t.severity IS NOT NULL");
+                let opened = "SELECT created_at FROM tickets WHERE severity IS NOT NULL AND created_at >= $1";
+                let closed = "SELECT closed_at FROM tickets WHERE severity IS NOT NULL AND closed_at IS NOT NULL AND closed_at >= $1";
+                let opened: Vec<DateTime<Utc>> =
+                    on_pool!(self, pool => sqlx::query_scalar(opened).bind(since).fetch_all(pool).await)?;
+                let closed: Vec<DateTime<Utc>> =
+                    on_pool!(self, pool => sqlx::query_scalar(closed).bind(since).fetch_all(pool).await)?;
+                Ok(opened
+                    .into_iter()
+                    .map(|at| ActivityBucket { at, opened: 1, closed: 0 })
+                    .chain(closed.into_iter().map(|at| ActivityBucket { at, opened: 0, closed: 1 }))
+                    .collect())
             }
         }
-        sql.push(" AND (t.created_at >= ").bind(since).push(" OR t.closed_at >= ").bind(since).push(")");
-        let (text, values) = sql.into_parts();
-        Ok(on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?)
+    }
+
+    /// One page of rows without their total (the dashboard's panel knows its total already).
+    pub async fn ticket_rows(&self, scope: &TicketScope, query: &ListQuery) -> StoreResult<Vec<TicketRow>> {
+        let mut sql = Sql::new(COLUMNS);
+        let source = push_source_and_filters(&mut sql, scope, query, Purpose::Rows);
+        push_order(&mut sql, &order_columns(source, query), query.dir);
+        sql.push(" LIMIT ").bind(i64::from(query.page_size));
+        self.fetch_ticket_rows(sql).await
     }
 
     async fn fetch_ticket_rows(&self, sql: Sql) -> StoreResult<Vec<TicketRow>> {
@@ -236,7 +377,7 @@ mod tests {
     fn where_clause(kind: ListKind, query_string: &str, scope: &TicketScope) -> String {
         let query = ListQuery::from_query_string(kind, query_string).unwrap();
         let mut sql = Sql::new("");
-        push_source_and_filters(&mut sql, scope, &query);
+        push_source_and_filters(&mut sql, scope, &query, Purpose::Rows);
         sql.text().to_string()
     }
 

@@ -5,11 +5,13 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod bulk;
+mod counters;
 mod identity;
 mod listing;
 mod secrets;
 mod sessions;
-mod sql;
+pub mod sql;
 mod throttle;
 mod tickets;
 mod users;
@@ -26,7 +28,7 @@ pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, S
 pub use api_keys::{ApiCall, ApiKeyRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
-pub use listing::{IncidentTimes, QueueCounts, TicketPage, TicketRow};
+pub use listing::{ActivityBucket, QueueCounts, TicketPage, TicketRow};
 pub use sessions::SessionRecord;
 pub use tickets::{
     ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,
@@ -131,13 +133,14 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// Database error codes that mean "not now" rather than "never": SQLite busy/locked (with their
-/// extended codes), PostgreSQL connection exceptions, shutdown and too many connections.
+/// extended codes), PostgreSQL connection exceptions, shutdown, too many connections, and a
+/// transaction chosen as a deadlock's or serialization conflict's victim (retrying succeeds).
 fn is_transient(code: Option<&str>) -> bool {
     let Some(code) = code else { return false };
     if let Ok(sqlite_code) = code.parse::<i32>() {
         return matches!(sqlite_code & 0xff, 5 | 6);
     }
-    code.starts_with("08") || code.starts_with("57P") || code == "53300"
+    code.starts_with("08") || code.starts_with("57P") || matches!(code, "53300" | "40P01" | "40001")
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

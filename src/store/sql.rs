@@ -8,6 +8,10 @@ pub enum Value {
     Int(i64),
     Text(String),
     Time(DateTime<Utc>),
+    Bool(bool),
+    OptInt(Option<i64>),
+    OptText(Option<String>),
+    OptTime(Option<DateTime<Utc>>),
 }
 
 impl From<i64> for Value {
@@ -40,6 +44,33 @@ impl From<DateTime<Utc>> for Value {
     }
 }
 
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::OptInt(v)
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        Value::OptText(v)
+    }
+}
+
+impl From<Option<DateTime<Utc>>> for Value {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        Value::OptTime(v)
+    }
+}
+
+/// Rows for [`crate::store::Store::bulk_insert`]: one `Vec` of values per row.
+pub type Rows = Vec<Vec<Value>>;
+
 #[derive(Debug, Default, Clone)]
 pub struct Sql {
     text: String,
@@ -47,6 +78,11 @@ pub struct Sql {
 }
 
 impl Sql {
+    /// A statement from text this crate assembled from its own fixed names (bulk loads).
+    pub fn from_trusted(text: String) -> Self {
+        Sql { text, values: Vec::new() }
+    }
+
     pub fn new(fragment: &'static str) -> Self {
         Sql { text: fragment.to_string(), values: Vec::new() }
     }
@@ -109,6 +145,10 @@ macro_rules! bind_values {
                 $crate::store::sql::Value::Int(v) => query.bind(v),
                 $crate::store::sql::Value::Text(v) => query.bind(v),
                 $crate::store::sql::Value::Time(v) => query.bind(v),
+                $crate::store::sql::Value::Bool(v) => query.bind(v),
+                $crate::store::sql::Value::OptInt(v) => query.bind(v),
+                $crate::store::sql::Value::OptText(v) => query.bind(v),
+                $crate::store::sql::Value::OptTime(v) => query.bind(v),
             };
         }
         query

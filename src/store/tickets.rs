@@ -141,20 +141,53 @@ pub struct NewComment {
 }
 
 /// Rebuilds a ticket's rows in `ticket_visibility` from the ticket and its recipients, the source
-/// of truth; called in the same transaction as every change to either.
+/// of truth, and moves the viewers' counters (`incident_counts`, `incident_activity`) by the
+/// difference; called in the same transaction as every change to either.
 macro_rules! refresh_visibility {
     ($tx:expr, $ticket_id:expr) => {{
+        const ROWS: &str =
+            "SELECT user_id, severity, status, created_at, closed_at FROM ticket_visibility WHERE ticket_id = $1";
+        let before: Vec<super::counters::VisibilityRow> =
+            sqlx::query_as(ROWS).bind($ticket_id).fetch_all(&mut *$tx).await?;
         sqlx::query("DELETE FROM ticket_visibility WHERE ticket_id = $1").bind($ticket_id).execute(&mut *$tx).await?;
         sqlx::query(
-            "INSERT INTO ticket_visibility (user_id, ticket_id, severity, status, created_at) \
-             SELECT t.opener_id, t.id, t.severity, t.status, t.created_at FROM tickets t WHERE t.id = $1 \
+            "INSERT INTO ticket_visibility (user_id, ticket_id, severity, status, created_at, closed_at) \
+             SELECT t.opener_id, t.id, t.severity, t.status, t.created_at, t.closed_at FROM tickets t WHERE t.id = $1 \
              UNION \
-             SELECT r.user_id, t.id, t.severity, t.status, t.created_at \
+             SELECT r.user_id, t.id, t.severity, t.status, t.created_at, t.closed_at \
              FROM ticket_recipients r JOIN tickets t ON t.id = r.ticket_id WHERE t.id = $1",
         )
         .bind($ticket_id)
         .execute(&mut *$tx)
         .await?;
+        let after: Vec<super::counters::VisibilityRow> =
+            sqlx::query_as(ROWS).bind($ticket_id).fetch_all(&mut *$tx).await?;
+        let deltas = super::counters::deltas(&before, &after);
+        for ((user_id, severity, status), n) in deltas.counts {
+            sqlx::query(
+                "INSERT INTO incident_counts (user_id, severity, status, n) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, severity, status) DO UPDATE SET n = incident_counts.n + excluded.n",
+            )
+            .bind(user_id)
+            .bind(severity)
+            .bind(status)
+            .bind(n)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        for ((user_id, hour), (opened, closed)) in deltas.activity {
+            sqlx::query(
+                "INSERT INTO incident_activity (user_id, hour, opened, closed) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, hour) DO UPDATE SET opened = incident_activity.opened + excluded.opened, \
+                 closed = incident_activity.closed + excluded.closed",
+            )
+            .bind(user_id)
+            .bind(hour)
+            .bind(opened)
+            .bind(closed)
+            .execute(&mut *$tx)
+            .await?;
+        }
     }};
 }
 

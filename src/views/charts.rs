@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::ticket::Severity;
-use crate::store::IncidentTimes;
+use crate::store::ActivityBucket;
 
 /// One horizontal bar of the severity chart.
 pub struct SeverityBar {
@@ -113,7 +113,7 @@ pub fn activity_start(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
 }
 
 /// Incidents opened and closed per day over the last 30 days, days in the reader's zone.
-pub fn activity_chart(events: &[IncidentTimes], now: DateTime<Utc>, zone: Tz) -> ActivityChart {
+pub fn activity_chart(buckets: &[ActivityBucket], now: DateTime<Utc>, zone: Tz) -> ActivityChart {
     let today = now.with_timezone(&zone).date_naive();
     let first = today - Duration::days(ACTIVITY_DAYS - 1);
     let index = |at: DateTime<Utc>| -> Option<usize> {
@@ -123,12 +123,10 @@ pub fn activity_chart(events: &[IncidentTimes], now: DateTime<Utc>, zone: Tz) ->
     };
     let mut opened = vec![0i64; ACTIVITY_DAYS as usize];
     let mut closed = vec![0i64; ACTIVITY_DAYS as usize];
-    for (created, closed_at) in events {
-        if let Some(i) = index(*created) {
-            opened[i] += 1;
-        }
-        if let Some(i) = closed_at.and_then(index) {
-            closed[i] += 1;
+    for bucket in buckets {
+        if let Some(i) = index(bucket.at) {
+            opened[i] += bucket.opened;
+            closed[i] += bucket.closed;
         }
     }
     let max = opened.iter().chain(&closed).copied().max().unwrap_or(0).max(1);
@@ -188,15 +186,19 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    fn bucket(at: DateTime<Utc>, opened: i64, closed: i64) -> ActivityBucket {
+        ActivityBucket { at, opened, closed }
+    }
+
     #[test]
     fn events_land_on_the_readers_days() {
         let now = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
         // 23:30 UTC on 9 January is already 10 January in Tokyo.
         let late = Utc.with_ymd_and_hms(2026, 1, 9, 23, 30, 0).unwrap();
-        let chart = activity_chart(&[(late, Some(now))], now, chrono_tz::Asia::Tokyo);
+        let chart = activity_chart(&[bucket(late, 1, 0), bucket(now, 0, 1)], now, chrono_tz::Asia::Tokyo);
         let today = chart.days.last().unwrap();
         assert_eq!((today.date.as_str(), today.opened, today.closed), ("2026-01-10", 1, 1));
-        let utc = activity_chart(&[(late, None)], now, chrono_tz::UTC);
+        let utc = activity_chart(&[bucket(late, 1, 0)], now, chrono_tz::UTC);
         assert_eq!(utc.days[28].opened, 1);
         assert_eq!(utc.days.len(), 30);
     }
@@ -205,7 +207,7 @@ mod tests {
     fn events_outside_the_thirty_days_are_left_out() {
         let now = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
         let old = now - Duration::days(45);
-        let chart = activity_chart(&[(old, Some(now))], now, chrono_tz::UTC);
+        let chart = activity_chart(&[bucket(old, 1, 0), bucket(now, 0, 1)], now, chrono_tz::UTC);
         assert_eq!((chart.total_opened, chart.total_closed), (0, 1));
     }
 

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 
 use super::format::{SeverityBadge, Timestamp, severity_badge, status_name, timestamp};
 use super::layout::Layout;
-use crate::domain::listing::{Labelled, ListKind, ListQuery, PAGE_SIZES, SortDir, SortKey};
+use crate::domain::listing::{Cursor, CursorKey, Labelled, ListKind, ListQuery, PAGE_SIZES, SortDir, SortKey};
 use crate::domain::ticket::{Severity, TicketNumber, TicketStatus};
 use crate::paths;
 use crate::store::{QueueCounts, TicketPage, TicketRow};
@@ -190,7 +190,7 @@ impl TicketTablePage {
             rows,
             filters: filters(query),
             counts: counts.map(|c| count_links(&c)).unwrap_or_default(),
-            pager: pager(query, page.total, base),
+            pager: pager(query, &page, base),
             csv_href: paths::with_query(screen.csv_path(), &query.unpaged().to_query_string()),
             clear_href: base,
             new_ticket_href,
@@ -314,25 +314,37 @@ fn count_links(counts: &QueueCounts) -> Vec<CountLink> {
     links
 }
 
-fn pager(query: &ListQuery, total: i64, base: &str) -> Pager {
+/// Page links. Past the first page they carry a cursor (the neighbouring row), so a deep page is
+/// read like the first one instead of skipping over every row before it.
+fn pager(query: &ListQuery, page: &TicketPage, base: &str) -> Pager {
+    let total = page.total;
     let size = i64::from(query.page_size);
     let pages = u32::try_from(((total + size - 1) / size).max(1)).unwrap_or(u32::MAX);
-    let page = query.page;
-    let link = |n: u32| paths::with_query(base, &query.at_page(n).to_query_string());
-    let first_row = (i64::from(page) - 1) * size + 1;
-    let last_row = (i64::from(page) * size).min(total);
-    let summary = if total == 0 || first_row > total {
-        format!("No rows on page {page} of {pages}")
+    let number = if query.cursor == Some(Cursor::Last) { pages } else { query.page };
+    let link = |n: u32, cursor: Option<Cursor>| paths::with_query(base, &query.at(n, cursor).to_query_string());
+    let key =
+        |row: &TicketRow| CursorKey::of(query.sort, &row.summary, row.severity, &row.status, row.created_at, row.id);
+    let first_row = (i64::from(number) - 1) * size + 1;
+    let last_row = (first_row + page.rows.len() as i64 - 1).min(total);
+    let summary = if page.rows.is_empty() {
+        format!("No rows on page {number} of {pages}")
     } else {
         format!("Showing {first_row}–{last_row} of {total}")
     };
+    let previous = match (number, page.rows.first()) {
+        (0 | 1, _) => None,
+        (2, _) | (_, None) => Some(link(number - 1, None)),
+        (n, Some(row)) => Some(link(n - 1, Some(Cursor::Before(key(row))))),
+    };
     Pager {
         summary,
-        page,
+        page: number,
         pages,
-        first: (page > 1).then(|| link(1)),
-        previous: (page > 1).then(|| link((page - 1).min(pages))),
-        next: (page < pages).then(|| link(page + 1)),
-        last: (page < pages).then(|| link(pages)),
+        first: (number > 1).then(|| link(1, None)),
+        previous,
+        next: (number < pages)
+            .then(|| page.rows.last().map(|row| link(number + 1, Some(Cursor::After(key(row))))))
+            .flatten(),
+        last: (number < pages).then(|| link(pages, Some(Cursor::Last))),
     }
 }

@@ -233,6 +233,7 @@ async fn only_support_staff_change_label_status_and_closure(app: TestApp) {
             check(&app, who, "POST", &path, &form, expected).await;
         }
     }
+    app.assert_counters_consistent().await;
 }
 
 async fn opening_tickets_needs_write_ticket_and_the_desk_is_for_support(app: TestApp) {

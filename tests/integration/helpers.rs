@@ -503,3 +503,46 @@ impl TestApp {
             .unwrap()
     }
 }
+
+impl TestApp {
+    /// The per-user counters equal what `ticket_visibility` says, after whatever the test did.
+    pub async fn assert_counters_consistent(&self) {
+        let counted =
+            "SELECT user_id, CAST(severity AS BIGINT), status, n FROM incident_counts WHERE n <> 0 ORDER BY 1, 2, 3";
+        let actual = "SELECT user_id, CAST(severity AS BIGINT), status, COUNT(*) FROM ticket_visibility \
+                      WHERE severity IS NOT NULL AND status <> 'closed' GROUP BY user_id, severity, status ORDER BY 1, 2, 3";
+        let rows = "SELECT user_id, created_at, closed_at FROM ticket_visibility WHERE severity IS NOT NULL";
+        let activity = "SELECT user_id, hour, opened, closed FROM incident_activity WHERE opened <> 0 OR closed <> 0";
+        type Times = Vec<(i64, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)>;
+        let (counted, actual, rows, activity): (
+            Vec<(i64, i64, String, i64)>,
+            Vec<(i64, i64, String, i64)>,
+            Times,
+            Vec<(i64, i64, i64, i64)>,
+        ) = match &self.store {
+            Store::Sqlite(pool) => (
+                sqlx::query_as(counted).fetch_all(pool).await.unwrap(),
+                sqlx::query_as(actual).fetch_all(pool).await.unwrap(),
+                sqlx::query_as(rows).fetch_all(pool).await.unwrap(),
+                sqlx::query_as(activity).fetch_all(pool).await.unwrap(),
+            ),
+            Store::Postgres(pool) => (
+                sqlx::query_as(counted).fetch_all(pool).await.unwrap(),
+                sqlx::query_as(actual).fetch_all(pool).await.unwrap(),
+                sqlx::query_as(rows).fetch_all(pool).await.unwrap(),
+                sqlx::query_as(activity).fetch_all(pool).await.unwrap(),
+            ),
+        };
+        assert_eq!(counted, actual, "incident_counts follow ticket_visibility");
+        let mut expected = std::collections::BTreeMap::<(i64, i64), (i64, i64)>::new();
+        for (user, created, closed) in rows {
+            expected.entry((user, created.timestamp().div_euclid(3600))).or_default().0 += 1;
+            if let Some(closed) = closed {
+                expected.entry((user, closed.timestamp().div_euclid(3600))).or_default().1 += 1;
+            }
+        }
+        let stored: std::collections::BTreeMap<(i64, i64), (i64, i64)> =
+            activity.into_iter().map(|(user, hour, opened, closed)| ((user, hour), (opened, closed))).collect();
+        assert_eq!(stored, expected, "incident_activity follows ticket_visibility");
+    }
+}

@@ -174,9 +174,16 @@ async fn customers_cannot_open_the_support_queue(app: TestApp) {
 async fn a_user_without_open_incidents_is_told_why_the_table_is_empty(app: TestApp) {
     // Riley's incidents all close: Riley may see incidents, but there are none to show.
     let riley = app.user_id(RILEY).await;
-    let riley_tickets = format!("SELECT ticket_id FROM ticket_visibility WHERE user_id = {riley}");
-    app.execute(&format!("UPDATE tickets SET status = 'closed' WHERE id IN ({riley_tickets})")).await;
-    app.execute(&format!("UPDATE ticket_visibility SET status = 'closed' WHERE ticket_id IN ({riley_tickets})")).await;
+    let sam = app.user_id(SAM).await;
+    let sql = format!("SELECT ticket_id FROM ticket_visibility WHERE user_id = {riley} AND status <> 'closed'");
+    let open: Vec<i64> = match &app.store {
+        Store::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap(),
+        Store::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap(),
+    };
+    for id in open {
+        let close = [incident_portal::domain::lifecycle::Change::Close];
+        app.store.change_ticket(id, sam, None, None, &close, app.clock.now()).await.unwrap();
+    }
     let client = app.sign_in(RILEY).await;
     let (status, html) = app.get_text(&client, "/security/incidents").await;
     assert_eq!(status, 200);

@@ -144,6 +144,7 @@ async fn a_close_and_a_comment_at_the_same_moment_are_both_kept(app: TestApp) {
         assert_eq!(comments_on(&app, ticket.id).await, before + 2, "round {round}: both comments stored");
         assert_eq!(app.ticket_status(ticket.id).await, "closed", "round {round}");
     }
+    app.assert_counters_consistent().await;
 }
 
 async fn forms_with_errors_come_back_with_messages_and_what_was_typed(app: TestApp) {
@@ -227,6 +228,7 @@ async fn closure_is_requested_declined_and_closed(app: TestApp) {
     let version = app.ticket_version(ticket.id).await.to_string();
     post(&app, &sam, &format!("/desk/tickets/{}/reopen", ticket.number), &[("version", &version)]).await;
     assert_eq!(app.ticket_status(ticket.id).await, "open");
+    app.assert_counters_consistent().await;
 }
 
 async fn a_new_account_administrator_sets_a_password_through_a_one_time_link(app: TestApp) {
