@@ -514,12 +514,9 @@ impl TestApp {
         let rows = "SELECT user_id, created_at, closed_at FROM ticket_visibility WHERE severity IS NOT NULL";
         let activity = "SELECT user_id, hour, opened, closed FROM incident_activity WHERE opened <> 0 OR closed <> 0";
         type Times = Vec<(i64, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)>;
-        let (counted, actual, rows, activity): (
-            Vec<(i64, i64, String, i64)>,
-            Vec<(i64, i64, String, i64)>,
-            Times,
-            Vec<(i64, i64, i64, i64)>,
-        ) = match &self.store {
+        type Counts = Vec<(i64, i64, String, i64)>;
+        type Activity = Vec<(i64, i64, i64, i64)>;
+        let (counted, actual, rows, activity): (Counts, Counts, Times, Activity) = match &self.store {
             Store::Sqlite(pool) => (
                 sqlx::query_as(counted).fetch_all(pool).await.unwrap(),
                 sqlx::query_as(actual).fetch_all(pool).await.unwrap(),
