@@ -32,14 +32,6 @@ pub struct TicketPage {
     pub total: i64,
 }
 
-/// Incidents opened and closed within an hour starting at `at` (or at exactly `at`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ActivityBucket {
-    pub at: DateTime<Utc>,
-    pub opened: i64,
-    pub closed: i64,
-}
-
 /// What the support queue counts above its table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueCounts {
@@ -166,6 +158,15 @@ fn key_values(query: &ListQuery, key: &CursorKey) -> Vec<Value> {
         SortKey::Status => vec![key.primary.clone().into(), key.created_at.into(), key.id.into()],
         SortKey::Created => vec![key.created_at.into(), key.id.into()],
     }
+}
+
+/// `CASE WHEN column < b1 THEN 0 WHEN column < b2 THEN 1 … END`: the period a value falls in.
+fn push_period<V: Into<Value> + Clone>(sql: &mut Sql, column: &str, boundaries: &[V]) {
+    sql.push("CASE");
+    for (period, boundary) in boundaries.iter().skip(1).enumerate() {
+        sql.push(&format!(" WHEN {column} < ")).bind(boundary.clone()).push(" THEN ").bind(period as i64);
+    }
+    sql.push(" END");
 }
 
 /// `ORDER BY` in the query's direction, or reversed (to read a page backwards).
@@ -315,43 +316,67 @@ impl Store {
         Ok(QueueCounts { by_severity, closure_requested, unlabelled })
     }
 
-    /// Incidents in scope opened and closed since `since`, in buckets of at most an hour: a
-    /// customer's come from their hourly counters, the support desk's from the tickets.
-    #[tracing::instrument(skip(self))]
+    /// Incidents in scope opened and closed in each period between consecutive `boundaries` (the
+    /// reader's days). A customer's come from their hourly counters, the support desk's from the
+    /// tickets; either way the database groups them, so a handful of rows come back.
+    #[tracing::instrument(skip(self, boundaries))]
     pub async fn incident_activity(
         &self,
         scope: &TicketScope,
-        since: DateTime<Utc>,
-    ) -> StoreResult<Vec<ActivityBucket>> {
-        match scope {
+        boundaries: &[DateTime<Utc>],
+    ) -> StoreResult<Vec<(i64, i64)>> {
+        let periods = boundaries.len().saturating_sub(1);
+        let mut totals = vec![(0, 0); periods];
+        if periods == 0 {
+            return Ok(totals);
+        }
+        let grouped = match scope {
             TicketScope::VisibleTo { user_id, .. } => {
-                let sql = "SELECT hour, opened, closed FROM incident_activity WHERE user_id = $1 AND hour >= $2";
-                let hours: Vec<(i64, i64, i64)> = on_pool!(self, pool => sqlx::query_as(sql)
+                let hours: Vec<i64> = boundaries.iter().map(|b| super::counters::hour_of(*b)).collect();
+                let mut sql = Sql::new("SELECT ");
+                push_period(&mut sql, "hour", &hours);
+                sql.push(" AS period, CAST(SUM(opened) AS BIGINT), CAST(SUM(closed) AS BIGINT) FROM incident_activity WHERE user_id = ")
                     .bind(*user_id)
-                    .bind(super::counters::hour_of(since))
-                    .fetch_all(pool)
-                    .await)?;
-                Ok(hours
-                    .into_iter()
-                    .filter_map(|(hour, opened, closed)| {
-                        DateTime::from_timestamp(hour * 3600, 0).map(|at| ActivityBucket { at, opened, closed })
-                    })
-                    .collect())
+                    .push(" AND hour >= ")
+                    .bind(hours[0])
+                    .push(" AND hour < ")
+                    .bind(hours[periods])
+                    .push(" GROUP BY period");
+                self.fetch_periods(sql).await?
             }
             TicketScope::Everything => {
-                let opened = "SELECT created_at FROM tickets WHERE severity IS NOT NULL AND created_at >= $1";
-                let closed = "SELECT closed_at FROM tickets WHERE severity IS NOT NULL AND closed_at IS NOT NULL AND closed_at >= $1";
-                let opened: Vec<DateTime<Utc>> =
-                    on_pool!(self, pool => sqlx::query_scalar(opened).bind(since).fetch_all(pool).await)?;
-                let closed: Vec<DateTime<Utc>> =
-                    on_pool!(self, pool => sqlx::query_scalar(closed).bind(since).fetch_all(pool).await)?;
-                Ok(opened
-                    .into_iter()
-                    .map(|at| ActivityBucket { at, opened: 1, closed: 0 })
-                    .chain(closed.into_iter().map(|at| ActivityBucket { at, opened: 0, closed: 1 }))
-                    .collect())
+                let mut grouped = Vec::new();
+                for (column, opened) in [("created_at", true), ("closed_at", false)] {
+                    let mut sql = Sql::new("SELECT ");
+                    push_period(&mut sql, column, boundaries);
+                    let counts = if opened {
+                        " AS period, COUNT(*), CAST(0 AS BIGINT)"
+                    } else {
+                        " AS period, CAST(0 AS BIGINT), COUNT(*)"
+                    };
+                    sql.push(counts)
+                        .push(&format!(" FROM tickets WHERE severity IS NOT NULL AND {column} >= "))
+                        .bind(boundaries[0])
+                        .push(&format!(" AND {column} < "))
+                        .bind(boundaries[periods])
+                        .push(" GROUP BY period");
+                    grouped.extend(self.fetch_periods(sql).await?);
+                }
+                grouped
+            }
+        };
+        for (period, opened, closed) in grouped {
+            if let Some(total) = usize::try_from(period).ok().and_then(|p| totals.get_mut(p)) {
+                total.0 += opened;
+                total.1 += closed;
             }
         }
+        Ok(totals)
+    }
+
+    async fn fetch_periods(&self, sql: Sql) -> StoreResult<Vec<(i64, i64, i64)>> {
+        let (text, values) = sql.into_parts();
+        Ok(on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?)
     }
 
     /// One page of rows without their total (the dashboard's panel knows its total already).

@@ -28,7 +28,7 @@ pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, S
 pub use api_keys::{ApiCall, ApiKeyRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
-pub use listing::{ActivityBucket, QueueCounts, TicketPage, TicketRow};
+pub use listing::{QueueCounts, TicketPage, TicketRow};
 pub use sessions::SessionRecord;
 pub use tickets::{
     ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,
@@ -171,7 +171,10 @@ impl Store {
                 // WAL makes NORMAL safe against corruption; it only risks the last commits on power loss.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                // Bounded memory per connection: a 2 MiB page cache and the statements in use.
+                .pragma("cache_size", "-2048")
+                .statement_cache_capacity(32);
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)
                 .acquire_timeout(settings.acquire_timeout)

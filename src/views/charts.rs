@@ -4,7 +4,6 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::ticket::Severity;
-use crate::store::ActivityBucket;
 
 /// One horizontal bar of the severity chart.
 pub struct SeverityBar {
@@ -102,57 +101,52 @@ const PLOT_LEFT: u32 = 36;
 const PLOT_TOP: u32 = 10;
 const PLOT_BOTTOM: u32 = 190;
 
-/// The first moment of the chart: midnight, 29 days before today, in the reader's zone.
-pub fn activity_start(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+/// The chart's days in the reader's zone, oldest first, and the UTC moments that separate them
+/// (one more than the days: each day's start, then the end of today).
+pub fn activity_days(now: DateTime<Utc>, zone: Tz) -> (Vec<NaiveDate>, Vec<DateTime<Utc>>) {
     let today = now.with_timezone(&zone).date_naive();
-    let first = today - Duration::days(ACTIVITY_DAYS - 1);
-    first
-        .and_hms_opt(0, 0, 0)
-        .and_then(|midnight| midnight.and_local_timezone(zone).earliest())
-        .map_or(now - Duration::days(ACTIVITY_DAYS), |start| start.with_timezone(&Utc))
+    let days: Vec<NaiveDate> = (0..ACTIVITY_DAYS).rev().map(|back| today - Duration::days(back)).collect();
+    let start_of = |day: NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .and_then(|midnight| midnight.and_local_timezone(zone).earliest())
+            .map_or_else(|| day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(), |start| start.with_timezone(&Utc))
+    };
+    let mut boundaries: Vec<DateTime<Utc>> = days.iter().map(|d| start_of(*d)).collect();
+    boundaries.push(start_of(today + Duration::days(1)));
+    (days, boundaries)
 }
 
-/// Incidents opened and closed per day over the last 30 days, days in the reader's zone.
-pub fn activity_chart(buckets: &[ActivityBucket], now: DateTime<Utc>, zone: Tz) -> ActivityChart {
-    let today = now.with_timezone(&zone).date_naive();
-    let first = today - Duration::days(ACTIVITY_DAYS - 1);
-    let index = |at: DateTime<Utc>| -> Option<usize> {
-        let day: NaiveDate = at.with_timezone(&zone).date_naive();
-        let offset = (day - first).num_days();
-        (0..ACTIVITY_DAYS).contains(&offset).then_some(offset as usize)
-    };
-    let mut opened = vec![0i64; ACTIVITY_DAYS as usize];
-    let mut closed = vec![0i64; ACTIVITY_DAYS as usize];
-    for bucket in buckets {
-        if let Some(i) = index(bucket.at) {
-            opened[i] += bucket.opened;
-            closed[i] += bucket.closed;
-        }
-    }
+/// Incidents opened and closed per day over the last 30 days, from the totals of each day.
+pub fn activity_chart(days: &[NaiveDate], totals: &[(i64, i64)]) -> ActivityChart {
+    let opened: Vec<i64> = totals.iter().map(|t| t.0).collect();
+    let closed: Vec<i64> = totals.iter().map(|t| t.1).collect();
     let max = opened.iter().chain(&closed).copied().max().unwrap_or(0).max(1);
     // A round top for the scale: 1, 2, 5, 10, 20, 50…
     let top =
         [1, 2, 5].iter().flat_map(|m| (0..7).map(move |e| m * 10i64.pow(e))).filter(|v| *v >= max).min().unwrap_or(max);
     let plot_height = PLOT_BOTTOM - PLOT_TOP;
     let scale = |v: i64| ((v as f64 / top as f64) * f64::from(plot_height)).round() as u32;
-    let slot = (ACTIVITY_WIDTH - PLOT_LEFT - 4) / ACTIVITY_DAYS as u32;
-    let bar_width = (slot - 4) / 2;
-    let days = (0..ACTIVITY_DAYS as usize)
-        .map(|i| {
-            let date = first + Duration::days(i as i64);
+    let count = days.len().max(1) as u32;
+    let slot = (ACTIVITY_WIDTH - PLOT_LEFT - 4) / count;
+    let bar_width = (slot.saturating_sub(4) / 2).max(1);
+    let chart_days = days
+        .iter()
+        .enumerate()
+        .map(|(i, date)| {
             let x = PLOT_LEFT + 2 + i as u32 * slot;
-            let (h_opened, h_closed) = (scale(opened[i]), scale(closed[i]));
+            let (o, c) = (opened.get(i).copied().unwrap_or(0), closed.get(i).copied().unwrap_or(0));
+            let (h_opened, h_closed) = (scale(o), scale(c));
             ActivityDay {
                 date: date.format("%Y-%m-%d").to_string(),
-                opened: opened[i],
-                closed: closed[i],
+                opened: o,
+                closed: c,
                 x_opened: x,
                 x_closed: x + bar_width,
                 y_opened: PLOT_BOTTOM - h_opened,
                 y_closed: PLOT_BOTTOM - h_closed,
                 h_opened,
                 h_closed,
-                label: (i % 5 == 0 || i == ACTIVITY_DAYS as usize - 1).then(|| date.format("%m-%d").to_string()),
+                label: (i % 5 == 0 || i + 1 == days.len()).then(|| date.format("%m-%d").to_string()),
                 label_x: x + bar_width,
             }
         })
@@ -162,6 +156,7 @@ pub fn activity_chart(buckets: &[ActivityBucket], now: DateTime<Utc>, zone: Tz) 
     let grid = marks.into_iter().map(|value| GridLine { y: PLOT_BOTTOM - scale(value), value }).collect();
     let total_opened: i64 = opened.iter().sum();
     let total_closed: i64 = closed.iter().sum();
+    let (first, last) = (days.first().copied().unwrap_or_default(), days.last().copied().unwrap_or_default());
     ActivityChart {
         width: ACTIVITY_WIDTH,
         height: ACTIVITY_HEIGHT,
@@ -169,14 +164,14 @@ pub fn activity_chart(buckets: &[ActivityBucket], now: DateTime<Utc>, zone: Tz) 
         plot_bottom: PLOT_BOTTOM,
         plot_left: PLOT_LEFT,
         bar_width,
-        days,
+        days: chart_days,
         grid,
         total_opened,
         total_closed,
         description: format!(
             "Incidents opened and closed per day from {} to {}: {total_opened} opened and {total_closed} closed in all.",
             first.format("%Y-%m-%d"),
-            today.format("%Y-%m-%d")
+            last.format("%Y-%m-%d")
         ),
     }
 }
@@ -186,29 +181,29 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn bucket(at: DateTime<Utc>, opened: i64, closed: i64) -> ActivityBucket {
-        ActivityBucket { at, opened, closed }
-    }
-
     #[test]
-    fn events_land_on_the_readers_days() {
+    fn days_start_at_the_readers_midnight() {
         let now = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-        // 23:30 UTC on 9 January is already 10 January in Tokyo.
-        let late = Utc.with_ymd_and_hms(2026, 1, 9, 23, 30, 0).unwrap();
-        let chart = activity_chart(&[bucket(late, 1, 0), bucket(now, 0, 1)], now, chrono_tz::Asia::Tokyo);
-        let today = chart.days.last().unwrap();
-        assert_eq!((today.date.as_str(), today.opened, today.closed), ("2026-01-10", 1, 1));
-        let utc = activity_chart(&[bucket(late, 1, 0)], now, chrono_tz::UTC);
-        assert_eq!(utc.days[28].opened, 1);
-        assert_eq!(utc.days.len(), 30);
+        let (days, boundaries) = activity_days(now, chrono_tz::Asia::Tokyo);
+        assert_eq!(days.len(), 30);
+        assert_eq!(boundaries.len(), 31);
+        assert_eq!(days.last().unwrap().to_string(), "2026-01-10");
+        // Midnight in Tokyo is 15:00 UTC the day before.
+        assert_eq!(boundaries[29], Utc.with_ymd_and_hms(2026, 1, 9, 15, 0, 0).unwrap());
+        let (_, utc) = activity_days(now, chrono_tz::UTC);
+        assert_eq!(utc[30], Utc.with_ymd_and_hms(2026, 1, 11, 0, 0, 0).unwrap());
     }
 
     #[test]
-    fn events_outside_the_thirty_days_are_left_out() {
-        let now = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
-        let old = now - Duration::days(45);
-        let chart = activity_chart(&[bucket(old, 1, 0), bucket(now, 0, 1)], now, chrono_tz::UTC);
-        assert_eq!((chart.total_opened, chart.total_closed), (0, 1));
+    fn the_chart_shows_each_days_totals() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
+        let (days, _) = activity_days(now, chrono_tz::UTC);
+        let mut totals = vec![(0, 0); 30];
+        totals[29] = (3, 1);
+        let chart = activity_chart(&days, &totals);
+        assert_eq!((chart.total_opened, chart.total_closed), (3, 1));
+        assert_eq!(chart.days[29].opened, 3);
+        assert!(chart.days[29].h_opened > chart.days[29].h_closed);
     }
 
     #[test]

@@ -87,7 +87,57 @@ async fn the_panel_fragment_refreshes_without_counting_as_activity(app: TestApp)
     assert_eq!(response.status().as_u16(), 303, "an open dashboard does not keep an idle session alive");
 }
 
+async fn times(app: &TestApp, sql: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match &app.store {
+        incident_portal::store::Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        incident_portal::store::Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+    }
+}
+
+/// The chart's table of (day, opened, closed) rows.
+fn activity_table(html: &str) -> Vec<(String, i64, i64)> {
+    let document = scraper::Html::parse_document(html);
+    let row = scraper::Selector::parse("details table tbody tr").unwrap();
+    let cell = scraper::Selector::parse("td").unwrap();
+    document
+        .select(&row)
+        .map(|r| {
+            let cells: Vec<String> = r.select(&cell).map(|c| c.text().collect()).collect();
+            (cells[0].clone(), cells[1].parse().unwrap(), cells[2].parse().unwrap())
+        })
+        .collect()
+}
+
+async fn the_activity_chart_counts_incidents_opened_and_closed_per_day(app: TestApp) {
+    app.execute("UPDATE users SET time_zone = 'UTC' WHERE email = 'tess.tech@northwind.example'").await;
+    let tess = app.user_id(TESS).await;
+    for (email, scope) in [
+        (TESS, format!("FROM ticket_visibility WHERE user_id = {tess} AND severity IS NOT NULL")),
+        (SAM, "FROM tickets WHERE severity IS NOT NULL".to_string()),
+    ] {
+        let client = app.sign_in(email).await;
+        let (_, html) = app.get_text(&client, "/security/dashboard").await;
+        let table = activity_table(&html);
+        assert_eq!(table.len(), 30);
+        let first_day = &table[0].0;
+        let per_day = |times: &[chrono::DateTime<chrono::Utc>], day: &str| {
+            times.iter().filter(|t| t.format("%Y-%m-%d").to_string() == day).count() as i64
+        };
+        let created = times(&app, &format!("SELECT created_at {scope}")).await;
+        let closed = times(&app, &format!("SELECT closed_at {scope} AND closed_at IS NOT NULL")).await;
+        let mut any = false;
+        for (day, opened, closed_count) in &table {
+            assert_eq!(*opened, per_day(&created, day), "{email}: opened on {day}");
+            assert_eq!(*closed_count, per_day(&closed, day), "{email}: closed on {day}");
+            any |= *opened > 0 || *closed_count > 0;
+        }
+        assert!(any, "{email}: the demo data has activity since {first_day}");
+    }
+}
+
 on_both_backends!(
+    the_activity_chart_counts_incidents_opened_and_closed_per_day,
     tiles_and_panel_match_the_incident_table,
     the_dashboard_needs_read_dashboard_statistics_and_its_rows_read_ticket,
     the_panel_fragment_refreshes_without_counting_as_activity,
