@@ -7,7 +7,7 @@ CREATE TABLE incident_counts (
     status    TEXT NOT NULL,
     n         BIGINT NOT NULL,
     PRIMARY KEY (user_id, severity, status)
-);
+) WITHOUT ROWID;
 INSERT INTO incident_counts (user_id, severity, status, n)
     SELECT user_id, severity, status, COUNT(*) FROM ticket_visibility
     WHERE severity IS NOT NULL AND status <> 'closed'

@@ -11,7 +11,7 @@ CREATE TABLE incident_activity (
     opened   BIGINT NOT NULL,
     closed   BIGINT NOT NULL,
     PRIMARY KEY (user_id, hour)
-);
+) WITHOUT ROWID;
 INSERT INTO incident_activity (user_id, hour, opened, closed)
     SELECT user_id, hour, SUM(opened), SUM(closed) FROM (
         SELECT user_id, CAST(strftime('%s', created_at) AS INTEGER) / 3600 AS hour, 1 AS opened, 0 AS closed

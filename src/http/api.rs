@@ -346,7 +346,7 @@ pub async fn severity_count(
         return Err(AppError::BadRequest("This endpoint takes no parameters.".into()));
     }
     let scope = policy::incident_screen_scope(&caller.0)?;
-    let counts = state.store.count_open_incidents_by_severity(&scope).await?;
+    let counts = state.store.open_incident_counts(&scope).await?.by_severity();
     let of = |severity: Severity| counts.iter().find(|(s, _)| *s == severity).map_or(0, |(_, n)| *n);
     Ok(HttpResponse::Ok().json(SeverityCount {
         total_critical_status: of(Severity::Critical),

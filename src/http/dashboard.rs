@@ -35,10 +35,9 @@ async fn panel(
     principal: &Principal,
     access: &DashboardAccess,
 ) -> Result<(Panel, Vec<(Severity, i64)>), AppError> {
-    let counts = state.store.count_open_incidents_by_severity(&access.scope).await?;
-    let waiting =
-        ListQuery { statuses: vec![TicketStatus::RequiresAttention], ..ListQuery::new(ListKind::SecurityIncidents) };
-    let attention = state.store.count_tickets(&access.scope, &waiting).await?;
+    let open = state.store.open_incident_counts(&access.scope).await?;
+    let counts = open.by_severity();
+    let attention = open.with_status(TicketStatus::RequiresAttention);
     let critical_total = counts.iter().find(|(s, _)| *s == Severity::Critical).map_or(0, |(_, n)| *n);
     let tiles = counts
         .iter()

@@ -79,7 +79,7 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Accepts a call if its nonce is new for the key and the key is within its rate.
+    /// Accepts a call if the key is within its rate for this minute and the nonce is new for it.
     pub async fn record_api_call(
         &self,
         key: &ApiKeyRecord,
@@ -87,26 +87,28 @@ impl Store {
         now: DateTime<Utc>,
         limit_per_minute: u32,
     ) -> StoreResult<ApiCall> {
-        let window_start = now - Duration::seconds(60);
+        let minute = now.timestamp().div_euclid(60);
         let touch = key.last_used_at.is_none_or(|at| now - at >= Duration::seconds(LAST_USED_RESOLUTION_SECONDS));
         // In a block of its own, so that the body's `?` lands in `outcome` and a duplicate nonce
         // can be told apart from other failures.
-        let outcome: StoreResult<ApiCall> = async { in_transaction!(self, tx => {
-            let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_nonces WHERE api_key_id = $1 AND seen_at > $2")
-                .bind(key.id).bind(window_start).fetch_one(&mut *tx).await?;
-            if recent >= i64::from(limit_per_minute) {
-                let oldest: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT MIN(seen_at) FROM api_nonces WHERE api_key_id = $1 AND seen_at > $2")
-                    .bind(key.id).bind(window_start).fetch_one(&mut *tx).await?;
-                let retry = oldest.map_or(60, |at| (at + Duration::seconds(60) - now).num_seconds().clamp(1, 60));
-                return Ok(ApiCall::RateLimited { retry_after_seconds: retry as u64 });
-            }
-            sqlx::query("INSERT INTO api_nonces (api_key_id, nonce, seen_at) VALUES ($1, $2, $3)")
-                .bind(key.id).bind(nonce).bind(now).execute(&mut *tx).await?;
-            if touch {
-                sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now).bind(key.id).execute(&mut *tx).await?;
-            }
-            ApiCall::Accepted
-        }) }
+        let outcome: StoreResult<ApiCall> = async {
+            in_transaction!(self, tx => {
+                let calls: i64 = sqlx::query_scalar(
+                    "INSERT INTO api_rate (api_key_id, minute, calls) VALUES ($1, $2, 1) \
+                     ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls")
+                    .bind(key.id).bind(minute).fetch_one(&mut *tx).await?;
+                if calls > i64::from(limit_per_minute) {
+                    let retry = 60 - now.timestamp().rem_euclid(60);
+                    return Ok(ApiCall::RateLimited { retry_after_seconds: retry.max(1) as u64 });
+                }
+                sqlx::query("INSERT INTO api_nonces (api_key_id, nonce, seen_at) VALUES ($1, $2, $3)")
+                    .bind(key.id).bind(nonce).bind(now).execute(&mut *tx).await?;
+                if touch {
+                    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now).bind(key.id).execute(&mut *tx).await?;
+                }
+                ApiCall::Accepted
+            })
+        }
         .await;
         match outcome {
             Err(StoreError::Duplicate(_)) => Ok(ApiCall::Replayed),
@@ -117,6 +119,8 @@ impl Store {
     /// Nonces older than the timestamp window can never be replayed (the timestamp check refuses
     /// them first), so they need not be kept.
     pub async fn purge_api_nonces(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let minute = before.timestamp().div_euclid(60);
+        execute!(self, sqlx::query("DELETE FROM api_rate WHERE minute < $1").bind(minute))?;
         Ok(execute!(self, sqlx::query("DELETE FROM api_nonces WHERE seen_at < $1").bind(before))?)
     }
 }

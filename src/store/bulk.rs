@@ -42,7 +42,7 @@ impl Store {
     /// Drops the secondary (non-unique) indexes and returns the statements that recreate them.
     pub async fn drop_secondary_indexes(&self) -> StoreResult<Vec<String>> {
         let indexes: Vec<(String, String)> = match self {
-            Store::Sqlite(pool) => {
+            Store::Sqlite(pool, _) => {
                 sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'")
                     .fetch_all(pool)
                     .await?
@@ -102,7 +102,7 @@ impl Store {
     /// The hour of a time is computed in SQL, which the two dialects spell differently.
     pub async fn rebuild_incident_activity(&self) -> StoreResult<()> {
         let (opened_hour, closed_hour) = match self {
-            Store::Sqlite(_) => (
+            Store::Sqlite(..) => (
                 "CAST(strftime('%s', created_at) AS INTEGER) / 3600",
                 "CAST(strftime('%s', closed_at) AS INTEGER) / 3600",
             ),

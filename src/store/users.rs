@@ -15,6 +15,8 @@ pub struct Credentials {
     pub enabled: bool,
 }
 
+/// The user with one of their role grants; a user with several roles and permissions comes back
+/// as several rows (one query on every signed-in request instead of two).
 #[derive(sqlx::FromRow)]
 struct PrincipalRow {
     id: i64,
@@ -27,10 +29,6 @@ struct PrincipalRow {
     account_id: Option<i64>,
     account_number: Option<i64>,
     account_name: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct RoleGrant {
     builtin: Option<String>,
     permission: Option<String>,
 }
@@ -47,46 +45,37 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn load_principal(&self, user_id: i64) -> StoreResult<Option<Principal>> {
         let sql = "SELECT u.id, u.email, u.first_name, u.last_name, u.time_zone, u.is_support, \
-                   u.is_support_admin, u.account_id, a.number AS account_number, a.name AS account_name \
+                   u.is_support_admin, u.account_id, a.number AS account_number, a.name AS account_name, \
+                   r.builtin, p.permission \
                    FROM users u LEFT JOIN accounts a ON a.id = u.account_id \
-                   WHERE u.id = $1 AND u.enabled = TRUE";
-        let row: Option<PrincipalRow> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_optional(pool).await)?;
-        let Some(row) = row else { return Ok(None) };
-
-        let role = match (row.is_support, row.account_id, row.account_number, row.account_name) {
-            (false, Some(id), Some(number), Some(name)) => PrincipalRole::Customer {
-                account: AccountRef { id, number, name },
-                permissions: self.permissions_of(user_id).await?,
-            },
-            _ => PrincipalRole::Support { admin: row.is_support_admin },
-        };
-        Ok(Some(Principal {
-            user_id: row.id,
-            email: row.email,
-            display_name: format!("{} {}", row.first_name, row.last_name).trim().to_string(),
-            time_zone: row.time_zone.parse::<Tz>().unwrap_or(chrono_tz::UTC),
-            role,
-        }))
-    }
-
-    /// The union of the permissions of the user's roles.
-    async fn permissions_of(&self, user_id: i64) -> StoreResult<PermissionSet> {
-        let sql = "SELECT r.builtin, p.permission FROM role_members m \
-                   JOIN roles r ON r.id = m.role_id \
+                   LEFT JOIN role_members m ON m.user_id = u.id \
+                   LEFT JOIN roles r ON r.id = m.role_id \
                    LEFT JOIN role_permissions p ON p.role_id = r.id \
-                   WHERE m.user_id = $1";
-        let grants: Vec<RoleGrant> = on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)?;
+                   WHERE u.id = $1 AND u.enabled = TRUE";
+        let rows: Vec<PrincipalRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)?;
+        let Some(first) = rows.first() else { return Ok(None) };
         let mut permissions = PermissionSet::default();
-        for grant in grants {
-            if let Some(builtin) = grant.builtin.as_deref().and_then(BuiltinRole::from_code) {
+        for row in &rows {
+            if let Some(builtin) = row.builtin.as_deref().and_then(BuiltinRole::from_code) {
                 permissions = permissions.union(builtin.permissions());
             }
-            if let Some(permission) = grant.permission.as_deref().and_then(Permission::from_code) {
+            if let Some(permission) = row.permission.as_deref().and_then(Permission::from_code) {
                 permissions.insert(permission);
             }
         }
-        Ok(permissions)
+        let role = match (first.is_support, first.account_id, first.account_number, &first.account_name) {
+            (false, Some(id), Some(number), Some(name)) => {
+                PrincipalRole::Customer { account: AccountRef { id, number, name: name.clone() }, permissions }
+            }
+            _ => PrincipalRole::Support { admin: first.is_support_admin },
+        };
+        Ok(Some(Principal {
+            user_id: first.id,
+            email: first.email.clone(),
+            display_name: format!("{} {}", first.first_name, first.last_name).trim().to_string(),
+            time_zone: first.time_zone.parse::<Tz>().unwrap_or(chrono_tz::UTC),
+            role,
+        }))
     }
 
     #[tracing::instrument(skip(self))]

@@ -95,7 +95,7 @@ async fn migrated_and_seeded(url: &str) {
     let store = Store::connect(url, &PoolSettings::default()).expect("a valid database URL");
     store.migrate().await.expect("migrations run");
     demo::seed(&store).await.expect("demo data loads");
-    if let Store::Sqlite(pool) = &store {
+    if let Store::Sqlite(pool, _) = &store {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.expect("checkpoint");
     }
     store.close().await;
@@ -337,7 +337,7 @@ impl TestApp {
     pub async fn user_id(&self, email: &str) -> i64 {
         let sql = "SELECT id FROM users WHERE email = $1";
         match &self.store {
-            Store::Sqlite(pool) => sqlx::query_scalar(sql).bind(email).fetch_one(pool).await,
+            Store::Sqlite(pool, _) => sqlx::query_scalar(sql).bind(email).fetch_one(pool).await,
             Store::Postgres(pool) => sqlx::query_scalar(sql).bind(email).fetch_one(pool).await,
         }
         .expect("the user exists")
@@ -352,7 +352,7 @@ impl TestApp {
     pub async fn execute(&self, sql: &str) {
         let sql = sqlx::AssertSqlSafe(sql.to_string());
         match &self.store {
-            Store::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+            Store::Sqlite(pool, _) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
             Store::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
         }
         .expect("the statement runs");
@@ -361,7 +361,7 @@ impl TestApp {
     pub async fn count(&self, sql: &str) -> i64 {
         let sql = sqlx::AssertSqlSafe(sql.to_string());
         match &self.store {
-            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Store::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_one(pool).await,
             Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
         }
         .expect("the count runs")
@@ -433,7 +433,7 @@ impl TestApp {
         let sql = format!("SELECT status FROM tickets WHERE id = {id}");
         let sql = sqlx::AssertSqlSafe(sql);
         match &self.store {
-            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Store::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_one(pool).await,
             Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
         }
         .unwrap()
@@ -517,7 +517,7 @@ impl TestApp {
         type Counts = Vec<(i64, i64, String, i64)>;
         type Activity = Vec<(i64, i64, i64, i64)>;
         let (counted, actual, rows, activity): (Counts, Counts, Times, Activity) = match &self.store {
-            Store::Sqlite(pool) => (
+            Store::Sqlite(pool, _) => (
                 sqlx::query_as(counted).fetch_all(pool).await.unwrap(),
                 sqlx::query_as(actual).fetch_all(pool).await.unwrap(),
                 sqlx::query_as(rows).fetch_all(pool).await.unwrap(),

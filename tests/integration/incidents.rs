@@ -21,7 +21,7 @@ async fn expected_visible(app: &TestApp, principal: &Principal) -> BTreeSet<Stri
     let tickets_sql = "SELECT id, account_id, opener_id, severity, status FROM tickets";
     let recipients_sql = "SELECT ticket_id, user_id FROM ticket_recipients";
     let (tickets, recipients): (Vec<TicketFactsRow>, Vec<(i64, i64)>) = match &app.store {
-        Store::Sqlite(pool) => (
+        Store::Sqlite(pool, _) => (
             sqlx::query_as(tickets_sql).fetch_all(pool).await.unwrap(),
             sqlx::query_as(recipients_sql).fetch_all(pool).await.unwrap(),
         ),
@@ -177,7 +177,7 @@ async fn a_user_without_open_incidents_is_told_why_the_table_is_empty(app: TestA
     let sam = app.user_id(SAM).await;
     let sql = format!("SELECT ticket_id FROM ticket_visibility WHERE user_id = {riley} AND status <> 'closed'");
     let open: Vec<i64> = match &app.store {
-        Store::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap(),
+        Store::Sqlite(pool, _) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap(),
         Store::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap(),
     };
     for id in open {
