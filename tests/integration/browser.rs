@@ -2,6 +2,7 @@
 //! under `target/screenshots/` for a person to look at.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -33,10 +34,24 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// ChromeDriver runs in a process group of its own with the Chromium it starts: ending the
+    /// group ends them all, even when a test failed half-way.
     fn drop(&mut self) {
+        const SIGKILL: i32 = 9;
+        let group = i32::try_from(self.driver.id()).unwrap_or(0);
+        if group > 1 {
+            // SAFETY: signals the process group that `process_group(0)` made for ChromeDriver.
+            unsafe {
+                kill(-group, SIGKILL);
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, signal: i32) -> i32;
 }
 
 fn find_program(candidates: &[&str]) -> Option<PathBuf> {
@@ -58,6 +73,7 @@ pub async fn start_browser(prefix: &str) -> Option<Browser> {
     };
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let driver = Command::new(driver_path)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
