@@ -84,8 +84,8 @@ async fn authenticate_key(
     if !credentials.is_fresh(now.timestamp()) {
         return Err(unauthorized(CredentialError::Expired));
     }
-    let key = state.store.api_key(&credentials.key_id).await?;
-    let Some(key) = key.filter(|k| k.revoked_at.is_none()) else {
+    let key = state.store.api_key_caller(&credentials.key_id).await?;
+    let Some(mut key) = key.filter(|k| k.revoked_at.is_none()) else {
         tracing::warn!(target: "security", key_id = %credentials.key_id, "API call with an unknown or revoked key refused");
         return Err(unauthorized(CredentialError::Invalid));
     };
@@ -96,7 +96,7 @@ async fn authenticate_key(
         tracing::warn!(target: "security", key_id = %key.key_id, "API call with a wrong signature refused");
         return Err(unauthorized(CredentialError::Invalid));
     }
-    let Some(principal) = state.store.load_principal(key.user_id).await? else {
+    let Some(principal) = key.owner.take() else {
         tracing::warn!(target: "security", key_id = %key.key_id, user_id = key.user_id, "API call by a disabled user refused");
         return Err(unauthorized(CredentialError::Invalid));
     };

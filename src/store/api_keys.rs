@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::users::{PrincipalRow, principal_columns, principal_from_rows, principal_joins};
 use super::{Store, StoreError, StoreResult, execute, in_transaction, on_pool};
+use crate::domain::principal::Principal;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKeyRecord {
@@ -18,6 +20,31 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What checking a signed call needs: the key and, if they are enabled, its owner as a principal.
+#[derive(Debug, Clone)]
+pub struct ApiKeyCaller {
+    pub id: i64,
+    pub key_id: String,
+    pub user_id: i64,
+    pub secret_ciphertext: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// `None` if the owner is disabled.
+    pub owner: Option<Principal>,
+}
+
+/// One row per role grant of the owner, each with the key's columns.
+#[derive(sqlx::FromRow)]
+struct CallerRow {
+    #[sqlx(flatten)]
+    owner: PrincipalRow,
+    key_row_id: i64,
+    key_id: String,
+    key_secret: String,
+    key_last_used_at: Option<DateTime<Utc>>,
+    key_revoked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +97,29 @@ impl Store {
         )
     }
 
+    /// The key and its owner in one query: this runs on every signed API call.
+    pub async fn api_key_caller(&self, key_id: &str) -> StoreResult<Option<ApiKeyCaller>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            principal_columns!(),
+            ", k.id AS key_row_id, k.key_id, k.secret_ciphertext AS key_secret, k.last_used_at AS key_last_used_at, \
+             k.revoked_at AS key_revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id ",
+            principal_joins!(),
+            " WHERE k.key_id = $1"
+        );
+        let rows: Vec<CallerRow> = on_pool!(self, pool => sqlx::query_as(SQL).bind(key_id).fetch_all(pool).await)?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        Ok(Some(ApiKeyCaller {
+            id: first.key_row_id,
+            key_id: first.key_id.clone(),
+            user_id: first.owner.id,
+            secret_ciphertext: first.key_secret.clone(),
+            last_used_at: first.key_last_used_at,
+            revoked_at: first.key_revoked_at,
+            owner: principal_from_rows(rows.iter().map(|row| &row.owner)),
+        }))
+    }
+
     /// Revokes a key at once; `false` if it was already revoked.
     pub async fn revoke_api_key(&self, id: i64, at: DateTime<Utc>) -> StoreResult<bool> {
         let done = execute!(
@@ -79,40 +129,51 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Accepts a call if the key is within its rate for this minute and the nonce is new for it.
+    /// Spends the nonce (a replayed one is refused by the primary key) and counts the call against
+    /// the key's rate for this minute, in one transaction and as few round trips as each database
+    /// allows: this runs on every signed API call. A call over the rate still spends its nonce.
     pub async fn record_api_call(
         &self,
-        key: &ApiKeyRecord,
+        key: &ApiKeyCaller,
         nonce: &str,
         now: DateTime<Utc>,
         limit_per_minute: u32,
     ) -> StoreResult<ApiCall> {
         let minute = now.timestamp().div_euclid(60);
-        let touch = key.last_used_at.is_none_or(|at| now - at >= Duration::seconds(LAST_USED_RESOLUTION_SECONDS));
-        // In a block of its own, so that the body's `?` lands in `outcome` and a duplicate nonce
-        // can be told apart from other failures.
-        let outcome: StoreResult<ApiCall> = async {
-            in_transaction!(self, tx => {
-                let calls: i64 = sqlx::query_scalar(
-                    "INSERT INTO api_rate (api_key_id, minute, calls) VALUES ($1, $2, 1) \
-                     ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls")
-                    .bind(key.id).bind(minute).fetch_one(&mut *tx).await?;
-                if calls > i64::from(limit_per_minute) {
-                    let retry = 60 - now.timestamp().rem_euclid(60);
-                    return Ok(ApiCall::RateLimited { retry_after_seconds: retry.max(1) as u64 });
+        let stale_before = now - Duration::seconds(LAST_USED_RESOLUTION_SECONDS);
+        let calls: StoreResult<i64> = async {
+            match self {
+                // SQLite runs the statements of one query in turn; PostgreSQL takes them as one.
+                Store::Sqlite(..) => in_transaction!(self, tx => {
+                    let sql = "INSERT INTO api_nonces (api_key_id, nonce, seen_at) VALUES ($1, $2, $3); \
+                               UPDATE api_keys SET last_used_at = $3 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $5); \
+                               INSERT INTO api_rate (api_key_id, minute, calls) VALUES ($1, $4, 1) \
+                               ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls";
+                    let rows: Vec<i64> = sqlx::query_scalar(sql)
+                        .bind(key.id).bind(nonce).bind(now).bind(minute).bind(stale_before)
+                        .fetch_all(&mut *tx).await?;
+                    rows.last().copied().unwrap_or_default()
+                }),
+                Store::Postgres(pool) => {
+                    let sql = "WITH spent AS (INSERT INTO api_nonces (api_key_id, nonce, seen_at) VALUES ($1, $2, $3) RETURNING api_key_id), \
+                               touched AS (UPDATE api_keys SET last_used_at = $3 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $5)) \
+                               INSERT INTO api_rate (api_key_id, minute, calls) SELECT api_key_id, $4, 1 FROM spent \
+                               ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls";
+                    Ok(sqlx::query_scalar(sql)
+                        .bind(key.id).bind(nonce).bind(now).bind(minute).bind(stale_before)
+                        .fetch_one(pool).await?)
                 }
-                sqlx::query("INSERT INTO api_nonces (api_key_id, nonce, seen_at) VALUES ($1, $2, $3)")
-                    .bind(key.id).bind(nonce).bind(now).execute(&mut *tx).await?;
-                if touch {
-                    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now).bind(key.id).execute(&mut *tx).await?;
-                }
-                ApiCall::Accepted
-            })
+            }
         }
         .await;
-        match outcome {
+        match calls {
             Err(StoreError::Duplicate(_)) => Ok(ApiCall::Replayed),
-            other => other,
+            Err(error) => Err(error),
+            Ok(calls) if calls > i64::from(limit_per_minute) => {
+                let retry = 60 - now.timestamp().rem_euclid(60);
+                Ok(ApiCall::RateLimited { retry_after_seconds: retry.max(1) as u64 })
+            }
+            Ok(_) => Ok(ApiCall::Accepted),
         }
     }
 

@@ -26,7 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
-pub use api_keys::{ApiCall, ApiKeyRecord};
+pub use api_keys::{ApiCall, ApiKeyCaller, ApiKeyRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
@@ -169,6 +169,8 @@ impl Store {
             let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections)
+                // No ping before every query: a dropped connection fails its query (503) and is discarded.
+                .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_lazy_with(options);
             Ok(Store::Postgres(pool))
@@ -187,6 +189,8 @@ impl Store {
                 .statement_cache_capacity(32);
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)
+                // A ping is a round trip to the connection's worker thread, and a file does not hang up.
+                .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_lazy_with(options);
             Ok(Store::Sqlite(pool, WriteLock::default()))

@@ -18,12 +18,13 @@ pub struct Credentials {
 /// The user with one of their role grants; a user with several roles and permissions comes back
 /// as several rows (one query on every signed-in request instead of two).
 #[derive(sqlx::FromRow)]
-struct PrincipalRow {
-    id: i64,
+pub(super) struct PrincipalRow {
+    pub(super) id: i64,
     email: String,
     first_name: String,
     last_name: String,
     time_zone: String,
+    enabled: bool,
     is_support: bool,
     is_support_admin: bool,
     account_id: Option<i64>,
@@ -31,6 +32,50 @@ struct PrincipalRow {
     account_name: Option<String>,
     builtin: Option<String>,
     permission: Option<String>,
+}
+
+/// The columns of [`PrincipalRow`] and the joins they need from `users u`; macros so that
+/// `concat!` builds whole statements at compile time (the API key lookup joins them too).
+macro_rules! principal_columns {
+    () => {
+        "u.id, u.email, u.first_name, u.last_name, u.time_zone, u.enabled, u.is_support, u.is_support_admin, \
+         u.account_id, a.number AS account_number, a.name AS account_name, r.builtin, p.permission"
+    };
+}
+macro_rules! principal_joins {
+    () => {
+        "LEFT JOIN accounts a ON a.id = u.account_id LEFT JOIN role_members m ON m.user_id = u.id \
+         LEFT JOIN roles r ON r.id = m.role_id LEFT JOIN role_permissions p ON p.role_id = r.id"
+    };
+}
+pub(super) use {principal_columns, principal_joins};
+
+/// The principal the rows of one user describe, if there are any and the user is enabled.
+pub(super) fn principal_from_rows<'a>(rows: impl IntoIterator<Item = &'a PrincipalRow>) -> Option<Principal> {
+    let mut rows = rows.into_iter().peekable();
+    let first = *rows.peek().filter(|row| row.enabled)?;
+    let mut permissions = PermissionSet::default();
+    for row in rows {
+        if let Some(builtin) = row.builtin.as_deref().and_then(BuiltinRole::from_code) {
+            permissions = permissions.union(builtin.permissions());
+        }
+        if let Some(permission) = row.permission.as_deref().and_then(Permission::from_code) {
+            permissions.insert(permission);
+        }
+    }
+    let role = match (first.is_support, first.account_id, first.account_number, &first.account_name) {
+        (false, Some(id), Some(number), Some(name)) => {
+            PrincipalRole::Customer { account: AccountRef { id, number, name: name.clone() }, permissions }
+        }
+        _ => PrincipalRole::Support { admin: first.is_support_admin },
+    };
+    Some(Principal {
+        user_id: first.id,
+        email: first.email.clone(),
+        display_name: format!("{} {}", first.first_name, first.last_name).trim().to_string(),
+        time_zone: first.time_zone.parse::<Tz>().unwrap_or(chrono_tz::UTC),
+        role,
+    })
 }
 
 impl Store {
@@ -44,38 +89,10 @@ impl Store {
     /// gone or disabled. Read on every signed-in request, so a change takes effect at once.
     #[tracing::instrument(skip(self))]
     pub async fn load_principal(&self, user_id: i64) -> StoreResult<Option<Principal>> {
-        let sql = "SELECT u.id, u.email, u.first_name, u.last_name, u.time_zone, u.is_support, \
-                   u.is_support_admin, u.account_id, a.number AS account_number, a.name AS account_name, \
-                   r.builtin, p.permission \
-                   FROM users u LEFT JOIN accounts a ON a.id = u.account_id \
-                   LEFT JOIN role_members m ON m.user_id = u.id \
-                   LEFT JOIN roles r ON r.id = m.role_id \
-                   LEFT JOIN role_permissions p ON p.role_id = r.id \
-                   WHERE u.id = $1 AND u.enabled = TRUE";
-        let rows: Vec<PrincipalRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)?;
-        let Some(first) = rows.first() else { return Ok(None) };
-        let mut permissions = PermissionSet::default();
-        for row in &rows {
-            if let Some(builtin) = row.builtin.as_deref().and_then(BuiltinRole::from_code) {
-                permissions = permissions.union(builtin.permissions());
-            }
-            if let Some(permission) = row.permission.as_deref().and_then(Permission::from_code) {
-                permissions.insert(permission);
-            }
-        }
-        let role = match (first.is_support, first.account_id, first.account_number, &first.account_name) {
-            (false, Some(id), Some(number), Some(name)) => {
-                PrincipalRole::Customer { account: AccountRef { id, number, name: name.clone() }, permissions }
-            }
-            _ => PrincipalRole::Support { admin: first.is_support_admin },
-        };
-        Ok(Some(Principal {
-            user_id: first.id,
-            email: first.email.clone(),
-            display_name: format!("{} {}", first.first_name, first.last_name).trim().to_string(),
-            time_zone: first.time_zone.parse::<Tz>().unwrap_or(chrono_tz::UTC),
-            role,
-        }))
+        const SQL: &str =
+            concat!("SELECT ", principal_columns!(), " FROM users u ", principal_joins!(), " WHERE u.id = $1");
+        let rows: Vec<PrincipalRow> = on_pool!(self, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)?;
+        Ok(principal_from_rows(&rows))
     }
 
     #[tracing::instrument(skip(self))]
