@@ -26,6 +26,8 @@ pub enum Command {
     CreateSupportUser(CreateSupportUserArgs),
     /// Fill an empty database with a large deterministic data set for benchmarks.
     Generate(GenerateArgs),
+    /// Print the current two-factor code of the demo support staff (their key is published).
+    DemoCode,
 }
 
 #[derive(Debug, Args)]

@@ -8,12 +8,16 @@ use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
 use secrecy::SecretString;
 
-use crate::auth::password;
+use crate::auth::api_key::SecretCipher;
+use crate::auth::{password, totp};
 use crate::domain::permission::{BuiltinRole, Permission};
 use crate::domain::ticket::{EventKind, Severity, TicketStatus};
 use crate::store::{NewComment, NewTicket, NewUser, Store};
 
 pub const DEMO_PASSWORD: &str = "demo-password";
+/// The demo support staff's two-factor key (base32), printed at start-up: published, so never
+/// for a real deployment.
+pub const DEMO_TOTP_SECRET: &str = "INCIDENTPORTALDEMOSECRETKEY23456";
 const SEED: u64 = 20_261_130;
 
 #[derive(Debug, Clone, Copy)]
@@ -257,11 +261,11 @@ fn fill(template: &str, rng: &mut StdRng) -> String {
 }
 
 /// Fills the database with the demo data set unless it already has users.
-pub async fn fill_if_empty(store: &Store) -> anyhow::Result<bool> {
+pub async fn fill_if_empty(store: &Store, cipher: &SecretCipher) -> anyhow::Result<bool> {
     if store.has_users().await? {
         return Ok(false);
     }
-    seed(store).await?;
+    seed(store, cipher).await?;
     Ok(true)
 }
 
@@ -270,12 +274,13 @@ struct Seeded {
     user_ids: Vec<i64>,
 }
 
-pub async fn seed(store: &Store) -> anyhow::Result<()> {
-    let seeded = seed_people(store).await?;
+/// `cipher` encrypts the staff's two-factor secret as the portal will decrypt it.
+pub async fn seed(store: &Store, cipher: &SecretCipher) -> anyhow::Result<()> {
+    let seeded = seed_people(store, cipher).await?;
     seed_tickets(store, &seeded).await
 }
 
-async fn seed_people(store: &Store) -> anyhow::Result<Seeded> {
+async fn seed_people(store: &Store, cipher: &SecretCipher) -> anyhow::Result<Seeded> {
     let now = crate::store::now();
     let mut account_ids = Vec::new();
     for account in &ACCOUNTS {
@@ -310,6 +315,12 @@ async fn seed_people(store: &Store) -> anyhow::Result<Seeded> {
                     .create_role(account_id, "Dashboard viewer", &[Permission::ReadDashboardStatistics], now)
                     .await?;
                 store.add_role_member(role, id).await?;
+            }
+            (DemoRole::SupportAgent | DemoRole::SupportAdmin, None) => {
+                // Staff must use two-factor sign-in; the demo's is set up with a published key.
+                let secret = totp::from_base32(DEMO_TOTP_SECRET).expect("the demo key is base32");
+                store.begin_two_factor(id, &totp::encrypt_secret(cipher, id, &secret)).await?;
+                store.enable_two_factor(id, 0, &[], now).await?;
             }
             _ => {}
         }
@@ -489,5 +500,9 @@ pub fn sign_in_help(url: &str) -> String {
     for user in USERS.iter() {
         help.push_str(&format!("  {:<36} {}\n", user.email, user.shows));
     }
+    help.push_str(&format!(
+        "Support staff then enter a two-factor code: add the key {DEMO_TOTP_SECRET} to an authenticator app,\n\
+         or run `cargo run -- demo-code` (or `incident-portal demo-code`) for the current one.\n"
+    ));
     help
 }

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use secrecy::SecretString;
 
-use incident_portal::auth::password;
+use incident_portal::auth::{password, totp};
 use incident_portal::cli::{Cli, Command, CreateSupportUserArgs};
 use incident_portal::clock::Clock;
 use incident_portal::settings::{DatabaseSettings, Settings};
@@ -62,7 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(settings.database.log_format, std::io::stdout);
             let store = open_store(&settings).await?;
             if settings.demo {
-                demo::fill_if_empty(&store).await?;
+                demo::fill_if_empty(&store, &incident_portal::startup::secret_cipher(&settings)?).await?;
             }
             let app = Application::build_with_store(settings.clone(), store.clone(), Clock::system()).await?;
             let url = format!("http://{}:{}", settings.bind.ip(), app.port());
@@ -106,6 +106,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 generate::SUPPORT_USER,
                 generate::BENCH_PASSWORD
             );
+            Ok(())
+        }
+        Command::DemoCode => {
+            let secret = totp::from_base32(demo::DEMO_TOTP_SECRET).context("the demo key is base32")?;
+            println!("{}", totp::code_at(&secret, chrono::Utc::now().timestamp()));
             Ok(())
         }
     }

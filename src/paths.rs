@@ -5,6 +5,7 @@ use crate::domain::ticket::TicketNumber;
 
 pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
+pub const LOGIN_VERIFY: &str = "/login/verify";
 pub const LOGOUT: &str = "/logout";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
@@ -33,9 +34,13 @@ pub const ACCOUNT: &str = "/account";
 pub const USERS: &str = "/account/users";
 pub const NEW_USER: &str = "/account/users/new";
 pub const ROLES: &str = "/account/roles";
+pub const ACCOUNT_TWO_FACTOR: &str = "/account/two-factor";
 pub const PROFILE: &str = "/account/profile";
 pub const PROFILE_PASSWORD: &str = "/account/profile/password";
 pub const SIGN_OUT_EVERYWHERE: &str = "/account/profile/sign-out-everywhere";
+pub const TWO_FACTOR: &str = "/account/profile/two-factor";
+pub const TWO_FACTOR_RECOVERY_CODES: &str = "/account/profile/two-factor/recovery-codes";
+pub const TWO_FACTOR_DISABLE: &str = "/account/profile/two-factor/disable";
 
 pub fn user(id: i64) -> String {
     format!("{USERS}/{id}")

@@ -43,7 +43,7 @@ impl Application {
 
     pub async fn build_with_store(settings: Settings, store: Store, clock: Clock) -> anyhow::Result<Application> {
         let key = session_key(&settings, &store).await?;
-        let api_keys = api_key_cipher(&settings)?;
+        let cipher = secret_cipher(&settings)?;
         let listener =
             TcpListener::bind(settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -52,7 +52,7 @@ impl Application {
 
         let workers = settings.workers;
         let tls = settings.secure_cookies;
-        let state = web::Data::new(AppState { store: store.clone(), clock: clock.clone(), settings, api_keys });
+        let state = web::Data::new(AppState { store: store.clone(), clock: clock.clone(), settings, cipher });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(reject_cross_origin))
@@ -130,7 +130,7 @@ async fn session_key(settings: &Settings, store: &Store) -> anyhow::Result<Key> 
 
 /// The configured key, or the one in the key file, created on first start. (A file keeps the key
 /// out of the database it protects; several instances need `API_KEY_ENCRYPTION_KEY` or a shared file.)
-fn api_key_cipher(settings: &Settings) -> anyhow::Result<SecretCipher> {
+pub fn secret_cipher(settings: &Settings) -> anyhow::Result<SecretCipher> {
     let encoded = match &settings.api_key_encryption {
         ApiKeyEncryption::Key(key) => key.expose_secret().to_string(),
         ApiKeyEncryption::File(path) => match std::fs::read_to_string(path) {

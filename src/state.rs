@@ -9,6 +9,6 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub settings: Settings,
-    /// Encrypts API key secrets at rest.
-    pub api_keys: SecretCipher,
+    /// Encrypts secrets at rest: API key secrets and two-factor secrets.
+    pub cipher: SecretCipher,
 }

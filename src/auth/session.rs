@@ -17,6 +17,7 @@ const CSRF_KEY: &str = "csrf";
 const SIGNED_IN_AT_KEY: &str = "signed_in_at";
 const SEEN_AT_KEY: &str = "seen_at";
 const FLASH_KEY: &str = "flash";
+const PENDING_KEY: &str = "second_factor";
 
 /// How often a signed-in request writes its "last seen" time; the idle timeout is exact to this.
 const SEEN_RESOLUTION_SECONDS: i64 = 60;
@@ -44,6 +45,15 @@ impl FlashLevel {
 pub struct Flash {
     pub level: FlashLevel,
     pub message: String,
+}
+
+/// A sign-in whose password was right and which now waits for the second factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub user_id: i64,
+    pub email: String,
+    pub next: Option<String>,
+    pub since: i64,
 }
 
 /// Why a signed-in session is no longer valid.
@@ -88,6 +98,23 @@ impl TypedSession {
         for flash in flashes {
             self.flash(flash.level, flash.message);
         }
+    }
+
+    /// Remembers a password-verified user, under a new session id, until they give their code
+    /// (or [`PENDING_SECONDS`](super::totp::PENDING_SECONDS) pass). The session is not signed in.
+    pub fn begin_second_factor(&self, user_id: i64, email: &str, next: Option<&str>, now: DateTime<Utc>) {
+        self.0.renew();
+        self.0.clear();
+        let pending =
+            PendingSignIn { user_id, email: email.to_string(), next: next.map(str::to_string), since: now.timestamp() };
+        self.set(PENDING_KEY, &pending);
+        self.set(CSRF_KEY, &new_token());
+    }
+
+    /// The sign-in waiting for its second factor, unless it has waited too long.
+    pub fn pending_second_factor(&self, now: DateTime<Utc>) -> Option<PendingSignIn> {
+        let pending: PendingSignIn = self.get(PENDING_KEY)?;
+        (now.timestamp() - pending.since < super::totp::PENDING_SECONDS).then_some(pending)
     }
 
     /// Moves the signed-in session to a new id (after a password change ended all the others).

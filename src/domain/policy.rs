@@ -229,6 +229,7 @@ mod tests {
                 account: AccountRef { id: ACCOUNT, number: 1000, name: "Acme".into() },
                 permissions,
             },
+            two_factor: Default::default(),
         }
     }
 

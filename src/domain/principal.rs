@@ -11,6 +11,22 @@ pub struct Principal {
     pub display_name: String,
     pub time_zone: Tz,
     pub role: PrincipalRole,
+    pub two_factor: TwoFactor,
+}
+
+/// Where the user stands with two-factor sign-in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TwoFactor {
+    pub enrolled: bool,
+    /// Support staff always; customers when their account requires it.
+    pub required: bool,
+}
+
+impl TwoFactor {
+    /// Signed in with a password only, but must enrol before using the portal.
+    pub fn must_enrol(self) -> bool {
+        self.required && !self.enrolled
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -53,6 +53,9 @@ impl FromRequest for ApiCaller {
                     authenticate_key(&state, &req, header, &body).await?
                 }
                 None => match session_user(&state, &TypedSession::from(&req), false).await? {
+                    SessionUser::Active(principal) if principal.two_factor.must_enrol() => {
+                        return Err(AppError::Forbidden("Set up two-factor sign-in in the portal first.".into()));
+                    }
                     SessionUser::Active(principal) => principal,
                     _ => {
                         return Err(AppError::Unauthorized(
@@ -90,7 +93,7 @@ async fn authenticate_key(
         return Err(unauthorized(CredentialError::Invalid));
     };
     let secret =
-        state.api_keys.decrypt(&key.secret_ciphertext, &key.key_id).map_err(|e| AppError::Unexpected(e.into()))?;
+        state.cipher.decrypt(&key.secret_ciphertext, &key.key_id).map_err(|e| AppError::Unexpected(e.into()))?;
     let target = req.uri().path_and_query().map_or_else(|| req.path(), |p| p.as_str());
     if !crate::auth::api_key::verify(&secret, &credentials, req.method().as_str(), target, body) {
         tracing::warn!(target: "security", key_id = %key.key_id, "API call with a wrong signature refused");
@@ -415,11 +418,6 @@ pub struct ApiDoc;
 
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
-}
-
-/// Unknown API paths answer in JSON like every API error.
-pub async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
 }
 
 /// The readable API page, from the same OpenAPI document.

@@ -94,7 +94,7 @@ pub async fn create_api_key(
         }
     };
     let (key_id, secret) = api_key::generate();
-    let ciphertext = state.api_keys.encrypt(&secret, &key_id);
+    let ciphertext = state.cipher.encrypt(&secret, &key_id);
     state
         .store
         .create_api_key(principal.user_id, access.account_id, &name, &key_id, &ciphertext, state.clock.now())

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
-use super::csrf::CsrfForm;
+use super::csrf::{CsrfForm, NoFields};
 use super::sign_in::see_other;
 use super::tickets::{
     PageErrors, TicketView, change_error, forged, insert_once, person_choices, recipient_ids, record_ticket_events,
@@ -616,6 +616,9 @@ async fn staff_page(
             email: m.email,
             role: if m.is_support_admin { "Support administrator" } else { "Support agent" },
             enabled: m.enabled,
+            two_factor: m.two_factor,
+            reset_two_factor_action: (m.two_factor && m.id != principal.user_id)
+                .then(|| format!("{}/{}/reset-two-factor", paths::DESK_STAFF, m.id)),
             last_sign_in: m.last_sign_in_at.map(|at| timestamp(at, principal.time_zone)),
         })
         .collect();
@@ -626,6 +629,28 @@ async fn staff_page(
 pub async fn staff(ctx: PageContext, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let principal = support_admin_only(&ctx, &state, &req).await?;
     render(StatusCode::OK, &staff_page(&ctx, &state, principal, StaffDraft::default()).await?)
+}
+
+/// Clears a staff member's two-factor sign-in (a lost phone): they must set it up again at
+/// their next request.
+#[tracing::instrument(skip_all)]
+pub async fn reset_staff_two_factor(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user_id: web::Path<String>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let principal = support_admin_only(&ctx, &state, &req).await?;
+    let user_id: i64 = user_id.parse().map_err(|_| AppError::NotFound)?;
+    let member = state.store.list_staff().await?.into_iter().find(|m| m.id == user_id).ok_or(AppError::NotFound)?;
+    if member.id == principal.user_id {
+        return Err(AppError::Forbidden("Another support administrator must reset your two-factor sign-in.".into()));
+    }
+    state.store.disable_two_factor(member.id).await?;
+    SecurityEvent::new("two_factor_reset", Actor::from(principal)).target(member.email).record(&state, &req).await?;
+    ctx.session().flash(FlashLevel::Success, format!("Two-factor sign-in of {} is reset.", member.name));
+    Ok(see_other(paths::DESK_STAFF))
 }
 
 #[derive(Deserialize)]

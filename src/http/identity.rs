@@ -132,10 +132,17 @@ pub async fn users(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpR
             email: u.user.email,
             enabled: u.user.enabled,
             api_keys: u.user.api_keys,
+            two_factor: u.user.two_factor,
             last_sign_in: u.user.last_sign_in_at.map(|at| timestamp(at, principal.time_zone)),
         })
         .collect();
-    let page = UsersPage { layout: ctx.layout("Users"), users, new_user_href: access.write.then_some(paths::NEW_USER) };
+    let page = UsersPage {
+        layout: ctx.layout("Users"),
+        users,
+        new_user_href: access.write.then_some(paths::NEW_USER),
+        requires_two_factor: principal.two_factor.required,
+        two_factor_action: access.write.then_some(paths::ACCOUNT_TWO_FACTOR),
+    };
     render(StatusCode::OK, &page)
 }
 
@@ -264,12 +271,14 @@ async fn user_page(
         email: user.user.email.clone(),
         enabled: user.user.enabled,
         api_keys: user.user.api_keys,
+        two_factor: user.user.two_factor,
         last_sign_in: user.user.last_sign_in_at.map(|at| timestamp(at, principal.time_zone)),
         roles,
         write: access.write,
         roles_action: paths::user_action(id, "roles"),
         toggle_action: paths::user_action(id, if user.user.enabled { "disable" } else { "enable" }),
         link_action: paths::user_action(id, "password-link"),
+        reset_two_factor_action: paths::user_action(id, "reset-two-factor"),
         is_self: id == principal.user_id,
         error: error.clone(),
     };
@@ -398,6 +407,63 @@ pub async fn password_link(
     audit(&state, &req, principal, "password_link_issued", user.user.email.clone(), String::new()).await?;
     ctx.session().flash(FlashLevel::Success, link_message(&user.user.email, &link));
     Ok(see_other(&paths::user(user.user.id)))
+}
+
+/// Clears a user's two-factor sign-in (a lost phone); they set it up again at their next
+/// sign-in if it is required, or when they choose to.
+#[tracing::instrument(skip_all)]
+pub async fn reset_two_factor(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user_id: web::Path<String>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let principal = ctx.principal()?;
+    let access = policy::may_change_identity(principal)?;
+    let user = account_user(&state, access, &user_id).await?;
+    if user.user.id == principal.user_id {
+        return Err(AppError::Forbidden(
+            "Manage your own two-factor sign-in on your profile; another administrator can reset it for you.".into(),
+        ));
+    }
+    state.store.disable_two_factor(user.user.id).await?;
+    audit(&state, &req, principal, "two_factor_reset", user.user.email.clone(), String::new()).await?;
+    let done = format!("Two-factor sign-in of {} is reset.", display_name(&user));
+    after_user_change(&ctx, &state, &user_id, Ok(()), done).await
+}
+
+#[derive(Deserialize)]
+pub struct AccountTwoFactorForm {
+    require: Option<String>,
+}
+
+/// Requires (or stops requiring) two-factor sign-in for every user of the account; users without
+/// it set it up at their next request.
+#[tracing::instrument(skip_all)]
+pub async fn set_account_two_factor(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<AccountTwoFactorForm>,
+) -> Result<HttpResponse, AppError> {
+    let principal = ctx.principal()?;
+    let access = policy::may_change_identity(principal)?;
+    let require = match form.require.as_deref() {
+        None => false,
+        Some("on") => true,
+        Some(_) => return Err(AppError::BadRequest("The two-factor setting is on or off.".into())),
+    };
+    state.store.set_account_requires_two_factor(access.account_id, require).await?;
+    let detail = if require { "required" } else { "optional" };
+    audit(&state, &req, principal, "account_two_factor_changed", String::new(), detail.into()).await?;
+    let message = if require {
+        "Two-factor sign-in is now required: users without it set it up before they continue."
+    } else {
+        "Two-factor sign-in is now optional for this account."
+    };
+    ctx.session().flash(FlashLevel::Success, message);
+    Ok(see_other(paths::USERS))
 }
 
 async fn roles_page(

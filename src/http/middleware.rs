@@ -14,7 +14,7 @@ use askama::Template;
 use futures_util::FutureExt;
 
 use super::audit::{self, Actor, SecurityEvent};
-use crate::auth::session::{Expiry, TypedSession};
+use crate::auth::session::{Expiry, FlashLevel, TypedSession};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Principal;
 use crate::error::{AppError, ErrorInfo};
@@ -251,6 +251,11 @@ pub async fn require_sign_in<B: MessageBody>(
     let session = TypedSession::from(req.request());
     let background = req.headers().contains_key(BACKGROUND_HEADER);
     match session_user(&state, &session, background).await {
+        Ok(SessionUser::Active(principal)) if principal.two_factor.must_enrol() && req.path() != paths::TWO_FACTOR => {
+            session.flash(FlashLevel::Info, "Set up two-factor sign-in to continue: it is required for you.");
+            let response = HttpResponse::SeeOther().insert_header((header::LOCATION, paths::TWO_FACTOR)).finish();
+            Ok(req.into_response(response).map_into_right_body())
+        }
         Ok(SessionUser::Active(principal)) => {
             req.extensions_mut().insert(principal);
             next.call(req).await.map(ServiceResponse::map_into_left_body)

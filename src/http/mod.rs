@@ -19,3 +19,4 @@ pub mod sign_in;
 pub mod static_files;
 pub mod tables;
 pub mod tickets;
+pub mod two_factor;

@@ -52,6 +52,8 @@ async fn page(
         action: paths::PROFILE,
         password_action: paths::PROFILE_PASSWORD,
         sign_out_everywhere_action: paths::SIGN_OUT_EVERYWHERE,
+        two_factor_on: principal.two_factor.enrolled,
+        two_factor_href: paths::TWO_FACTOR,
         profile_error,
         password_error,
     };

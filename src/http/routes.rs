@@ -1,7 +1,9 @@
-//! Every route of the portal, registered in one place from the paths in `crate::paths`.
+//! Every route of the portal, declared once: registered from here, and listed by [`table`] for
+//! the tests that must cover every route.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{Error, Resource};
@@ -9,6 +11,7 @@ use actix_web::{Error, Resource};
 use super::middleware::{catch_panic, optional_sign_in, require_sign_in};
 use super::{
     api, api_keys, dashboard, desk, health, home, identity, password, profile, sign_in, static_files, tables, tickets,
+    two_factor,
 };
 use crate::error::AppError;
 use crate::paths;
@@ -28,6 +31,123 @@ fn resource(
     web::resource(path).wrap(from_fn(catch_panic))
 }
 
+/// Who may reach a route before its handler applies its own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Anyone: sign-in, health checks, static files, the API (which checks its own credentials).
+    Public,
+    /// Anyone; a signed-in reader gets their navigation.
+    OptionalSignIn,
+    /// A signed-in user (others are sent to sign in), who has set up two-factor sign-in where
+    /// it is required.
+    SignedIn,
+}
+
+/// One method on one path, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub gate: Gate,
+}
+
+macro_rules! gated {
+    (Public, $resource:expr) => {
+        $resource
+    };
+    (OptionalSignIn, $resource:expr) => {
+        $resource.wrap(from_fn(optional_sign_in))
+    };
+    (SignedIn, $resource:expr) => {
+        $resource.wrap(from_fn(require_sign_in))
+    };
+}
+
+/// Declares every route once and derives from it both the registration and [`table`], the list
+/// the authorization and CSRF tests walk (so a new route cannot escape them).
+macro_rules! routes {
+    ($($gate:ident $path:expr => { $($method:ident $handler:path),+ $(,)? })*) => {
+        fn register(cfg: &mut ServiceConfig) {
+            $(cfg.service(gated!($gate, resource($path)$(.route(web::method(Method::$method).to($handler)))+));)*
+        }
+
+        /// Every registered route and method.
+        pub fn table() -> Vec<Route> {
+            vec![$($(Route { method: Method::$method, path: $path, gate: Gate::$gate },)+)*]
+        }
+    };
+}
+
+routes! {
+    Public paths::HEALTHZ => { GET health::healthz }
+    Public paths::READYZ => { GET health::readyz }
+    Public paths::STATIC_ASSET_ROUTE => { GET static_files::serve_asset }
+    Public paths::HOME => { GET home::home }
+    Public paths::LOGIN => { GET sign_in::login_form, POST sign_in::login }
+    Public paths::LOGIN_VERIFY => { GET sign_in::verify_form, POST sign_in::verify }
+    Public paths::LOGOUT => { POST sign_in::logout }
+    Public paths::PASSWORD_SET => { GET password::set_password_form, POST password::set_password }
+    Public paths::API_INCIDENTS => { GET api::security_incidents }
+    Public paths::API_SEVERITY_COUNT => { GET api::severity_count }
+    Public paths::API_ME => { GET api::me }
+    Public paths::API_OPENAPI => { GET api::openapi_json }
+    OptionalSignIn paths::API_DOCS => { GET api::docs }
+
+    SignedIn paths::DASHBOARD => { GET dashboard::dashboard }
+    SignedIn paths::DASHBOARD_PANEL => { GET dashboard::dashboard_panel }
+    SignedIn paths::INCIDENTS => { GET tables::security_incidents }
+    SignedIn paths::INCIDENTS_CSV => { GET tables::security_incidents_csv }
+    SignedIn "/security/incidents/{number}" => { GET tickets::incident_page }
+
+    SignedIn paths::TICKETS => { GET tables::my_tickets, POST tickets::open_ticket }
+    SignedIn paths::TICKETS_CSV => { GET tables::my_tickets_csv }
+    SignedIn paths::NEW_TICKET => { GET tickets::new_ticket_form }
+    SignedIn "/support/tickets/{number}" => { GET tickets::ticket_page }
+    SignedIn "/support/tickets/{number}/comments" => { POST tickets::add_comment }
+    SignedIn "/support/tickets/{number}/recipients" => { POST tickets::add_recipient }
+
+    SignedIn paths::USERS => { GET identity::users, POST identity::create_user }
+    SignedIn paths::NEW_USER => { GET identity::new_user_form }
+    SignedIn paths::ACCOUNT_TWO_FACTOR => { POST identity::set_account_two_factor }
+    SignedIn "/account/users/{user_id}" => { GET identity::user }
+    SignedIn "/account/users/{user_id}/roles" => { POST identity::set_user_roles }
+    SignedIn "/account/users/{user_id}/disable" => { POST identity::disable_user }
+    SignedIn "/account/users/{user_id}/enable" => { POST identity::enable_user }
+    SignedIn "/account/users/{user_id}/password-link" => { POST identity::password_link }
+    SignedIn "/account/users/{user_id}/reset-two-factor" => { POST identity::reset_two_factor }
+    SignedIn paths::ROLES => { GET identity::roles, POST identity::create_role }
+    SignedIn "/account/roles/{role_id}" => { GET identity::role }
+    SignedIn "/account/roles/{role_id}/rename" => { POST identity::rename_role }
+    SignedIn "/account/roles/{role_id}/permissions" => { POST identity::set_role_permissions }
+    SignedIn "/account/roles/{role_id}/members" => { POST identity::add_member }
+    SignedIn "/account/roles/{role_id}/members/{user_id}/remove" => { POST identity::remove_member }
+    SignedIn "/account/roles/{role_id}/delete" => { GET identity::delete_role_form, POST identity::delete_role }
+    SignedIn paths::PROFILE => { GET profile::profile, POST profile::update_profile }
+    SignedIn paths::PROFILE_PASSWORD => { POST profile::change_password }
+    SignedIn paths::SIGN_OUT_EVERYWHERE => { POST profile::sign_out_everywhere }
+    SignedIn paths::TWO_FACTOR => { GET two_factor::two_factor, POST two_factor::enable }
+    SignedIn paths::TWO_FACTOR_RECOVERY_CODES => { POST two_factor::regenerate_recovery_codes }
+    SignedIn paths::TWO_FACTOR_DISABLE => { POST two_factor::disable }
+    SignedIn paths::API_KEYS => { GET api_keys::api_keys, POST api_keys::create_api_key }
+    SignedIn "/account/api-keys/{key_id}/revoke" => { POST api_keys::revoke_api_key }
+
+    SignedIn paths::DESK_QUEUE => { GET tables::support_queue }
+    SignedIn paths::DESK_QUEUE_CSV => { GET tables::support_queue_csv }
+    SignedIn paths::DESK_TICKETS => { POST desk::open_ticket }
+    SignedIn paths::DESK_NEW_TICKET => { GET desk::new_ticket_form }
+    SignedIn "/desk/tickets/{number}/severity" => { POST desk::set_severity }
+    SignedIn "/desk/tickets/{number}/status" => { POST desk::set_status }
+    SignedIn "/desk/tickets/{number}/close" => { POST desk::close }
+    SignedIn "/desk/tickets/{number}/decline-closure" => { POST desk::decline_closure }
+    SignedIn "/desk/tickets/{number}/reopen" => { POST desk::reopen }
+    SignedIn "/desk/tickets/{number}/recipients/{user_id}/remove" => { POST desk::remove_recipient }
+    SignedIn paths::DESK_ACCOUNTS => { GET desk::accounts, POST desk::create_account }
+    SignedIn paths::DESK_NEW_ACCOUNT => { GET desk::new_account_form }
+    SignedIn paths::DESK_STAFF => { GET desk::staff, POST desk::create_staff }
+    SignedIn "/desk/staff/{user_id}/reset-two-factor" => { POST desk::reset_staff_two_factor }
+    SignedIn paths::DESK_AUDIT => { GET desk::audit_log }
+}
+
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.app_data(
         web::QueryConfig::default().error_handler(|error, _| {
@@ -35,82 +155,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         }),
     )
     .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
-    .app_data(web::PayloadConfig::new(64 * 1024))
-    .service(resource(paths::HEALTHZ).get(health::healthz))
-    .service(resource(paths::READYZ).get(health::readyz))
-    .service(resource(paths::STATIC_ASSET_ROUTE).get(static_files::serve_asset))
-    .service(resource(paths::HOME).get(home::home))
-    .service(resource(paths::LOGIN).get(sign_in::login_form).post(sign_in::login))
-    .service(resource(paths::LOGOUT).post(sign_in::logout))
-    .service(
-        web::scope(paths::API)
-            .service(resource("/security-incidents").get(api::security_incidents))
-            .service(resource("/security-incidents/severity-count").get(api::severity_count))
-            .service(resource("/me").get(api::me))
-            .service(resource("/openapi.json").get(api::openapi_json))
-            .default_service(web::to(api::not_found)),
-    )
-    .service(resource(paths::PASSWORD_SET).get(password::set_password_form).post(password::set_password))
-    .service(
-        web::scope(paths::SECURITY)
-            .wrap(from_fn(require_sign_in))
-            .service(resource("/dashboard").get(dashboard::dashboard))
-            .service(resource("/dashboard/panel").get(dashboard::dashboard_panel))
-            .service(resource("/incidents").get(tables::security_incidents))
-            .service(resource("/incidents.csv").get(tables::security_incidents_csv))
-            .service(resource(paths::INCIDENT_ROUTE).get(tickets::incident_page)),
-    )
-    .service(
-        web::scope(paths::SUPPORT)
-            .wrap(from_fn(require_sign_in))
-            .service(resource("/tickets").get(tables::my_tickets).post(tickets::open_ticket))
-            .service(resource("/tickets.csv").get(tables::my_tickets_csv))
-            .service(resource("/tickets/new").get(tickets::new_ticket_form))
-            .service(resource(paths::TICKET_ROUTE).get(tickets::ticket_page))
-            .service(resource("/tickets/{number}/comments").post(tickets::add_comment))
-            .service(resource("/tickets/{number}/recipients").post(tickets::add_recipient)),
-    )
-    .service(
-        web::scope(paths::ACCOUNT)
-            .wrap(from_fn(require_sign_in))
-            .service(resource("/users").get(identity::users).post(identity::create_user))
-            .service(resource("/users/new").get(identity::new_user_form))
-            .service(resource("/users/{user_id}").get(identity::user))
-            .service(resource("/users/{user_id}/roles").post(identity::set_user_roles))
-            .service(resource("/users/{user_id}/disable").post(identity::disable_user))
-            .service(resource("/users/{user_id}/enable").post(identity::enable_user))
-            .service(resource("/users/{user_id}/password-link").post(identity::password_link))
-            .service(resource("/roles").get(identity::roles).post(identity::create_role))
-            .service(resource("/roles/{role_id}").get(identity::role))
-            .service(resource("/roles/{role_id}/rename").post(identity::rename_role))
-            .service(resource("/roles/{role_id}/permissions").post(identity::set_role_permissions))
-            .service(resource("/roles/{role_id}/members").post(identity::add_member))
-            .service(resource("/roles/{role_id}/members/{user_id}/remove").post(identity::remove_member))
-            .service(resource("/roles/{role_id}/delete").get(identity::delete_role_form).post(identity::delete_role))
-            .service(resource("/profile").get(profile::profile).post(profile::update_profile))
-            .service(resource("/profile/password").post(profile::change_password))
-            .service(resource("/profile/sign-out-everywhere").post(profile::sign_out_everywhere))
-            .service(resource("/api-keys").get(api_keys::api_keys).post(api_keys::create_api_key))
-            .service(resource("/api-keys/{key_id}/revoke").post(api_keys::revoke_api_key)),
-    )
-    .service(resource(paths::API_DOCS).wrap(from_fn(optional_sign_in)).get(api::docs))
-    .service(
-        web::scope(paths::DESK)
-            .wrap(from_fn(require_sign_in))
-            .service(resource("/queue").get(tables::support_queue))
-            .service(resource("/queue.csv").get(tables::support_queue_csv))
-            .service(resource("/tickets").post(desk::open_ticket))
-            .service(resource("/tickets/new").get(desk::new_ticket_form))
-            .service(resource("/tickets/{number}/severity").post(desk::set_severity))
-            .service(resource("/tickets/{number}/status").post(desk::set_status))
-            .service(resource("/tickets/{number}/close").post(desk::close))
-            .service(resource("/tickets/{number}/decline-closure").post(desk::decline_closure))
-            .service(resource("/tickets/{number}/reopen").post(desk::reopen))
-            .service(resource("/tickets/{number}/recipients/{user_id}/remove").post(desk::remove_recipient))
-            .service(resource("/accounts").get(desk::accounts).post(desk::create_account))
-            .service(resource("/accounts/new").get(desk::new_account_form))
-            .service(resource("/staff").get(desk::staff).post(desk::create_staff))
-            .service(resource("/audit").get(desk::audit_log)),
-    )
-    .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }));
+    .app_data(web::PayloadConfig::new(64 * 1024));
+    register(cfg);
+    // Unknown paths: the 404 page, or a JSON 404 under /api/ (see `render_errors`).
+    cfg.default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }));
 }

@@ -113,6 +113,7 @@ pub struct StaffMember {
     pub email: String,
     pub is_support_admin: bool,
     pub enabled: bool,
+    pub two_factor: bool,
     pub last_sign_in_at: Option<DateTime<Utc>>,
 }
 
@@ -224,8 +225,8 @@ impl Store {
     }
 
     pub async fn list_staff(&self) -> StoreResult<Vec<StaffMember>> {
-        let sql = "SELECT id, first_name || ' ' || last_name AS name, email, is_support_admin, enabled, last_sign_in_at \
-                   FROM users WHERE is_support = TRUE ORDER BY last_name, first_name, id";
+        let sql = "SELECT id, first_name || ' ' || last_name AS name, email, is_support_admin, enabled, \
+                   totp_enabled_at IS NOT NULL AS two_factor, last_sign_in_at FROM users WHERE is_support = TRUE ORDER BY last_name, first_name, id";
         Ok(on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
     }
 

@@ -18,6 +18,7 @@ pub struct UserRow {
     pub enabled: bool,
     pub last_sign_in_at: Option<DateTime<Utc>>,
     pub api_keys: i64,
+    pub two_factor: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +138,8 @@ impl Store {
     /// The account's users with their role ids and API key counts, by name.
     pub async fn account_users(&self, account_id: i64) -> StoreResult<Vec<AccountUser>> {
         let users = "SELECT u.id, u.first_name, u.last_name, u.email, u.enabled, u.last_sign_in_at, \
-                     (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) AS api_keys \
+                     (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) AS api_keys, \
+                     u.totp_enabled_at IS NOT NULL AS two_factor \
                      FROM users u WHERE u.account_id = $1 ORDER BY u.last_name, u.first_name, u.id";
         let memberships =
             "SELECT m.user_id, m.role_id FROM role_members m JOIN roles r ON r.id = m.role_id WHERE r.account_id = $1";

@@ -14,6 +14,7 @@ mod sessions;
 pub mod sql;
 mod throttle;
 mod tickets;
+mod two_factor;
 mod users;
 
 use std::str::FromStr;
@@ -34,6 +35,7 @@ pub use sessions::SessionRecord;
 pub use tickets::{
     ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,
 };
+pub use two_factor::TwoFactorRecord;
 pub use users::Credentials;
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once per

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 
 use super::{Store, StoreResult, execute, on_pool};
 use crate::domain::permission::{BuiltinRole, Permission, PermissionSet};
-use crate::domain::principal::{AccountRef, Principal, PrincipalRole};
+use crate::domain::principal::{AccountRef, Principal, PrincipalRole, TwoFactor};
 
 /// What sign-in checks a password against.
 #[derive(Debug, sqlx::FromRow)]
@@ -13,6 +13,8 @@ pub struct Credentials {
     pub user_id: i64,
     pub password_hash: Option<String>,
     pub enabled: bool,
+    /// A code is needed after the password.
+    pub two_factor: bool,
 }
 
 /// The user with one of their role grants; a user with several roles and permissions comes back
@@ -27,6 +29,8 @@ pub(super) struct PrincipalRow {
     enabled: bool,
     is_support: bool,
     is_support_admin: bool,
+    two_factor_enrolled: bool,
+    two_factor_required: bool,
     account_id: Option<i64>,
     account_number: Option<i64>,
     account_name: Option<String>,
@@ -39,6 +43,8 @@ pub(super) struct PrincipalRow {
 macro_rules! principal_columns {
     () => {
         "u.id, u.email, u.first_name, u.last_name, u.time_zone, u.enabled, u.is_support, u.is_support_admin, \
+         u.totp_enabled_at IS NOT NULL AS two_factor_enrolled, \
+         (u.is_support OR COALESCE(a.mfa_required, FALSE)) AS two_factor_required, \
          u.account_id, a.number AS account_number, a.name AS account_name, r.builtin, p.permission"
     };
 }
@@ -75,13 +81,15 @@ pub(super) fn principal_from_rows<'a>(rows: impl IntoIterator<Item = &'a Princip
         display_name: format!("{} {}", first.first_name, first.last_name).trim().to_string(),
         time_zone: first.time_zone.parse::<Tz>().unwrap_or(chrono_tz::UTC),
         role,
+        two_factor: TwoFactor { enrolled: first.two_factor_enrolled, required: first.two_factor_required },
     })
 }
 
 impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn find_credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
-        let sql = "SELECT id AS user_id, password_hash, enabled FROM users WHERE email = $1";
+        let sql = "SELECT id AS user_id, password_hash, enabled, totp_enabled_at IS NOT NULL AS two_factor \
+                   FROM users WHERE email = $1";
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(email).fetch_optional(pool).await)?)
     }
 

@@ -47,6 +47,9 @@ pub struct StaffRow {
     pub email: String,
     pub role: &'static str,
     pub enabled: bool,
+    pub two_factor: bool,
+    /// Where to reset their two-factor sign-in (not offered for oneself).
+    pub reset_two_factor_action: Option<String>,
     pub last_sign_in: Option<Timestamp>,
 }
 

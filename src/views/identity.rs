@@ -13,6 +13,7 @@ pub struct UserListRow {
     pub roles: String,
     pub enabled: bool,
     pub api_keys: i64,
+    pub two_factor: bool,
     pub last_sign_in: Option<Timestamp>,
 }
 
@@ -22,6 +23,9 @@ pub struct UsersPage {
     pub layout: Layout,
     pub users: Vec<UserListRow>,
     pub new_user_href: Option<&'static str>,
+    /// Whether the account requires two-factor sign-in; the form to change it for Write Identity.
+    pub requires_two_factor: bool,
+    pub two_factor_action: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -57,6 +61,7 @@ pub struct UserPage {
     pub email: String,
     pub enabled: bool,
     pub api_keys: i64,
+    pub two_factor: bool,
     pub last_sign_in: Option<Timestamp>,
     pub roles: Vec<RoleCheck>,
     /// The forms, for administrators with Write Identity.
@@ -64,6 +69,7 @@ pub struct UserPage {
     pub roles_action: String,
     pub toggle_action: String,
     pub link_action: String,
+    pub reset_two_factor_action: String,
     pub is_self: bool,
     pub error: Option<String>,
 }

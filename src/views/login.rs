@@ -11,3 +11,11 @@ pub struct LoginPage {
     pub error: Option<String>,
     pub notice: Option<&'static str>,
 }
+
+#[derive(Template)]
+#[template(path = "pages/login_verify.html")]
+pub struct VerifyPage {
+    pub layout: Layout,
+    pub action: &'static str,
+    pub error: Option<String>,
+}

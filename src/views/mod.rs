@@ -16,6 +16,7 @@ pub mod password;
 pub mod profile;
 pub mod ticket;
 pub mod ticket_table;
+pub mod two_factor;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;

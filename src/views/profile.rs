@@ -14,6 +14,8 @@ pub struct ProfilePage {
     pub action: &'static str,
     pub password_action: &'static str,
     pub sign_out_everywhere_action: &'static str,
+    pub two_factor_on: bool,
+    pub two_factor_href: &'static str,
     pub profile_error: Option<String>,
     pub password_error: Option<String>,
 }

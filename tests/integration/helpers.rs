@@ -4,6 +4,8 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use incident_portal::auth::api_key::SecretCipher;
+use incident_portal::auth::totp;
 use incident_portal::clock::Clock;
 use incident_portal::demo;
 use incident_portal::domain::principal::Principal;
@@ -24,6 +26,25 @@ pub const DORA: &str = "dora.disabled@northwind.example";
 pub const CASEY: &str = "casey.admin@contoso.example";
 pub const SAM: &str = "sam.agent@support.example";
 pub const MORGAN: &str = "morgan.lead@support.example";
+
+/// The key every test app encrypts secrets with (the demo's two-factor secrets are encrypted
+/// with it when the template database is made).
+pub const CIPHER_KEY: &str = "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=";
+
+pub fn cipher() -> SecretCipher {
+    SecretCipher::from_base64(CIPHER_KEY).expect("a 32-byte test key")
+}
+
+/// The code the demo staff's authenticator shows at `clock`'s time.
+pub fn demo_code(clock: &Clock) -> String {
+    let secret = totp::from_base32(demo::DEMO_TOTP_SECRET).unwrap();
+    totp::code_at(&secret, clock.now().timestamp())
+}
+
+/// Does signing in as this demo user ask for a two-factor code?
+pub fn is_staff(email: &str) -> bool {
+    email.ends_with("@support.example")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -94,7 +115,7 @@ fn on_own_runtime<T: Send + 'static>(work: impl std::future::Future<Output = T> 
 async fn migrated_and_seeded(url: &str) {
     let store = Store::connect(url, &PoolSettings::default()).expect("a valid database URL");
     store.migrate().await.expect("migrations run");
-    demo::seed(&store).await.expect("demo data loads");
+    demo::seed(&store, &cipher()).await.expect("demo data loads");
     if let Store::Sqlite(pool, _) = &store {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.expect("checkpoint");
     }
@@ -195,7 +216,7 @@ pub struct TestApp {
     pub store: Store,
     pub clock: Clock,
     /// The key the app encrypts API key secrets with.
-    pub api_cipher: incident_portal::auth::api_key::SecretCipher,
+    pub api_cipher: SecretCipher,
     _database: TestDatabase,
 }
 
@@ -214,9 +235,7 @@ pub fn settings(database_url: &str) -> Settings {
         absolute_timeout: chrono::Duration::hours(12),
         trust_proxy_headers: false,
         workers: 1,
-        api_key_encryption: incident_portal::settings::ApiKeyEncryption::Key(SecretString::from(
-            incident_portal::auth::api_key::SecretCipher::generate_key(),
-        )),
+        api_key_encryption: incident_portal::settings::ApiKeyEncryption::Key(SecretString::from(CIPHER_KEY)),
         api_rate_limit_per_minute: 30,
         dashboard_refresh_seconds: 1,
     }
@@ -230,13 +249,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     }
     let (url, database) = create_database(backend).await?;
     let settings = settings(&url);
-    let api_cipher = match &settings.api_key_encryption {
-        incident_portal::settings::ApiKeyEncryption::Key(key) => {
-            incident_portal::auth::api_key::SecretCipher::from_base64(secrecy::ExposeSecret::expose_secret(key))
-                .unwrap()
-        }
-        incident_portal::settings::ApiKeyEncryption::File(_) => unreachable!("tests configure the key"),
-    };
+    let api_cipher = cipher();
     let store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
     store.migrate().await.expect("migrations run");
     let clock = Clock::system();
@@ -331,7 +344,31 @@ impl TestApp {
         let client = client();
         let response = self.try_sign_in(&client, email, password).await;
         assert_eq!(response.status().as_u16(), 303, "signing in as {email}");
+        if location(&response) == "/login/verify" {
+            let secret = totp::from_base32(demo::DEMO_TOTP_SECRET).unwrap();
+            let response = self.give_code(&client, &secret).await;
+            assert_eq!(response.status().as_u16(), 303, "the two-factor step of {email}");
+        }
         client
+    }
+
+    /// Signs in a user who set up two-factor sign-in with `secret`.
+    pub async fn sign_in_with_code(&self, email: &str, secret: &[u8]) -> reqwest::Client {
+        let client = client();
+        let response = self.try_sign_in(&client, email, PASSWORD).await;
+        assert_eq!(location(&response), "/login/verify", "{email} is asked for a code");
+        let response = self.give_code(&client, secret).await;
+        assert_eq!(response.status().as_u16(), 303, "the two-factor step of {email}");
+        client
+    }
+
+    /// Answers the two-factor step with the current code. The clock first moves to the next
+    /// 30-second step, since each code works only once.
+    pub async fn give_code(&self, client: &reqwest::Client, secret: &[u8]) -> reqwest::Response {
+        self.clock.advance(chrono::Duration::seconds(30));
+        let code = totp::code_at(secret, self.clock.now().timestamp());
+        let token = self.csrf_token(client, "/login/verify").await;
+        self.post_form(client, "/login/verify", &[("csrf_token", &token), ("code", &code)]).await
     }
 
     pub async fn user_id(&self, email: &str) -> i64 {

@@ -12,3 +12,4 @@ mod incidents;
 mod lifecycle;
 mod security;
 mod sign_in;
+mod two_factor;
