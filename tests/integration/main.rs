@@ -10,6 +10,7 @@ mod dashboard;
 mod identity;
 mod incidents;
 mod lifecycle;
+mod route_matrix;
 mod security;
 mod sign_in;
 mod two_factor;

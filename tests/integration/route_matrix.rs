@@ -1,0 +1,507 @@
+//! The authorization matrix, built from the router: every registered route and method, called by
+//! every kind of principal, with the exact outcome each must get. A route without a row fails the
+//! test, so a new route cannot escape it. Refusals leave the database as it was; other accounts'
+//! and invisible tickets answer byte for byte like a missing one; a canary in another account
+//! never shows up in a customer's response.
+//!
+//! Cells run in a fixed order (routes as listed, principals left to right), so a change one
+//! principal makes (closing the ticket, deleting the role) is what the next ones meet.
+
+use incident_portal::auth::api_key;
+use incident_portal::domain::permission::Permission;
+use incident_portal::http::routes;
+use incident_portal::store::{NewTicket, NewUser};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+/// The principals, in the order of each row's letters.
+const PRINCIPALS: [&str; 19] = [
+    "anonymous",
+    "opener",
+    "recipient",
+    "same-account non-recipient",
+    "lacks Read Ticket",
+    "lacks Write Ticket",
+    "lacks Read Dashboard Statistics",
+    "lacks Read Identity",
+    "lacks Write Identity",
+    "lacks API Keys Self Manage",
+    "lacks API Keys All Read",
+    "lacks API Keys All Delete",
+    "other account's administrator",
+    "disabled user",
+    "support agent",
+    "support administrator",
+    "API key",
+    "API key of another account",
+    "revoked API key",
+];
+const LACKING: [Permission; 8] = [
+    Permission::ReadTicket,
+    Permission::WriteTicket,
+    Permission::ReadDashboardStatistics,
+    Permission::ReadIdentity,
+    Permission::WriteIdentity,
+    Permission::ApiKeysSelfManage,
+    Permission::ApiKeysAllRead,
+    Permission::ApiKeysAllDelete,
+];
+const FIRST_KEY: usize = 16;
+/// Principals of Northwind, the account the canary's account must stay hidden from.
+const NORTHWIND: [usize; 15] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 16, 18, 0];
+const CANARY: &str = "CANARY-contoso-5b1e9f";
+
+/// Each letter is one principal's outcome: P 200, D 303 elsewhere (done), L 303 to sign in,
+/// E 303 to the two-factor set-up, B 400, U 401, F 403, N 404, C 409, G 410, V 422, R 429.
+/// Rows outside `/api/` list the sixteen signed-in or anonymous principals; the three API keys
+/// there count as anonymous callers.
+const MATRIX: &[(&str, &str, &str)] = &[
+    //                                                    anon  same  lack×8    other dis staff
+    ("GET", "/healthz", "PPPPPPPPPPPPPPPP"),
+    ("GET", "/readyz", "PPPPPPPPPPPPPPPP"),
+    ("GET", "/static/{name}", "PPPPPPPPPPPPPPPP"),
+    ("GET", "/", "LDDDDDDDDDDDDLDD"),
+    ("GET", "/login", "PDDDDDDDDDDDDDDD"),
+    ("POST", "/login", "VVVVVVVVVVVVVVVV"),
+    ("GET", "/login/verify", "LLLLLLLLLLLLLLLL"),
+    ("POST", "/login/verify", "LLLLLLLLLLLLLLLL"),
+    ("GET", "/password/set", "GGGGGGGGGGGGGGGG"),
+    ("POST", "/password/set", "GGGGGGGGGGGGGGGG"),
+    ("GET", "/api/v1/security-incidents", "UPPPFPFPPPPPPUPPPPU"),
+    ("GET", "/api/v1/security-incidents/severity-count", "UPPPFPFPPPPPPUPPPPU"),
+    ("GET", "/api/v1/me", "UPPPPPPPPPPPPUPPPPU"),
+    ("GET", "/api/v1/openapi.json", "PPPPPPPPPPPPPPPPPPP"),
+    ("GET", "/docs/api", "PPPPPPPPPPPPPPPP"),
+    ("GET", "/security/dashboard", "LPPPPPFPPPPPPLPP"),
+    ("GET", "/security/dashboard/panel", "LPPPPPFPPPPPPLPP"),
+    ("GET", "/security/incidents", "LPPPFPFPPPPPPLPP"),
+    ("GET", "/security/incidents.csv", "LPPPFPFPPPPPPLPP"),
+    ("GET", "/security/incidents/{number}", "LPPNFPFPPPPPNLPP"),
+    ("GET", "/support/tickets", "LPPPFPPPPPPPPLDD"),
+    ("POST", "/support/tickets", "LDDDDFDDDDDDDLFF"),
+    ("GET", "/support/tickets.csv", "LPPPFPPPPPPPPLPP"),
+    ("GET", "/support/tickets/new", "LPPPPFPPPPPPPLDD"),
+    ("GET", "/support/tickets/{number}", "LPPNFPPPPPPPNLPP"),
+    ("POST", "/support/tickets/{number}/comments", "LDDNFFDDDDDDNLDD"),
+    ("POST", "/support/tickets/{number}/recipients", "LDDNFFDDDDDDNLDD"),
+    ("GET", "/account/users", "LFFPPPPPPPPPPLFF"),
+    ("POST", "/account/users", "LFFDDDDDFDDDBLFF"),
+    ("GET", "/account/users/new", "LFFPPPPPFPPPPLFF"),
+    ("POST", "/account/two-factor", "LFFDDDDDFDDDDLFF"),
+    ("GET", "/account/users/{user_id}", "LFFPPPPPPPPPNLFF"),
+    ("POST", "/account/users/{user_id}/roles", "LFFDDDDDFDDDNLFF"),
+    ("POST", "/account/users/{user_id}/disable", "LFFDDDDDFDDDNLFF"),
+    ("POST", "/account/users/{user_id}/enable", "LFFDDDDDFDDDNLFF"),
+    ("POST", "/account/users/{user_id}/password-link", "LFFDDDDDFDDDNLFF"),
+    ("POST", "/account/users/{user_id}/reset-two-factor", "LFFDDDDDFDDDNLFF"),
+    ("GET", "/account/roles", "LFFPPPPPPPPPPLFF"),
+    ("POST", "/account/roles", "LFFDDDDDFDDDDLFF"),
+    ("GET", "/account/roles/{role_id}", "LFFPPPPPPPPPNLFF"),
+    ("POST", "/account/roles/{role_id}/rename", "LFFDDDDDFDDDNLFF"),
+    ("POST", "/account/roles/{role_id}/permissions", "LFFDDDDDFDDDNLFF"),
+    ("POST", "/account/roles/{role_id}/members", "LFFDDDDDFDDDNLFF"),
+    ("POST", "/account/roles/{role_id}/members/{user_id}/remove", "LFFCCCCCFCCCNLFF"),
+    ("GET", "/account/roles/{role_id}/delete", "LFFPPPPPFPPPNLFF"),
+    ("POST", "/account/roles/{role_id}/delete", "LFFCCCCCFCCCNLFF"),
+    ("GET", "/account/profile", "LPPPPPPPPPPPPLPP"),
+    ("POST", "/account/profile", "LDDDDDDDDDDDDLDD"),
+    ("POST", "/account/profile/password", "LVVVVVVVVVVVVLVV"),
+    ("GET", "/account/profile/two-factor", "LPPPPPPPPPPPPLPP"),
+    ("POST", "/account/profile/two-factor", "LVVVVVVVVVVVVLEE"),
+    ("POST", "/account/profile/two-factor/recovery-codes", "LVVVVVVVVVVVVLVV"),
+    ("POST", "/account/profile/two-factor/disable", "LVVVVVVVVVVVVLFF"),
+    ("GET", "/account/api-keys", "LPPPPPPPPPPPPLFF"),
+    ("POST", "/account/api-keys", "LPPPPPPPPFPPPLFF"),
+    ("POST", "/account/api-keys/{key_id}/revoke", "LNNDDDDDDDNFNLFF"),
+    ("GET", "/desk/queue", "LFFFFFFFFFFFFLPP"),
+    ("GET", "/desk/queue.csv", "LFFFFFFFFFFFFLPP"),
+    ("POST", "/desk/tickets", "LFFFFFFFFFFFFLDD"),
+    ("GET", "/desk/tickets/new", "LFFFFFFFFFFFFLPP"),
+    ("POST", "/desk/tickets/{number}/severity", "LFFFFFFFFFFFFLDC"),
+    ("POST", "/desk/tickets/{number}/status", "LFFFFFFFFFFFFLDC"),
+    ("POST", "/desk/tickets/{number}/close", "LFFFFFFFFFFFFLDC"),
+    ("POST", "/desk/tickets/{number}/decline-closure", "LFFFFFFFFFFFFLCC"),
+    ("POST", "/desk/tickets/{number}/reopen", "LFFFFFFFFFFFFLDC"),
+    ("POST", "/desk/tickets/{number}/recipients/{user_id}/remove", "LFFFFFFFFFFFFLDN"),
+    ("GET", "/desk/accounts", "LFFFFFFFFFFFFLFP"),
+    ("POST", "/desk/accounts", "LFFFFFFFFFFFFLFD"),
+    ("GET", "/desk/accounts/new", "LFFFFFFFFFFFFLFP"),
+    ("GET", "/desk/staff", "LFFFFFFFFFFFFLFP"),
+    ("POST", "/desk/staff", "LFFFFFFFFFFFFLFD"),
+    ("POST", "/desk/staff/{user_id}/reset-two-factor", "LFFFFFFFFFFFFLFD"),
+    ("GET", "/desk/audit", "LFFFFFFFFFFFFLPP"),
+    // Last, since they end the sessions the rows above use.
+    ("POST", "/logout", "LLLLLLLLLLLLLFLL"),
+    ("POST", "/account/profile/sign-out-everywhere", "LLLLLLLLLLLLLLLL"),
+];
+
+/// They end sessions (which is what they are for), so their rows come last.
+const ENDS_SESSIONS: [&str; 2] = ["/logout", "/account/profile/sign-out-everywhere"];
+
+struct Caller {
+    client: reqwest::Client,
+    key: Option<Key>,
+    token: String,
+}
+
+/// What the paths' parameters stand for.
+struct World {
+    ticket: Fixture,
+    /// A Northwind user the administrators act on.
+    tina: i64,
+    /// A custom role of Northwind with Tina in it.
+    role: i64,
+    /// One of Tina's API keys.
+    tina_key: String,
+    /// Billie, the recipient support removes.
+    billie: i64,
+    /// A staff member with two-factor sign-in, whom the support administrator resets.
+    stan: i64,
+}
+
+async fn hash() -> String {
+    incident_portal::auth::password::hash_password(secrecy::SecretString::from(PASSWORD)).await.unwrap()
+}
+
+async fn new_user(app: &TestApp, email: &str, permissions: &[Permission], hash: &str) -> i64 {
+    let account = app.principal(TESS).await.account().unwrap().id;
+    let user = NewUser {
+        account_id: Some(account),
+        email: email.into(),
+        first_name: "Matrix".into(),
+        last_name: email.split('@').next().unwrap().into(),
+        password_hash: Some(hash.into()),
+        support_admin: false,
+        time_zone: "UTC".into(),
+        enabled: true,
+    };
+    let id = app.store.create_user(&user, app.clock.now()).await.unwrap();
+    let role = app.store.create_role(account, &format!("Role of {email}"), permissions, app.clock.now()).await.unwrap();
+    app.store.add_role_member(role, id).await.unwrap();
+    id
+}
+
+fn lacking_email(index: usize) -> String {
+    format!("lacks-{}@northwind.example", LACKING[index].code().replace('_', "-"))
+}
+
+/// Sets up the principals and the world they act on.
+async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
+    let hash = hash().await;
+    let mut lacking_ids = Vec::new();
+    for (i, missing) in LACKING.iter().enumerate() {
+        let permissions: Vec<Permission> = Permission::ALL.into_iter().filter(|p| p != missing).collect();
+        lacking_ids.push(new_user(app, &lacking_email(i), &permissions, &hash).await);
+    }
+    let disabled = new_user(app, "dis.abled@northwind.example", &Permission::ALL, &hash).await;
+    let tina = new_user(app, "tina.target@northwind.example", &[Permission::ReadTicket], &hash).await;
+    let account = app.principal(TESS).await.account().unwrap().id;
+    let role = app.store.create_role(account, "Target role", &[Permission::ReadTicket], app.clock.now()).await.unwrap();
+    app.store.add_role_member(role, tina).await.unwrap();
+    let tina_key = app.api_key_for("tina.target@northwind.example").await.id;
+
+    // The incident: opened by Tess, received by Riley, Billie, every "lacks" user and the one
+    // to be disabled (so each meets the permission rule, not the visibility rule).
+    let ticket = app.fresh_incident().await;
+    let sam = app.user_id(SAM).await;
+    for id in lacking_ids.iter().chain([&disabled]) {
+        app.store.add_recipient(ticket.id, *id, "Matrix user", sam, app.clock.now()).await.unwrap();
+    }
+    // The canary: a Contoso incident no Northwind response may ever contain.
+    let casey = app.principal(CASEY).await;
+    let canary = NewTicket {
+        account_id: casey.account().unwrap().id,
+        opener_id: casey.user_id,
+        created_by: casey.user_id,
+        summary: format!("{CANARY} summary"),
+        description: format!("{CANARY} description"),
+        recipient_ids: vec![],
+        status: incident_portal::domain::ticket::TicketStatus::Open,
+        severity: None,
+        created_at: app.clock.now(),
+        submission_key: None,
+    };
+    let canary_id = app.store.insert_ticket(&canary).await.unwrap();
+    app.store
+        .change_ticket(
+            canary_id,
+            sam,
+            None,
+            None,
+            &[incident_portal::domain::lifecycle::Change::SetSeverity(Some(
+                incident_portal::domain::ticket::Severity::Critical,
+            ))],
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+
+    let staff = NewUser {
+        account_id: None,
+        email: "stan.staff@support.example".into(),
+        first_name: "Stan".into(),
+        last_name: "Staff".into(),
+        password_hash: Some(hash.clone()),
+        support_admin: false,
+        time_zone: "UTC".into(),
+        enabled: true,
+    };
+    let stan = app.store.create_user(&staff, app.clock.now()).await.unwrap();
+    let secret = incident_portal::auth::totp::new_secret();
+    let sealed = incident_portal::auth::totp::encrypt_secret(&cipher(), stan, &secret);
+    app.store.begin_two_factor(stan, &sealed).await.unwrap();
+    app.store.enable_two_factor(stan, 0, &[], app.clock.now()).await.unwrap();
+
+    let mut emails: Vec<Option<String>> = vec![None, Some(TESS.into()), Some(RILEY.into()), Some(AVERY.into())];
+    emails.extend((0..LACKING.len()).map(|i| Some(lacking_email(i))));
+    emails.extend([Some(CASEY.into()), Some("dis.abled@northwind.example".into()), Some(SAM.into()), Some(MORGAN.into())]);
+    let mut callers = Vec::new();
+    for email in emails {
+        callers.push(caller(app, email, None).await);
+    }
+    // The disabled user's session was made before the account administrator disabled them.
+    app.execute(&format!("UPDATE users SET enabled = FALSE WHERE id = {disabled}")).await;
+    let revoked = app.api_key_for(TESS).await;
+    app.execute(&format!("UPDATE api_keys SET revoked_at = created_at WHERE key_id = '{}'", revoked.id)).await;
+    for key in [app.api_key_for(TESS).await, app.api_key_for(CASEY).await, revoked] {
+        callers.push(caller(app, None, Some(key)).await);
+    }
+    let world = World { ticket, tina, role, tina_key, billie: app.user_id(BILLIE).await, stan };
+    (callers, world)
+}
+
+async fn caller(app: &TestApp, email: Option<String>, key: Option<Key>) -> Caller {
+    let (client, page) = match &email {
+        Some(email) => (app.sign_in(email).await, "/account/profile"),
+        None => (client(), "/login"),
+    };
+    let token = app.csrf_token(&client, page).await;
+    Caller { client, key, token }
+}
+
+fn path_for(pattern: &str, world: &World) -> String {
+    let user = if pattern.starts_with("/desk/staff") {
+        world.stan
+    } else if pattern.starts_with("/desk/tickets") {
+        world.billie
+    } else {
+        world.tina
+    };
+    pattern
+        .replace("{name}", "app.css")
+        .replace("{number}", &world.ticket.number)
+        .replace("{user_id}", &user.to_string())
+        .replace("{role_id}", &world.role.to_string())
+        .replace("{key_id}", &world.tina_key)
+}
+
+/// A body the route accepts from a principal who may use it; unique per principal where the
+/// route creates something.
+async fn form_for(app: &TestApp, method: &str, pattern: &str, world: &World, who: usize) -> Vec<(String, String)> {
+    if method != "POST" {
+        return Vec::new();
+    }
+    let unique = format!("m{who}-{}", pattern.len());
+    let version = app.ticket_version(world.ticket.id).await.to_string();
+    let account_number = 990_000 + who as i64 * 100 + pattern.len() as i64;
+    let fields: Vec<(&str, String)> = match pattern {
+        "/login" => vec![("email", format!("nobody-{unique}@example.com")), ("password", "not the password".into())],
+        "/login/verify" => vec![("code", "000000".into())],
+        "/password/set" => vec![
+            ("token", "not-a-token".into()),
+            ("password", "a long enough password".into()),
+            ("confirmation", "a long enough password".into()),
+        ],
+        "/support/tickets" => vec![
+            ("summary", format!("Matrix ticket {unique}")),
+            ("description", "From the matrix".into()),
+            ("submission_key", format!("matrix-{unique}")),
+        ],
+        "/support/tickets/{number}/comments" => vec![
+            ("body", format!("Matrix comment {unique}")),
+            ("submission_key", format!("matrix-{unique}")),
+        ],
+        "/support/tickets/{number}/recipients" => vec![("user_id", app.user_id(DANA).await.to_string())],
+        "/account/users" => vec![
+            ("first_name", "New".into()),
+            ("last_name", "User".into()),
+            ("email", format!("{unique}@northwind.example")),
+            ("role", world.role.to_string()),
+        ],
+        "/account/two-factor" => vec![],
+        "/account/users/{user_id}/roles" => vec![("role", world.role.to_string())],
+        "/account/roles" => vec![("name", format!("Matrix role {unique}")), ("permission", "read_ticket".into())],
+        "/account/roles/{role_id}/rename" => vec![("name", format!("Renamed {unique}"))],
+        "/account/roles/{role_id}/permissions" => vec![("permission", "read_ticket".into())],
+        "/account/roles/{role_id}/members" => vec![("user_id", world.tina.to_string())],
+        "/account/profile" => vec![
+            ("first_name", "Same".into()),
+            ("last_name", "Name".into()),
+            ("time_zone", "UTC".into()),
+        ],
+        "/account/profile/password" => vec![
+            ("current", "not the password".into()),
+            ("password", "another long password".into()),
+            ("confirmation", "another long password".into()),
+        ],
+        "/account/profile/two-factor"
+        | "/account/profile/two-factor/recovery-codes"
+        | "/account/profile/two-factor/disable" => vec![("code", "000000".into())],
+        "/account/api-keys" => vec![("name", format!("Matrix key {unique}"))],
+        "/desk/tickets" => vec![
+            ("account", "100234".into()),
+            ("opener_id", app.user_id(TESS).await.to_string()),
+            ("summary", format!("Desk ticket {unique}")),
+            ("description", "From the matrix".into()),
+            ("severity", "Low".into()),
+            ("submission_key", format!("matrix-{unique}")),
+        ],
+        "/desk/tickets/{number}/severity" => vec![("version", version), ("severity", "Critical".into())],
+        "/desk/tickets/{number}/status" => vec![("version", version), ("status", "requires_attention".into())],
+        "/desk/tickets/{number}/close" => vec![("version", version), ("resolution", "Verified and fixed.".into())],
+        "/desk/tickets/{number}/decline-closure" => vec![("version", version), ("reason", "Not yet.".into())],
+        "/desk/tickets/{number}/reopen" => vec![("version", version), ("comment", "It is back.".into())],
+        "/desk/accounts" => vec![
+            ("name", format!("Matrix Co {unique}")),
+            ("number", account_number.to_string()),
+            ("first_name", "Ada".into()),
+            ("last_name", "Admin".into()),
+            ("email", format!("ada-{unique}@matrix.example")),
+        ],
+        "/desk/staff" => vec![
+            ("first_name", "New".into()),
+            ("last_name", "Staff".into()),
+            ("email", format!("{unique}@support.example")),
+        ],
+        _ => vec![],
+    };
+    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn outcome(status: u16, location: &str) -> char {
+    match status {
+        200 => 'P',
+        303 if location.starts_with("/login") => 'L',
+        303 if location.starts_with("/account/profile/two-factor") => 'E',
+        303 => 'D',
+        400 => 'B',
+        401 => 'U',
+        403 => 'F',
+        404 => 'N',
+        409 => 'C',
+        410 => 'G',
+        422 => 'V',
+        429 => 'R',
+        _ => '?',
+    }
+}
+
+/// Everything a refused request must leave as it was (refusals may add audit entries, sign-in
+/// attempts and sessions).
+async fn digest(app: &TestApp) -> Vec<i64> {
+    let mut values = app.snapshot().await;
+    for sql in [
+        "SELECT COUNT(*) FROM users WHERE enabled = TRUE",
+        "SELECT COUNT(*) FROM users WHERE totp_enabled_at IS NOT NULL",
+        "SELECT COUNT(*) FROM roles",
+        "SELECT COUNT(*) FROM role_members",
+        "SELECT COUNT(*) FROM role_permissions",
+        "SELECT COUNT(*) FROM api_keys",
+        "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL",
+        "SELECT COUNT(*) FROM accounts WHERE mfa_required = TRUE",
+        "SELECT COUNT(*) FROM recovery_codes",
+    ] {
+        values.push(app.count(sql).await);
+    }
+    values
+}
+
+async fn send(app: &TestApp, caller: &Caller, method: &str, path: &str, form: &[(String, String)]) -> reqwest::Response {
+    let mut fields = vec![("csrf_token".to_string(), caller.token.clone())];
+    fields.extend(form.iter().cloned());
+    let body = serde_html_form::to_string(&fields).unwrap();
+    let mut request = match method {
+        "GET" => caller.client.get(app.url(path)),
+        _ => caller
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone()),
+    };
+    if let Some(key) = &caller.key {
+        let nonce = incident_portal::auth::token::new_token();
+        let timestamp = app.clock.now().timestamp();
+        let signed_body = if method == "GET" { &b""[..] } else { body.as_bytes() };
+        let signature = api_key::sign(&key.secret, &key.id, method, path, &nonce, timestamp, signed_body);
+        request = request.header("authorization", format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id));
+    }
+    request.send().await.expect("the request completes")
+}
+
+async fn every_route_answers_every_principal_exactly(app: TestApp) {
+    let table = routes::table();
+    for route in &table {
+        assert!(
+            MATRIX.iter().any(|(m, p, _)| *m == route.method.as_str() && *p == route.path),
+            "{} {} has no row in the authorization matrix",
+            route.method,
+            route.path
+        );
+    }
+    assert_eq!(MATRIX.len(), table.len(), "the matrix lists a route the router does not have");
+
+    let (callers, world) = setup(&app).await;
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+    for (method, pattern, row) in MATRIX {
+        let mut expected: Vec<char> = row.chars().collect();
+        if !pattern.starts_with("/api/") {
+            assert_eq!(expected.len(), FIRST_KEY, "{method} {pattern}: one letter per principal");
+            expected.extend([expected[0]; 3]);
+        }
+        assert_eq!(expected.len(), PRINCIPALS.len(), "{method} {pattern}: one letter per principal");
+        let path = path_for(pattern, &world);
+        for (who, caller) in callers.iter().enumerate() {
+            let form = form_for(&app, method, pattern, &world, who).await;
+            let before = digest(&app).await;
+            let response = send(&app, caller, method, &path, &form).await;
+            let status = response.status().as_u16();
+            let actual = outcome(status, &location(&response));
+            let body = response.text().await.unwrap_or_default();
+            cells += 1;
+            if actual != expected[who] {
+                mismatches.push(format!(
+                    "{method} {pattern} as {}: expected {}, got {actual} ({status})",
+                    PRINCIPALS[who], expected[who]
+                ));
+            }
+            if !"PDE".contains(actual) && !ENDS_SESSIONS.contains(pattern) {
+                assert_eq!(digest(&app).await, before, "{method} {pattern} as {} changed data", PRINCIPALS[who]);
+            }
+            if NORTHWIND.contains(&who) {
+                assert!(!body.contains(CANARY), "{method} {pattern} as {} shows Contoso's canary", PRINCIPALS[who]);
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{} of {cells} cells differ:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert_eq!(cells, MATRIX.len() * PRINCIPALS.len());
+}
+
+/// A ticket of another account, or one of this account the user does not receive, answers
+/// exactly like a ticket that does not exist.
+async fn invisible_tickets_answer_like_missing_ones(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let missing = "ATS-987654321";
+    for who in [AVERY, CASEY] {
+        let client = app.sign_in(who).await;
+        for base in ["/support/tickets/", "/security/incidents/"] {
+            let (status, invisible) = app.get_text(&client, &format!("{base}{}", ticket.number)).await;
+            let (missing_status, absent) = app.get_text(&client, &format!("{base}{missing}")).await;
+            assert_eq!((status, missing_status), (404, 404), "{who} {base}");
+            assert_eq!(invisible.replace(&ticket.number, missing), absent, "{who} {base}: the bodies differ");
+        }
+    }
+}
+
+on_both_backends!(every_route_answers_every_principal_exactly, invisible_tickets_answer_like_missing_ones);
