@@ -504,4 +504,57 @@ async fn invisible_tickets_answer_like_missing_ones(app: TestApp) {
     }
 }
 
-on_both_backends!(every_route_answers_every_principal_exactly, invisible_tickets_answer_like_missing_ones);
+
+/// Every state-changing route refuses a forged request: no token, another session's token, a
+/// foreign or `null` Origin, `Sec-Fetch-Site: cross-site`. The caller is one the route would
+/// otherwise obey, and nothing changes.
+async fn every_state_changing_route_refuses_forged_requests(app: TestApp) {
+    let (_, world) = setup(&app).await;
+    let avery = caller(&app, Some(AVERY.into()), None).await;
+    let morgan = caller(&app, Some(MORGAN.into()), None).await;
+    let anonymous = caller(&app, None, None).await;
+    let other_token = caller(&app, Some(TESS.into()), None).await.token;
+    let mut refused = 0;
+    for route in routes::table().into_iter().filter(|r| r.method == actix_web::http::Method::POST) {
+        let who = if route.path.starts_with("/desk/") {
+            &morgan
+        } else if route.gate == routes::Gate::Public {
+            &anonymous
+        } else {
+            &avery
+        };
+        let path = path_for(route.path, &world);
+        let form = form_for(&app, "POST", route.path, &world, 3).await;
+        let attempts: [(&str, Option<&str>, Option<(&str, &str)>); 5] = [
+            ("no token", None, None),
+            ("another session's token", Some(&other_token), None),
+            ("a foreign Origin", Some(&who.token), Some(("origin", "https://evil.example"))),
+            ("a null Origin", Some(&who.token), Some(("origin", "null"))),
+            ("Sec-Fetch-Site: cross-site", Some(&who.token), Some(("sec-fetch-site", "cross-site"))),
+        ];
+        for (what, token, header) in attempts {
+            let mut fields: Vec<(String, String)> = token.map(|t| ("csrf_token".into(), t.into())).into_iter().collect();
+            fields.extend(form.iter().cloned());
+            let before = digest(&app).await;
+            let mut request = who
+                .client
+                .post(app.url(&path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(serde_html_form::to_string(&fields).unwrap());
+            if let Some((name, value)) = header {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 403, "POST {} with {what}", route.path);
+            assert_eq!(digest(&app).await, before, "POST {} with {what} changed data", route.path);
+            refused += 1;
+        }
+    }
+    assert!(refused >= 5 * 35, "only {refused} forged requests were tried");
+}
+
+on_both_backends!(
+    every_route_answers_every_principal_exactly,
+    invisible_tickets_answer_like_missing_ones,
+    every_state_changing_route_refuses_forged_requests,
+);
