@@ -16,16 +16,43 @@ fn assert_security_headers(response: &reqwest::Response, what: &str) {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
 }
 
-async fn security_headers_are_on_a_200_a_404_and_a_500(app: TestApp) {
+async fn security_headers_are_on_every_class_of_response(app: TestApp) {
+    let anonymous = client();
+    let redirect = app.get(&anonymous, "/").await;
+    assert_eq!(redirect.status().as_u16(), 303);
+    assert_security_headers(&redirect, "303");
+
     let client = app.sign_in(TESS).await;
     let ok = app.get(&client, "/security/incidents").await;
     assert_eq!(ok.status().as_u16(), 200);
     assert_security_headers(&ok, "200");
 
+    let bad = app.get(&client, "/security/incidents?size=many").await;
+    assert_eq!(bad.status().as_u16(), 400);
+    assert_security_headers(&bad, "400");
+
+    let forbidden = app.get(&client, "/desk/queue").await;
+    assert_eq!(forbidden.status().as_u16(), 403);
+    assert_security_headers(&forbidden, "403");
+
     let missing = app.get(&client, "/no/such/page").await;
     assert_eq!(missing.status().as_u16(), 404);
     assert_security_headers(&missing, "404");
     assert!(missing.text().await.unwrap().contains("Page not found"));
+
+    let throttled = client_with_failures(&app, RILEY, 6).await;
+    assert_eq!(throttled.status().as_u16(), 429);
+    assert_security_headers(&throttled, "429");
+    assert!(throttled.headers().contains_key("retry-after"));
+
+    let key = app.api_key_for(TESS).await;
+    let api = app.api_get(&key, "/api/v1/me").await;
+    assert_eq!(api.status().as_u16(), 200);
+    assert_security_headers(&api, "API 200");
+    let unsigned = app.get(&crate::helpers::client(), "/api/v1/me").await;
+    assert_eq!(unsigned.status().as_u16(), 401);
+    assert_security_headers(&unsigned, "API 401");
+    assert!(unsigned.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
 
     // Break the database under the running app: the page fails with the 500 page.
     app.execute("DROP TABLE ticket_visibility").await;
@@ -36,6 +63,22 @@ async fn security_headers_are_on_a_200_a_404_and_a_500(app: TestApp) {
     let html = broken.text().await.unwrap();
     assert!(html.contains(&request_id), "the 500 page shows the request id");
     assert!(!html.to_lowercase().contains("ticket_visibility") && !html.contains("sqlx"), "no cause reaches the user");
+
+    // And take the database away: 503.
+    app.store.close().await;
+    let unavailable = app.get(&client, "/security/dashboard").await;
+    assert_eq!(unavailable.status().as_u16(), 503);
+    assert_security_headers(&unavailable, "503");
+}
+
+/// The answer to the last of `attempts` wrong passwords for `email`.
+async fn client_with_failures(app: &TestApp, email: &str, attempts: usize) -> reqwest::Response {
+    let client = crate::helpers::client();
+    let mut last = None;
+    for _ in 0..attempts {
+        last = Some(app.try_sign_in(&client, email, "not the password").await);
+    }
+    last.expect("at least one attempt")
 }
 
 async fn a_form_without_the_csrf_token_is_refused(app: TestApp) {
@@ -128,7 +171,7 @@ async fn a_wrong_method_gets_a_page_not_a_blank(app: TestApp) {
 }
 
 on_both_backends!(
-    security_headers_are_on_a_200_a_404_and_a_500,
+    security_headers_are_on_every_class_of_response,
     a_form_without_the_csrf_token_is_refused,
     another_sessions_csrf_token_is_refused,
     a_form_posted_from_another_origin_is_refused,
