@@ -84,9 +84,12 @@ pub async fn login(
 ) -> Result<HttpResponse, AppError> {
     let email = form.email.trim().to_lowercase();
     let next = form.next.as_deref();
+    // Control characters (NUL above all, which PostgreSQL refuses to store) are never part of an
+    // email address.
     if email.is_empty()
         || form.password.is_empty()
         || email.len() > 254
+        || email.chars().any(char::is_control)
         || form.password.chars().count() > password::MAX_PASSWORD_CHARS
     {
         let page = login_page(&ctx, form.email.clone(), next, Some("Enter your email and password.".into()), None);

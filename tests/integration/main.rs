@@ -7,6 +7,7 @@ mod api;
 mod authorization;
 mod browser;
 mod dashboard;
+mod fuzz;
 mod identity;
 mod incidents;
 mod lifecycle;

@@ -139,14 +139,14 @@ const MATRIX: &[(&str, &str, &str)] = &[
 /// They end sessions (which is what they are for), so their rows come last.
 const ENDS_SESSIONS: [&str; 2] = ["/logout", "/account/profile/sign-out-everywhere"];
 
-struct Caller {
-    client: reqwest::Client,
+pub(crate) struct Caller {
+    pub(crate) client: reqwest::Client,
     key: Option<Key>,
-    token: String,
+    pub(crate) token: String,
 }
 
 /// What the paths' parameters stand for.
-struct World {
+pub(crate) struct World {
     ticket: Fixture,
     /// A Northwind user the administrators act on.
     tina: i64,
@@ -187,7 +187,7 @@ fn lacking_email(index: usize) -> String {
 }
 
 /// Sets up the principals and the world they act on.
-async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
+pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
     let hash = hash().await;
     let mut lacking_ids = Vec::new();
     for (i, missing) in LACKING.iter().enumerate() {
@@ -271,7 +271,7 @@ async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
     (callers, world)
 }
 
-async fn caller(app: &TestApp, email: Option<String>, key: Option<Key>) -> Caller {
+pub(crate) async fn caller(app: &TestApp, email: Option<String>, key: Option<Key>) -> Caller {
     let (client, page) = match &email {
         Some(email) => (app.sign_in(email).await, "/account/profile"),
         None => (client(), "/login"),
@@ -280,7 +280,7 @@ async fn caller(app: &TestApp, email: Option<String>, key: Option<Key>) -> Calle
     Caller { client, key, token }
 }
 
-fn path_for(pattern: &str, world: &World) -> String {
+pub(crate) fn path_for(pattern: &str, world: &World) -> String {
     let user = if pattern.starts_with("/desk/staff") {
         world.stan
     } else if pattern.starts_with("/desk/tickets") {
@@ -298,7 +298,7 @@ fn path_for(pattern: &str, world: &World) -> String {
 
 /// A body the route accepts from a principal who may use it; unique per principal where the
 /// route creates something.
-async fn form_for(app: &TestApp, method: &str, pattern: &str, world: &World, who: usize) -> Vec<(String, String)> {
+pub(crate) async fn form_for(app: &TestApp, method: &str, pattern: &str, world: &World, who: usize) -> Vec<(String, String)> {
     if method != "POST" {
         return Vec::new();
     }
