@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod concurrency;
 mod authorization;
 mod browser;
 mod dashboard;

@@ -1,0 +1,75 @@
+//! Races: simultaneous API calls reusing one nonce, and two administrators demoting each other
+//! at the same moment. (Simultaneous close and comment: `lifecycle`.)
+
+use incident_portal::domain::permission::BuiltinRole;
+use incident_portal::store::NewUser;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+const ROUNDS: usize = 20;
+
+async fn of_simultaneous_calls_with_one_nonce_exactly_one_is_accepted(app: TestApp) {
+    for round in 0..ROUNDS {
+        let key = app.api_key_for(TESS).await;
+        let target = "/api/v1/security-incidents/severity-count";
+        let nonce = incident_portal::auth::token::new_token();
+        let timestamp = app.clock.now().timestamp();
+        let signature =
+            incident_portal::auth::api_key::sign(&key.secret, &key.id, "GET", target, &nonce, timestamp, b"");
+        let header = format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id);
+        let calls = (0..6).map(|_| {
+            let request = reqwest::Client::new().get(app.url(target)).header("authorization", header.clone());
+            async move { request.send().await.unwrap().status().as_u16() }
+        });
+        let mut statuses = futures_util::future::join_all(calls).await;
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 401, 401, 401, 401, 401], "round {round}");
+    }
+}
+
+async fn two_administrators_demoting_each_other_leave_one(app: TestApp) {
+    let account = app.principal(AVERY).await.account().unwrap().id;
+    let hash = incident_portal::auth::password::hash_password(secrecy::SecretString::from(PASSWORD)).await.unwrap();
+    let alex = NewUser {
+        account_id: Some(account),
+        email: "alex.admin@northwind.example".into(),
+        first_name: "Alex".into(),
+        last_name: "Admin".into(),
+        password_hash: Some(hash),
+        support_admin: false,
+        time_zone: "UTC".into(),
+        enabled: true,
+    };
+    let alex_id = app.store.create_user(&alex, app.clock.now()).await.unwrap();
+    let admin_role = app.store.builtin_role_id(account, BuiltinRole::Admin).await.unwrap();
+    app.store.add_role_member(admin_role, alex_id).await.unwrap();
+    let technical = app.store.builtin_role_id(account, BuiltinRole::Technical).await.unwrap().to_string();
+    let avery_id = app.user_id(AVERY).await;
+    let avery = app.sign_in(AVERY).await;
+    let alex = app.sign_in("alex.admin@northwind.example").await;
+    let admins = "SELECT COUNT(*) FROM role_members m JOIN roles r ON r.id = m.role_id \
+                  WHERE r.builtin = 'admin' AND r.account_id = ";
+    for round in 0..ROUNDS {
+        for id in [avery_id, alex_id] {
+            app.store.set_user_roles(account, id, &[admin_role]).await.unwrap();
+        }
+        let avery_token = app.csrf_token(&avery, "/account/users").await;
+        let alex_token = app.csrf_token(&alex, "/account/users").await;
+        let demote_alex = format!("/account/users/{alex_id}/roles");
+        let demote_avery = format!("/account/users/{avery_id}/roles");
+        let avery_form = [("csrf_token", avery_token.as_str()), ("role", technical.as_str())];
+        let alex_form = [("csrf_token", alex_token.as_str()), ("role", technical.as_str())];
+        let (first, second) = tokio::join!(
+            app.post_form(&avery, &demote_alex, &avery_form),
+            app.post_form(&alex, &demote_avery, &alex_form),
+        );
+        let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses[0], 303, "round {round}: one demotion goes through");
+        assert!([403, 409].contains(&statuses[1]), "round {round}: the other is refused, got {statuses:?}");
+        assert_eq!(app.count(&format!("{admins}{account}")).await, 1, "round {round}: one administrator is left");
+    }
+}
+
+on_both_backends!(of_simultaneous_calls_with_one_nonce_exactly_one_is_accepted, two_administrators_demoting_each_other_leave_one);
