@@ -1,0 +1,127 @@
+//! The security log, captured: sign-ins, failures, denials, forged forms, closure, role changes
+//! and API key use are logged with the request id, and no password, cookie, CSRF token, API
+//! secret or signature appears in any line. Its own test binary, because the log subscriber is
+//! global to a process.
+
+#[allow(dead_code)]
+#[path = "integration/helpers.rs"]
+mod helpers;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use helpers::*;
+use incident_portal::settings::LogFormat;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn cookie_of(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('=').map(|(_, value)| value.to_string()))
+        .filter(|value| value.len() > 8)
+        .collect()
+}
+
+#[tokio::test]
+async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    incident_portal::telemetry::init(LogFormat::Json, move || sink.clone());
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = spawn_app(backend).await else { continue };
+        let mut secrets: Vec<String> = vec![PASSWORD.into(), "a wrong password".into()];
+
+        // Sign-in: a failure, then success (whose cookie and token must never be logged).
+        let tess = client();
+        secrets.push(app.csrf_token(&tess, "/login").await);
+        app.try_sign_in(&tess, TESS, "a wrong password").await;
+        let token = app.csrf_token(&tess, "/login").await;
+        let response =
+            app.post_form(&tess, "/login", &[("csrf_token", &token), ("email", TESS), ("password", PASSWORD)]).await;
+        secrets.extend(cookie_of(&response));
+        secrets.push(app.csrf_token(&tess, "/security/incidents").await);
+
+        // A denial and a forged form.
+        app.get(&tess, "/desk/queue").await;
+        app.post_form(&tess, "/account/profile", &[("csrf_token", "forged"), ("first_name", "X")]).await;
+
+        // Support closes an incident; an administrator changes roles.
+        let ticket = app.fresh_incident().await;
+        let sam = app.sign_in(SAM).await;
+        let sam_token = app.csrf_token(&sam, "/desk/queue").await;
+        secrets.push(sam_token.clone());
+        let version = app.ticket_version(ticket.id).await.to_string();
+        let close = format!("/desk/tickets/{}/close", ticket.number);
+        app.post_form(&sam, &close, &[("csrf_token", &sam_token), ("version", &version), ("resolution", "Done")])
+            .await;
+        let avery = app.sign_in(AVERY).await;
+        let avery_token = app.csrf_token(&avery, "/account/users").await;
+        let riley = app.user_id(RILEY).await;
+        let technical = app
+            .count(&format!(
+                "SELECT r.id FROM roles r JOIN users u ON u.account_id = r.account_id \
+                 WHERE u.id = {riley} AND r.builtin = 'technical'"
+            ))
+            .await
+            .to_string();
+        app.post_form(
+            &avery,
+            &format!("/account/users/{riley}/roles"),
+            &[("csrf_token", &avery_token), ("role", &technical)],
+        )
+        .await;
+
+        // An API key in use.
+        let key = app.api_key_for(TESS).await;
+        secrets.push(key.secret.clone());
+        let nonce = incident_portal::auth::token::new_token();
+        let timestamp = app.clock.now().timestamp();
+        let target = "/api/v1/me";
+        let signature =
+            incident_portal::auth::api_key::sign(&key.secret, &key.id, "GET", target, &nonce, timestamp, b"");
+        secrets.push(signature.clone());
+        let signed = reqwest::Client::new()
+            .get(app.url(target))
+            .header("authorization", format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status().as_u16(), 200);
+
+        let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+        let lines: Vec<&str> = log.lines().collect();
+        for (what, needle) in [
+            ("sign-in failure", "\"action\":\"sign_in_failed\""),
+            ("sign-in", "\"action\":\"sign_in\""),
+            ("permission denial", "\"action\":\"permission_denied\""),
+            ("forged form", "CSRF token refused"),
+            ("role change", "\"action\":\"user_roles_changed\""),
+            ("API key use", "API key used"),
+        ] {
+            let line = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {what} in the log"));
+            assert!(line.contains("request_id"), "the {what} line has no request id: {line}");
+        }
+        let closed = lines.iter().find(|l| l.contains(&ticket.number) && l.contains("security event"));
+        assert!(closed.is_some_and(|l| l.contains("request_id")), "the closure is logged with the request id");
+        for secret in &secrets {
+            assert!(!log.contains(secret.as_str()), "a secret reached the log: {secret}");
+        }
+        captured.0.lock().unwrap().clear();
+    }
+}
