@@ -68,8 +68,7 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
         secrets.push(sam_token.clone());
         let version = app.ticket_version(ticket.id).await.to_string();
         let close = format!("/desk/tickets/{}/close", ticket.number);
-        app.post_form(&sam, &close, &[("csrf_token", &sam_token), ("version", &version), ("resolution", "Done")])
-            .await;
+        app.post_form(&sam, &close, &[("csrf_token", &sam_token), ("version", &version), ("resolution", "Done")]).await;
         let avery = app.sign_in(AVERY).await;
         let avery_token = app.csrf_token(&avery, "/account/users").await;
         let riley = app.user_id(RILEY).await;

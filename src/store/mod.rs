@@ -135,6 +135,8 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            // A connection cut mid-handshake (a server going down or coming up) reads garbage.
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::BeginFailed => StoreError::Unavailable(error),
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(error),

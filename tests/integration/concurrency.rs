@@ -72,4 +72,7 @@ async fn two_administrators_demoting_each_other_leave_one(app: TestApp) {
     }
 }
 
-on_both_backends!(of_simultaneous_calls_with_one_nonce_exactly_one_is_accepted, two_administrators_demoting_each_other_leave_one);
+on_both_backends!(
+    of_simultaneous_calls_with_one_nonce_exactly_one_is_accepted,
+    two_administrators_demoting_each_other_leave_one
+);

@@ -22,8 +22,22 @@ const SCRIPT: &str = "<script>alert('fuzz')</script>";
 const IMAGE: &str = "\"><img src=x onerror=alert(1)>";
 
 /// The query parameters the portal reads anywhere, and one it never does.
-const QUERY_FIELDS: [&str; 14] =
-    ["severity", "status", "q", "sort", "dir", "size", "page", "after", "account", "next", "token", "expired", "csrf_token", "zzz"];
+const QUERY_FIELDS: [&str; 14] = [
+    "severity",
+    "status",
+    "q",
+    "sort",
+    "dir",
+    "size",
+    "page",
+    "after",
+    "account",
+    "next",
+    "token",
+    "expired",
+    "csrf_token",
+    "zzz",
+];
 
 fn payload() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -108,7 +122,13 @@ fn build(fields: &[(String, Vec<u8>)]) -> String {
 }
 
 /// The request's query (GET) or body (POST) after the mutation.
-fn apply(mut fields: Vec<(String, Vec<u8>)>, names: &[String], mutation: &Mutation, mut payload: Vec<u8>, get: bool) -> Vec<u8> {
+fn apply(
+    mut fields: Vec<(String, Vec<u8>)>,
+    names: &[String],
+    mutation: &Mutation,
+    mut payload: Vec<u8>,
+    get: bool,
+) -> Vec<u8> {
     if get {
         // An address has a length limit of its own (the client's); bodies test the huge values.
         payload.truncate(8 * 1024);

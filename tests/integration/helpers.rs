@@ -58,7 +58,7 @@ pub fn required(what: &str) -> bool {
     std::env::var("INCIDENT_PORTAL_TEST_REQUIRE").is_ok_and(|v| v.split(',').any(|r| r.trim() == what))
 }
 
-fn postgres_admin_url() -> String {
+pub fn postgres_admin_url() -> String {
     std::env::var("INCIDENT_PORTAL_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
@@ -217,6 +217,7 @@ pub struct TestApp {
     pub clock: Clock,
     /// The key the app encrypts API key secrets with.
     pub api_cipher: SecretCipher,
+    pub database_url: String,
     _database: TestDatabase,
 }
 
@@ -244,10 +245,16 @@ pub fn settings(database_url: &str) -> Settings {
 /// The portal on a fresh copy of the demo data; `None` when PostgreSQL is asked for but
 /// not available (and not required).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_via(backend, |url| url).await
+}
+
+/// The portal on a fresh database whose URL `route` may change (to reach it through a proxy).
+pub async fn spawn_app_via(backend: Backend, route: impl FnOnce(String) -> String) -> Option<TestApp> {
     if std::env::var("TEST_LOG").is_ok() {
         incident_portal::telemetry::init(LogFormat::Text, std::io::stdout);
     }
     let (url, database) = create_database(backend).await?;
+    let url = route(url);
     let settings = settings(&url);
     let api_cipher = cipher();
     let store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
@@ -256,7 +263,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let app = Application::build_with_store(settings, store.clone(), clock.clone()).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    Some(TestApp { address, store, clock, api_cipher, _database: database })
+    Some(TestApp { address, store, clock, api_cipher, database_url: url, _database: database })
 }
 
 /// Runs each named test `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.

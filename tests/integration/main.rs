@@ -4,14 +4,15 @@
 mod helpers;
 
 mod api;
-mod concurrency;
 mod authorization;
 mod browser;
+mod concurrency;
 mod dashboard;
 mod fuzz;
 mod identity;
 mod incidents;
 mod lifecycle;
+mod outages;
 mod route_matrix;
 mod security;
 mod sign_in;

@@ -255,7 +255,12 @@ pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
 
     let mut emails: Vec<Option<String>> = vec![None, Some(TESS.into()), Some(RILEY.into()), Some(AVERY.into())];
     emails.extend((0..LACKING.len()).map(|i| Some(lacking_email(i))));
-    emails.extend([Some(CASEY.into()), Some("dis.abled@northwind.example".into()), Some(SAM.into()), Some(MORGAN.into())]);
+    emails.extend([
+        Some(CASEY.into()),
+        Some("dis.abled@northwind.example".into()),
+        Some(SAM.into()),
+        Some(MORGAN.into()),
+    ]);
     let mut callers = Vec::new();
     for email in emails {
         callers.push(caller(app, email, None).await);
@@ -298,7 +303,13 @@ pub(crate) fn path_for(pattern: &str, world: &World) -> String {
 
 /// A body the route accepts from a principal who may use it; unique per principal where the
 /// route creates something.
-pub(crate) async fn form_for(app: &TestApp, method: &str, pattern: &str, world: &World, who: usize) -> Vec<(String, String)> {
+pub(crate) async fn form_for(
+    app: &TestApp,
+    method: &str,
+    pattern: &str,
+    world: &World,
+    who: usize,
+) -> Vec<(String, String)> {
     if method != "POST" {
         return Vec::new();
     }
@@ -318,10 +329,9 @@ pub(crate) async fn form_for(app: &TestApp, method: &str, pattern: &str, world: 
             ("description", "From the matrix".into()),
             ("submission_key", format!("matrix-{unique}")),
         ],
-        "/support/tickets/{number}/comments" => vec![
-            ("body", format!("Matrix comment {unique}")),
-            ("submission_key", format!("matrix-{unique}")),
-        ],
+        "/support/tickets/{number}/comments" => {
+            vec![("body", format!("Matrix comment {unique}")), ("submission_key", format!("matrix-{unique}"))]
+        }
         "/support/tickets/{number}/recipients" => vec![("user_id", app.user_id(DANA).await.to_string())],
         "/account/users" => vec![
             ("first_name", "New".into()),
@@ -335,11 +345,9 @@ pub(crate) async fn form_for(app: &TestApp, method: &str, pattern: &str, world: 
         "/account/roles/{role_id}/rename" => vec![("name", format!("Renamed {unique}"))],
         "/account/roles/{role_id}/permissions" => vec![("permission", "read_ticket".into())],
         "/account/roles/{role_id}/members" => vec![("user_id", world.tina.to_string())],
-        "/account/profile" => vec![
-            ("first_name", "Same".into()),
-            ("last_name", "Name".into()),
-            ("time_zone", "UTC".into()),
-        ],
+        "/account/profile" => {
+            vec![("first_name", "Same".into()), ("last_name", "Name".into()), ("time_zone", "UTC".into())]
+        }
         "/account/profile/password" => vec![
             ("current", "not the password".into()),
             ("password", "another long password".into()),
@@ -417,7 +425,13 @@ async fn digest(app: &TestApp) -> Vec<i64> {
     values
 }
 
-async fn send(app: &TestApp, caller: &Caller, method: &str, path: &str, form: &[(String, String)]) -> reqwest::Response {
+async fn send(
+    app: &TestApp,
+    caller: &Caller,
+    method: &str,
+    path: &str,
+    form: &[(String, String)],
+) -> reqwest::Response {
     let mut fields = vec![("csrf_token".to_string(), caller.token.clone())];
     fields.extend(form.iter().cloned());
     let body = serde_html_form::to_string(&fields).unwrap();
@@ -504,7 +518,6 @@ async fn invisible_tickets_answer_like_missing_ones(app: TestApp) {
     }
 }
 
-
 /// Every state-changing route refuses a forged request: no token, another session's token, a
 /// foreign or `null` Origin, `Sec-Fetch-Site: cross-site`. The caller is one the route would
 /// otherwise obey, and nothing changes.
@@ -533,7 +546,8 @@ async fn every_state_changing_route_refuses_forged_requests(app: TestApp) {
             ("Sec-Fetch-Site: cross-site", Some(&who.token), Some(("sec-fetch-site", "cross-site"))),
         ];
         for (what, token, header) in attempts {
-            let mut fields: Vec<(String, String)> = token.map(|t| ("csrf_token".into(), t.into())).into_iter().collect();
+            let mut fields: Vec<(String, String)> =
+                token.map(|t| ("csrf_token".into(), t.into())).into_iter().collect();
             fields.extend(form.iter().cloned());
             let before = digest(&app).await;
             let mut request = who
