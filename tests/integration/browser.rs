@@ -486,6 +486,51 @@ async fn an_administrator_grants_incident_access_to_a_new_user_in_the_browser(ap
     browser.screenshot("07-profile").await;
 }
 
+async fn a_customer_turns_on_two_factor_sign_in_and_signs_in_with_a_code(app: TestApp) {
+    let prefix = format!("two-factor-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
+    let Some(browser) = start_browser(&prefix).await else { return };
+    browser.sign_in(&app, TESS).await;
+    browser.goto(&app.url("/account/profile")).await;
+    browser.click("a[href='/account/profile/two-factor']").await;
+    browser.client.wait().for_element(Locator::Css("#enrol-heading")).await.expect("the set-up page");
+    browser.screenshot("01-enrol").await;
+    let typed = browser.text("#totp-secret").await;
+    let secret = incident_portal::auth::totp::from_base32(&typed.replace(' ', "")).expect("the key as shown");
+    app.clock.advance(chrono::Duration::seconds(30));
+    browser.fill("#code", &incident_portal::auth::totp::code_at(&secret, app.clock.now().timestamp())).await;
+    browser.click("form[action='/account/profile/two-factor'] button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css("#recovery-codes")).await.expect("the recovery codes");
+    assert_eq!(browser.client.find_all(Locator::Css("#recovery-codes li")).await.unwrap().len(), 10);
+    browser.screenshot("02-recovery-codes").await;
+    browser.sign_out().await;
+
+    // Signing in now asks for the code after the password.
+    browser.fill("#email", TESS).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css("#verify-heading")).await.expect("asked for a code");
+    browser.fill("#code", "000000").await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css("#verify-error")).await.expect("a wrong code is refused");
+    browser.screenshot("03-wrong-code").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    browser.fill("#code", &incident_portal::auth::totp::code_at(&secret, app.clock.now().timestamp())).await;
+    browser.click("form.stacked-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".user-menu")).await.expect("signed in");
+    browser.goto(&app.url("/account/profile/two-factor")).await;
+    browser.screenshot("04-on").await;
+    browser.sign_out().await;
+
+    // Administrators see who has it, require it, and support sees its staff's.
+    browser.sign_in(&app, AVERY).await;
+    browser.goto(&app.url("/account/users")).await;
+    browser.screenshot("05-users").await;
+    browser.sign_out().await;
+    browser.sign_in(&app, MORGAN).await;
+    browser.goto(&app.url("/desk/staff")).await;
+    browser.screenshot("06-staff").await;
+}
+
 on_both_backends!(
     a_customer_browses_sorts_filters_and_opens_an_incident,
     support_staff_and_refused_customers_see_their_pages,
@@ -493,4 +538,5 @@ on_both_backends!(
     support_administrators_manage_accounts_staff_and_tickets_in_the_browser,
     the_dashboard_shows_a_new_critical_incident_without_a_reload,
     an_administrator_grants_incident_access_to_a_new_user_in_the_browser,
+    a_customer_turns_on_two_factor_sign_in_and_signs_in_with_a_code,
 );
