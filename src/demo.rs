@@ -382,17 +382,16 @@ async fn seed_tickets(store: &Store, seeded: &Seeded) -> anyhow::Result<()> {
             };
             let opener = *openers.choose(&mut rng).unwrap_or(&seeded.user_ids[0]);
             let mut recipients: Vec<i64> = Vec::new();
-            if let Some(riley) = recipient_only {
-                if n < 8 || rng.random_bool(0.33) {
-                    recipients.push(riley);
-                }
+            if let Some(riley) = recipient_only
+                && (n < 8 || rng.random_bool(0.33))
+            {
+                recipients.push(riley);
             }
-            if rng.random_bool(0.4) {
-                if let Some(other) =
+            if rng.random_bool(0.4)
+                && let Some(other) =
                     readers.choose(&mut rng).copied().filter(|id| *id != opener && !recipients.contains(id))
-                {
-                    recipients.push(other);
-                }
+            {
+                recipients.push(other);
             }
             let created_at = now - Duration::minutes(rng.random_range(60..120 * 24 * 60));
             let subject = fill(SUBJECTS[rng.random_range(0..SUBJECTS.len())], &mut rng);

@@ -25,10 +25,8 @@ impl From<&Principal> for Actor {
 
 /// The client's address: the peer, or the proxy's `Forwarded` header when configured to trust it.
 pub fn client_ip(req: &HttpRequest, trust_proxy_headers: bool) -> String {
-    if trust_proxy_headers {
-        if let Some(ip) = req.connection_info().realip_remote_addr() {
-            return ip.to_string();
-        }
+    if trust_proxy_headers && let Some(ip) = req.connection_info().realip_remote_addr() {
+        return ip.to_string();
     }
     req.peer_addr().map_or_else(|| "unknown".to_string(), |addr| addr.ip().to_string())
 }

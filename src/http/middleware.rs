@@ -160,14 +160,14 @@ pub async fn reject_cross_origin<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error> {
-    if !is_safe(req.method()) {
-        if let Some(reason) = cross_origin(req.request()) {
-            tracing::warn!(target: "security", reason, path = req.path(), "cross-origin request refused");
-            let error = AppError::Forbidden(
-                "This request came from another site and was refused. Use the portal's own pages.".into(),
-            );
-            return Ok(req.error_response(error).map_into_right_body());
-        }
+    if !is_safe(req.method())
+        && let Some(reason) = cross_origin(req.request())
+    {
+        tracing::warn!(target: "security", reason, path = req.path(), "cross-origin request refused");
+        let error = AppError::Forbidden(
+            "This request came from another site and was refused. Use the portal's own pages.".into(),
+        );
+        return Ok(req.error_response(error).map_into_right_body());
     }
     next.call(req).await.map(ServiceResponse::map_into_left_body)
 }
@@ -178,10 +178,10 @@ fn is_safe(method: &Method) -> bool {
 
 fn cross_origin(req: &HttpRequest) -> Option<&'static str> {
     let headers = req.headers();
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.to_str(), Ok("same-origin" | "none")) {
-            return Some("Sec-Fetch-Site is not same-origin");
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.to_str(), Ok("same-origin" | "none"))
+    {
+        return Some("Sec-Fetch-Site is not same-origin");
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("null");

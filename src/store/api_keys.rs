@@ -65,6 +65,16 @@ const COLUMNS: &str = "SELECT k.id, k.key_id, k.name, k.user_id, u.first_name ||
 /// How often `last_used_at` is written: a busy key does not write it on every call.
 const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
 
+/// The key (`$1`) and its owner's principal rows.
+pub(super) const CALLER_SQL: &str = concat!(
+    "SELECT ",
+    principal_columns!(),
+    ", k.id AS key_row_id, k.key_id, k.secret_ciphertext AS key_secret, k.last_used_at AS key_last_used_at, \
+     k.revoked_at AS key_revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id ",
+    principal_joins!(),
+    " WHERE k.key_id = $1"
+);
+
 impl Store {
     pub async fn create_api_key(
         &self,
@@ -99,15 +109,8 @@ impl Store {
 
     /// The key and its owner in one query: this runs on every signed API call.
     pub async fn api_key_caller(&self, key_id: &str) -> StoreResult<Option<ApiKeyCaller>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            principal_columns!(),
-            ", k.id AS key_row_id, k.key_id, k.secret_ciphertext AS key_secret, k.last_used_at AS key_last_used_at, \
-             k.revoked_at AS key_revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id ",
-            principal_joins!(),
-            " WHERE k.key_id = $1"
-        );
-        let rows: Vec<CallerRow> = on_pool!(self, pool => sqlx::query_as(SQL).bind(key_id).fetch_all(pool).await)?;
+        let rows: Vec<CallerRow> =
+            on_pool!(self, pool => sqlx::query_as(CALLER_SQL).bind(key_id).fetch_all(pool).await)?;
         let Some(first) = rows.first() else { return Ok(None) };
         Ok(Some(ApiKeyCaller {
             id: first.key_row_id,

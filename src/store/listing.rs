@@ -206,41 +206,126 @@ fn push_keyset(sql: &mut Sql, columns: &[String], values: Vec<Value>, dir: SortD
     sql.bind_list(values).push(")");
 }
 
+/// One page of the query's rows (with `total`, the count, for the last page), and whether the
+/// rows come back in reverse and must be turned around.
+pub(super) fn list_sql(scope: &TicketScope, query: &ListQuery, total: i64) -> (Sql, bool) {
+    let mut sql = Sql::new(COLUMNS);
+    let source = push_source_and_filters(&mut sql, scope, query, Purpose::Rows);
+    let columns = order_columns(source, query);
+    let size = i64::from(query.page_size);
+    let reversed = match &query.cursor {
+        None => {
+            push_order(&mut sql, &columns, query.dir);
+            sql.push(" LIMIT ").bind(size).push(" OFFSET ").bind(query.offset() as i64);
+            false
+        }
+        Some(Cursor::After(key)) => {
+            push_keyset(&mut sql, &columns, key_values(query, key), query.dir, true);
+            push_order(&mut sql, &columns, query.dir);
+            sql.push(" LIMIT ").bind(size);
+            false
+        }
+        Some(Cursor::Before(key)) => {
+            push_keyset(&mut sql, &columns, key_values(query, key), query.dir, false);
+            push_order(&mut sql, &columns, query.dir.flip());
+            sql.push(" LIMIT ").bind(size);
+            true
+        }
+        Some(Cursor::Last) => {
+            // The last page holds what is left after the full pages.
+            let left = if total == 0 { 0 } else { (total - 1) % size + 1 };
+            push_order(&mut sql, &columns, query.dir.flip());
+            sql.push(" LIMIT ").bind(left);
+            true
+        }
+    };
+    (sql, reversed)
+}
+
+/// The statement behind [`Store::count_tickets`].
+pub(super) fn count_sql(scope: &TicketScope, query: &ListQuery) -> Sql {
+    let counters = match scope {
+        TicketScope::VisibleTo { user_id, .. }
+            if query.effective_labelled() == Labelled::Yes
+                && !query.effective_statuses().contains(&TicketStatus::Closed)
+                && query.search.is_none()
+                && !query.closure_requested
+                && query.account.is_none() =>
+        {
+            Some(*user_id)
+        }
+        _ => None,
+    };
+    match counters {
+        Some(user_id) => {
+            let mut sql = Sql::new("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM incident_counts WHERE user_id = ");
+            sql.bind(user_id);
+            if !query.severities.is_empty() {
+                sql.push(" AND severity IN (").bind_list(query.severities.iter().map(|s| s.rank())).push(")");
+            }
+            sql.push(" AND status IN (").bind_list(query.effective_statuses().iter().map(|s| s.code())).push(")");
+            sql
+        }
+        None => {
+            let mut sql = Sql::new("SELECT COUNT(*) ");
+            push_source_and_filters(&mut sql, scope, query, Purpose::Count);
+            sql
+        }
+    }
+}
+
+/// The statement behind [`Store::open_incident_counts`].
+pub(super) fn open_counts_sql(scope: &TicketScope) -> Sql {
+    match scope {
+        TicketScope::VisibleTo { user_id, .. } => {
+            let mut sql = Sql::new(
+                "SELECT CAST(severity AS BIGINT), status, CAST(SUM(n) AS BIGINT) FROM incident_counts \
+                 WHERE status <> 'closed' AND user_id = ",
+            );
+            sql.bind(*user_id).push(" GROUP BY severity, status");
+            sql
+        }
+        TicketScope::Everything => {
+            let mut sql = Sql::new("SELECT CAST(t.severity AS BIGINT), t.status, COUNT(*) ");
+            let incidents = ListQuery::new(crate::domain::listing::ListKind::SecurityIncidents);
+            push_source_and_filters(&mut sql, scope, &incidents, Purpose::Count);
+            sql.push(" GROUP BY t.severity, t.status");
+            sql
+        }
+    }
+}
+
+/// A customer's opened and closed incidents per period between `boundaries`, from their hourly
+/// counters.
+pub(super) fn activity_sql(user_id: i64, boundaries: &[DateTime<Utc>]) -> Sql {
+    let periods = boundaries.len().saturating_sub(1);
+    let hours: Vec<i64> = boundaries.iter().map(|b| super::counters::hour_of(*b)).collect();
+    let mut sql = Sql::new("SELECT ");
+    if hours.windows(2).all(|w| w[1] - w[0] == 24) {
+        // Days of 24 hours (no daylight-saving change in the window): arithmetic is
+        // far cheaper per row than a CASE over thirty boundaries.
+        sql.push("(hour - ").bind(hours[0]).push(") / 24");
+    } else {
+        push_period(&mut sql, "hour", &hours);
+    }
+    sql.push(
+        " AS period, CAST(SUM(opened) AS BIGINT), CAST(SUM(closed) AS BIGINT) FROM incident_activity WHERE user_id = ",
+    )
+    .bind(user_id)
+    .push(" AND hour >= ")
+    .bind(hours[0])
+    .push(" AND hour < ")
+    .bind(hours[periods])
+    .push(" GROUP BY period");
+    sql
+}
+
 impl Store {
     /// One page of the tickets in scope that match the query, and how many match in all.
     #[tracing::instrument(skip(self))]
     pub async fn list_tickets(&self, scope: &TicketScope, query: &ListQuery) -> StoreResult<TicketPage> {
         let total = self.count_tickets(scope, query).await?;
-        let mut sql = Sql::new(COLUMNS);
-        let source = push_source_and_filters(&mut sql, scope, query, Purpose::Rows);
-        let columns = order_columns(source, query);
-        let size = i64::from(query.page_size);
-        let reversed = match &query.cursor {
-            None => {
-                push_order(&mut sql, &columns, query.dir);
-                sql.push(" LIMIT ").bind(size).push(" OFFSET ").bind(query.offset() as i64);
-                false
-            }
-            Some(Cursor::After(key)) => {
-                push_keyset(&mut sql, &columns, key_values(query, key), query.dir, true);
-                push_order(&mut sql, &columns, query.dir);
-                sql.push(" LIMIT ").bind(size);
-                false
-            }
-            Some(Cursor::Before(key)) => {
-                push_keyset(&mut sql, &columns, key_values(query, key), query.dir, false);
-                push_order(&mut sql, &columns, query.dir.flip());
-                sql.push(" LIMIT ").bind(size);
-                true
-            }
-            Some(Cursor::Last) => {
-                // The last page holds what is left after the full pages.
-                let left = if total == 0 { 0 } else { (total - 1) % size + 1 };
-                push_order(&mut sql, &columns, query.dir.flip());
-                sql.push(" LIMIT ").bind(left);
-                true
-            }
-        };
+        let (sql, reversed) = list_sql(scope, query, total);
         let mut rows = self.fetch_ticket_rows(sql).await?;
         if reversed {
             rows.reverse();
@@ -260,60 +345,14 @@ impl Store {
     /// How many tickets in scope match the query. A customer's incident table without search reads
     /// their `incident_counts` rather than counting rows.
     pub async fn count_tickets(&self, scope: &TicketScope, query: &ListQuery) -> StoreResult<i64> {
-        let counters = match scope {
-            TicketScope::VisibleTo { user_id, .. }
-                if query.effective_labelled() == Labelled::Yes
-                    && !query.effective_statuses().contains(&TicketStatus::Closed)
-                    && query.search.is_none()
-                    && !query.closure_requested
-                    && query.account.is_none() =>
-            {
-                Some(*user_id)
-            }
-            _ => None,
-        };
-        let mut sql = match counters {
-            Some(user_id) => {
-                let mut sql =
-                    Sql::new("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM incident_counts WHERE user_id = ");
-                sql.bind(user_id);
-                if !query.severities.is_empty() {
-                    sql.push(" AND severity IN (").bind_list(query.severities.iter().map(|s| s.rank())).push(")");
-                }
-                sql.push(" AND status IN (").bind_list(query.effective_statuses().iter().map(|s| s.code())).push(")");
-                sql
-            }
-            None => {
-                let mut sql = Sql::new("SELECT COUNT(*) ");
-                push_source_and_filters(&mut sql, scope, query, Purpose::Count);
-                sql
-            }
-        };
-        let (text, values) = std::mem::take(&mut sql).into_parts();
+        let (text, values) = count_sql(scope, query).into_parts();
         Ok(on_pool!(self, pool => bind_values!(sqlx::query_scalar(text), values).fetch_one(pool).await)?)
     }
 
     /// Open incidents in scope per severity and status: a customer's from their counters.
     #[tracing::instrument(skip(self))]
     pub async fn open_incident_counts(&self, scope: &TicketScope) -> StoreResult<OpenIncidentCounts> {
-        let sql = match scope {
-            TicketScope::VisibleTo { user_id, .. } => {
-                let mut sql = Sql::new(
-                    "SELECT CAST(severity AS BIGINT), status, CAST(SUM(n) AS BIGINT) FROM incident_counts \
-                     WHERE status <> 'closed' AND user_id = ",
-                );
-                sql.bind(*user_id).push(" GROUP BY severity, status");
-                sql
-            }
-            TicketScope::Everything => {
-                let mut sql = Sql::new("SELECT CAST(t.severity AS BIGINT), t.status, COUNT(*) ");
-                let incidents = ListQuery::new(crate::domain::listing::ListKind::SecurityIncidents);
-                push_source_and_filters(&mut sql, scope, &incidents, Purpose::Count);
-                sql.push(" GROUP BY t.severity, t.status");
-                sql
-            }
-        };
-        let (text, values) = sql.into_parts();
+        let (text, values) = open_counts_sql(scope).into_parts();
         let rows: Vec<(i64, String, i64)> =
             on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
         Ok(OpenIncidentCounts {
@@ -353,25 +392,7 @@ impl Store {
             return Ok(totals);
         }
         let grouped = match scope {
-            TicketScope::VisibleTo { user_id, .. } => {
-                let hours: Vec<i64> = boundaries.iter().map(|b| super::counters::hour_of(*b)).collect();
-                let mut sql = Sql::new("SELECT ");
-                if hours.windows(2).all(|w| w[1] - w[0] == 24) {
-                    // Days of 24 hours (no daylight-saving change in the window): arithmetic is
-                    // far cheaper per row than a CASE over thirty boundaries.
-                    sql.push("(hour - ").bind(hours[0]).push(") / 24");
-                } else {
-                    push_period(&mut sql, "hour", &hours);
-                }
-                sql.push(" AS period, CAST(SUM(opened) AS BIGINT), CAST(SUM(closed) AS BIGINT) FROM incident_activity WHERE user_id = ")
-                    .bind(*user_id)
-                    .push(" AND hour >= ")
-                    .bind(hours[0])
-                    .push(" AND hour < ")
-                    .bind(hours[periods])
-                    .push(" GROUP BY period");
-                self.fetch_periods(sql).await?
-            }
+            TicketScope::VisibleTo { user_id, .. } => self.fetch_periods(activity_sql(*user_id, boundaries)).await?,
             TicketScope::Everything => {
                 let mut grouped = Vec::new();
                 for (column, opened) in [("created_at", true), ("closed_at", false)] {

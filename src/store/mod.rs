@@ -9,6 +9,7 @@ mod bulk;
 mod counters;
 mod identity;
 mod listing;
+mod plans;
 mod secrets;
 mod sessions;
 pub mod sql;
@@ -31,6 +32,7 @@ pub use api_keys::{ApiCall, ApiKeyCaller, ApiKeyRecord};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
+pub use plans::Planned;
 pub use sessions::SessionRecord;
 pub use tickets::{
     ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,

@@ -11,10 +11,12 @@ pub struct SessionRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// The live session `$1` at time `$2`.
+pub(super) const LOAD_SESSION_SQL: &str = "SELECT state, created_at FROM sessions WHERE id = $1 AND expires_at > $2";
+
 impl Store {
     pub async fn load_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<SessionRecord>> {
-        let sql = "SELECT state, created_at FROM sessions WHERE id = $1 AND expires_at > $2";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(id).bind(now).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => sqlx::query_as(LOAD_SESSION_SQL).bind(id).bind(now).fetch_optional(pool).await)?)
     }
 
     pub async fn insert_session(

@@ -111,7 +111,11 @@ impl Sql {
         self
     }
 
-    #[cfg(test)]
+    /// A fixed statement whose `$1`, `$2`, … are `values`, in order.
+    pub fn with_values(text: &'static str, values: Vec<Value>) -> Self {
+        Sql { text: text.to_string(), values }
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }

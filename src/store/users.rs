@@ -85,6 +85,10 @@ pub(super) fn principal_from_rows<'a>(rows: impl IntoIterator<Item = &'a Princip
     })
 }
 
+/// The principal rows of user `$1`.
+pub(super) const PRINCIPAL_SQL: &str =
+    concat!("SELECT ", principal_columns!(), " FROM users u ", principal_joins!(), " WHERE u.id = $1");
+
 impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn find_credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
@@ -97,9 +101,8 @@ impl Store {
     /// gone or disabled. Read on every signed-in request, so a change takes effect at once.
     #[tracing::instrument(skip(self))]
     pub async fn load_principal(&self, user_id: i64) -> StoreResult<Option<Principal>> {
-        const SQL: &str =
-            concat!("SELECT ", principal_columns!(), " FROM users u ", principal_joins!(), " WHERE u.id = $1");
-        let rows: Vec<PrincipalRow> = on_pool!(self, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)?;
+        let rows: Vec<PrincipalRow> =
+            on_pool!(self, pool => sqlx::query_as(PRINCIPAL_SQL).bind(user_id).fetch_all(pool).await)?;
         Ok(principal_from_rows(&rows))
     }
 

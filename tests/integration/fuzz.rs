@@ -235,10 +235,10 @@ async fn no_generated_input_gets_a_5xx_or_comes_back_unescaped(app: TestApp) {
                     let excerpt: String = format!("{:?}", decode(&encoded)).chars().take(300).collect();
                     return Some(format!("{} {path} answered {status} to {excerpt}", route.method));
                 }
-                if let Some(marker) = marker.filter(|_| html) {
-                    if body.contains(marker) {
-                        return Some(format!("{} {path} echoed {marker:?} unescaped", route.method));
-                    }
+                if let Some(marker) = marker.filter(|_| html)
+                    && body.contains(marker)
+                {
+                    return Some(format!("{} {path} echoed {marker:?} unescaped", route.method));
                 }
                 None
             }

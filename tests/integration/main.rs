@@ -13,6 +13,7 @@ mod identity;
 mod incidents;
 mod lifecycle;
 mod outages;
+mod plans;
 mod route_matrix;
 mod security;
 mod sign_in;

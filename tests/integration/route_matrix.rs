@@ -518,6 +518,9 @@ async fn invisible_tickets_answer_like_missing_ones(app: TestApp) {
     }
 }
 
+/// How a request is forged: what it is called, the token it carries, and a header it adds.
+type Forgery<'a> = (&'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
+
 /// Every state-changing route refuses a forged request: no token, another session's token, a
 /// foreign or `null` Origin, `Sec-Fetch-Site: cross-site`. The caller is one the route would
 /// otherwise obey, and nothing changes.
@@ -538,7 +541,7 @@ async fn every_state_changing_route_refuses_forged_requests(app: TestApp) {
         };
         let path = path_for(route.path, &world);
         let form = form_for(&app, "POST", route.path, &world, 3).await;
-        let attempts: [(&str, Option<&str>, Option<(&str, &str)>); 5] = [
+        let attempts: [Forgery; 5] = [
             ("no token", None, None),
             ("another session's token", Some(&other_token), None),
             ("a foreign Origin", Some(&who.token), Some(("origin", "https://evil.example"))),

@@ -1,0 +1,76 @@
+//! The plans the databases choose for the statements every page and API call runs, so that tests
+//! can hold each to its index without timing anything.
+
+use chrono::{DateTime, Utc};
+
+use super::listing::{activity_sql, count_sql, list_sql, open_counts_sql};
+use super::sql::{Sql, bind_values};
+use super::{Store, StoreResult, api_keys, sessions, users};
+use crate::domain::listing::ListQuery;
+use crate::domain::policy::TicketScope;
+
+/// A statement to explain, with the values it runs with.
+pub enum Planned<'a> {
+    /// A page of a ticket table (first page, a keyset page, the last page).
+    List(&'a ListQuery),
+    /// The total under a ticket table.
+    Count(&'a ListQuery),
+    /// The dashboard's counts per severity and status.
+    OpenCounts,
+    /// The dashboard's activity chart over the periods between these boundaries.
+    Activity(&'a [DateTime<Utc>]),
+    /// The user behind a session, on every signed-in request.
+    Principal(i64),
+    /// An API key and its owner, on every signed API call.
+    ApiKey(&'a str),
+    /// The session itself.
+    Session(&'a str),
+}
+
+impl Store {
+    /// The plan of `planned` for `scope`, one line per step. PostgreSQL is asked with sequential
+    /// scans, bitmap scans and sorts discouraged, as it would otherwise scan and sort a small test
+    /// database whatever its indexes; the question is whether an index serves the statement, in
+    /// order where it has one.
+    pub async fn query_plan(&self, scope: &TicketScope, planned: Planned<'_>) -> StoreResult<String> {
+        let user_id = match scope {
+            TicketScope::VisibleTo { user_id, .. } => *user_id,
+            TicketScope::Everything => 0,
+        };
+        let sql = match planned {
+            Planned::List(query) => list_sql(scope, query, 100).0,
+            Planned::Count(query) => count_sql(scope, query),
+            Planned::OpenCounts => open_counts_sql(scope),
+            Planned::Activity(boundaries) => activity_sql(user_id, boundaries),
+            Planned::Principal(id) => Sql::with_values(users::PRINCIPAL_SQL, vec![id.into()]),
+            Planned::ApiKey(key_id) => Sql::with_values(api_keys::CALLER_SQL, vec![key_id.to_string().into()]),
+            Planned::Session(id) => {
+                Sql::with_values(sessions::LOAD_SESSION_SQL, vec![id.to_string().into(), Some(super::now()).into()])
+            }
+        };
+        match self {
+            Store::Sqlite(pool, _) => {
+                let mut explain = Sql::new("EXPLAIN QUERY PLAN ");
+                explain.push(sql.text());
+                let (_, values) = sql.into_parts();
+                let (text, _) = explain.into_parts();
+                let rows: Vec<(i64, i64, i64, String)> =
+                    bind_values!(sqlx::query_as(text), values).fetch_all(pool).await?;
+                Ok(rows.into_iter().map(|(.., detail)| detail).collect::<Vec<_>>().join("\n"))
+            }
+            Store::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                for setting in ["enable_seqscan", "enable_bitmapscan", "enable_sort"] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SET {setting} = off"))).execute(&mut *conn).await?;
+                }
+                let mut explain = Sql::new("EXPLAIN ");
+                explain.push(sql.text());
+                let (_, values) = sql.into_parts();
+                let (text, _) = explain.into_parts();
+                let rows: Vec<String> = bind_values!(sqlx::query_scalar(text), values).fetch_all(&mut *conn).await?;
+                sqlx::query("RESET ALL").execute(&mut *conn).await?;
+                Ok(rows.join("\n"))
+            }
+        }
+    }
+}
