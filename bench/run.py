@@ -95,7 +95,7 @@ def run(command, **kwargs):
 
 def fingerprint():
     digest = hashlib.sha256()
-    for path in sorted([ROOT / "src" / "generate.rs", *sorted((ROOT / "migrations").rglob("*.sql"))]):
+    for path in sorted([ROOT / "src" / "generate.rs", ROOT / "src" / "store" / "bulk.rs", *sorted((ROOT / "migrations").rglob("*.sql"))]):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
