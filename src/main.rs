@@ -13,21 +13,15 @@ use incident_portal::startup::{Application, open_store};
 use incident_portal::store::{NewUser, Store};
 use incident_portal::{demo, generate, telemetry};
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-unsafe extern "C" {
-    fn mallopt(param: i32, value: i32) -> i32;
-}
-
 /// Each Argon2id hash borrows ~19 MiB. glibc raises its mmap threshold after the first such
 /// block is freed, so later ones come from the heap and stay resident; a fixed threshold keeps
 /// large blocks mmapped and returned to the system when freed.
 fn keep_large_allocations_returnable() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        const M_MMAP_THRESHOLD: i32 = -3;
         // SAFETY: mallopt only changes allocator tuning; called before any other thread starts.
         unsafe {
-            mallopt(M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
         }
     }
 }

@@ -172,7 +172,11 @@ impl Store {
     /// SQLite. Connections are made lazily, so a database that is down at start-up is retried.
     pub fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            // Every statement here reads a few rows through an index: a parallel worker (or JIT)
+            // only adds milliseconds, and made the planner trade an index walk for a sort.
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                .options([("max_parallel_workers_per_gather", "0"), ("jit", "off")]);
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections)
                 // No ping before every query: a dropped connection fails its query (503) and is discarded.
