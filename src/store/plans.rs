@@ -60,8 +60,14 @@ impl Store {
             }
             Store::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                for setting in ["enable_seqscan", "enable_bitmapscan", "enable_sort"] {
-                    sqlx::query(sqlx::AssertSqlSafe(format!("SET {setting} = off"))).execute(&mut *conn).await?;
+                // The generic plan is the one a pooled connection settles on after a few runs.
+                for setting in [
+                    "enable_seqscan = off",
+                    "enable_bitmapscan = off",
+                    "enable_sort = off",
+                    "plan_cache_mode = force_generic_plan",
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SET {setting}"))).execute(&mut *conn).await?;
                 }
                 let mut explain = Sql::new("EXPLAIN ");
                 explain.push(sql.text());
