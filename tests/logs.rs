@@ -89,18 +89,11 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
         // An API key in use.
         let key = app.api_key_for(TESS).await;
         secrets.push(key.secret.clone());
-        let nonce = incident_portal::auth::token::new_token();
-        let timestamp = app.clock.now().timestamp();
         let target = "/api/v1/me";
-        let signature =
-            incident_portal::auth::api_key::sign(&key.secret, &key.id, "GET", target, &nonce, timestamp, b"");
-        secrets.push(signature.clone());
-        let signed = reqwest::Client::new()
-            .get(app.url(target))
-            .header("authorization", format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id))
-            .send()
-            .await
-            .unwrap();
+        let (authorization, signature) = app.authorization(&key, "GET", target, b"");
+        secrets.push(signature);
+        let signed =
+            reqwest::Client::new().get(app.url(target)).header("authorization", authorization).send().await.unwrap();
         assert_eq!(signed.status().as_u16(), 200);
 
         let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();

@@ -13,11 +13,7 @@ async fn of_simultaneous_calls_with_one_nonce_exactly_one_is_accepted(app: TestA
     for round in 0..ROUNDS {
         let key = app.api_key_for(TESS).await;
         let target = "/api/v1/security-incidents/severity-count";
-        let nonce = incident_portal::auth::token::new_token();
-        let timestamp = app.clock.now().timestamp();
-        let signature =
-            incident_portal::auth::api_key::sign(&key.secret, &key.id, "GET", target, &nonce, timestamp, b"");
-        let header = format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id);
+        let (header, _) = app.authorization(&key, "GET", target, b"");
         let calls = (0..6).map(|_| {
             let request = reqwest::Client::new().get(app.url(target)).header("authorization", header.clone());
             async move { request.send().await.unwrap().status().as_u16() }

@@ -533,18 +533,20 @@ impl TestApp {
         Key { id, secret }
     }
 
-    /// A signed GET, exactly as the documented formula says.
-    pub async fn api_get(&self, key: &Key, target: &str) -> reqwest::Response {
+    /// The `Authorization` header of a call signed with a new nonce, exactly as the documented
+    /// formula says, and the signature in it.
+    pub fn authorization(&self, key: &Key, method: &str, target: &str, body: &[u8]) -> (String, String) {
         let nonce = incident_portal::auth::token::new_token();
         let timestamp = self.clock.now().timestamp();
         let signature =
-            incident_portal::auth::api_key::sign(&key.secret, &key.id, "GET", target, &nonce, timestamp, b"");
-        reqwest::Client::new()
-            .get(self.url(target))
-            .header("authorization", format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id))
-            .send()
-            .await
-            .unwrap()
+            incident_portal::auth::api_key::sign(&key.secret, &key.id, method, target, &nonce, timestamp, body);
+        (format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id), signature)
+    }
+
+    /// A signed GET.
+    pub async fn api_get(&self, key: &Key, target: &str) -> reqwest::Response {
+        let (authorization, _) = self.authorization(key, "GET", target, b"");
+        reqwest::Client::new().get(self.url(target)).header("authorization", authorization).send().await.unwrap()
     }
 }
 

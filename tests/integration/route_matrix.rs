@@ -7,7 +7,6 @@
 //! Cells run in a fixed order (routes as listed, principals left to right), so a change one
 //! principal makes (closing the ticket, deleting the role) is what the next ones meet.
 
-use incident_portal::auth::api_key;
 use incident_portal::domain::permission::Permission;
 use incident_portal::http::routes;
 use incident_portal::store::{NewTicket, NewUser};
@@ -444,11 +443,8 @@ async fn send(
             .body(body.clone()),
     };
     if let Some(key) = &caller.key {
-        let nonce = incident_portal::auth::token::new_token();
-        let timestamp = app.clock.now().timestamp();
         let signed_body = if method == "GET" { &b""[..] } else { body.as_bytes() };
-        let signature = api_key::sign(&key.secret, &key.id, method, path, &nonce, timestamp, signed_body);
-        request = request.header("authorization", format!("ARMOR-PSK {}:{signature}:{nonce}:{timestamp}", key.id));
+        request = request.header("authorization", app.authorization(key, method, path, signed_body).0);
     }
     request.send().await.expect("the request completes")
 }
