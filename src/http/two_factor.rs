@@ -79,7 +79,7 @@ async fn page(
             let secret = totp::new_secret();
             let ciphertext = totp::encrypt_secret(&state.cipher, user_id, &secret);
             state.store.begin_two_factor(user_id, &ciphertext).await?;
-            record = state.store.two_factor(user_id).await?.ok_or(AppError::NotFound)?;
+            record.secret_ciphertext = Some(ciphertext);
         }
         let secret = decrypt_secret(state, user_id, &record)?
             .ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("an enrolment without a secret")))?;
@@ -126,7 +126,17 @@ fn recovery_codes() -> (Vec<String>, Vec<String>) {
     (codes, hashes)
 }
 
-const WRONG_CODE: &str = "That code is not correct. Enter the code your app shows now; each code works once.";
+/// The page again with the wrong-code message, once the refusal (`event`) is in the audit log.
+async fn wrong_code(
+    ctx: &PageContext,
+    req: &HttpRequest,
+    state: &AppState,
+    event: &'static str,
+) -> Result<HttpResponse, AppError> {
+    SecurityEvent::new(event, Actor::from(ctx.principal()?)).record(state, req).await?;
+    let message = "That code is not correct. Enter the code your app shows now; each code works once.";
+    page(ctx, state, StatusCode::UNPROCESSABLE_ENTITY, Some(message.into()), Vec::new()).await
+}
 
 /// Confirms the enrolment with a first code and turns two-factor sign-in on.
 #[tracing::instrument(skip_all)]
@@ -146,8 +156,7 @@ pub async fn enable(
     let step = decrypt_secret(&state, principal.user_id, &record)?
         .and_then(|secret| totp::verify(&secret, &form.code, now.timestamp(), None));
     let Some(step) = step else {
-        SecurityEvent::new("two_factor_enrolment_failed", Actor::from(principal)).record(&state, &req).await?;
-        return page(&ctx, &state, StatusCode::UNPROCESSABLE_ENTITY, Some(WRONG_CODE.into()), Vec::new()).await;
+        return wrong_code(&ctx, &req, &state, "two_factor_enrolment_failed").await;
     };
     let (codes, hashes) = recovery_codes();
     if !state.store.enable_two_factor(principal.user_id, step, &hashes, now).await? {
@@ -171,8 +180,7 @@ pub async fn regenerate_recovery_codes(
 ) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     if check(&state, principal.user_id, &form.code).await?.is_none() {
-        SecurityEvent::new("recovery_codes_refused", Actor::from(principal)).record(&state, &req).await?;
-        return page(&ctx, &state, StatusCode::UNPROCESSABLE_ENTITY, Some(WRONG_CODE.into()), Vec::new()).await;
+        return wrong_code(&ctx, &req, &state, "recovery_codes_refused").await;
     }
     let (codes, hashes) = recovery_codes();
     state.store.replace_recovery_codes(principal.user_id, &hashes).await?;
@@ -197,8 +205,7 @@ pub async fn disable(
         ));
     }
     if check(&state, principal.user_id, &form.code).await?.is_none() {
-        SecurityEvent::new("two_factor_disable_refused", Actor::from(principal)).record(&state, &req).await?;
-        return page(&ctx, &state, StatusCode::UNPROCESSABLE_ENTITY, Some(WRONG_CODE.into()), Vec::new()).await;
+        return wrong_code(&ctx, &req, &state, "two_factor_disable_refused").await;
     }
     state.store.disable_two_factor(principal.user_id).await?;
     SecurityEvent::new("two_factor_disabled", Actor::from(principal)).record(&state, &req).await?;
