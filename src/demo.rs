@@ -277,6 +277,9 @@ struct Seeded {
 /// `cipher` encrypts the staff's two-factor secret as the portal will decrypt it.
 pub async fn seed(store: &Store, cipher: &SecretCipher) -> anyhow::Result<()> {
     let seeded = seed_people(store, cipher).await?;
+    // Everyone's activity rows exist from the start (empty), so the tickets below keep them up to
+    // date as any later change does.
+    store.rebuild_all_activity().await?;
     seed_tickets(store, &seeded).await
 }
 

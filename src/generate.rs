@@ -241,7 +241,7 @@ pub async fn generate(store: &Store, options: Options) -> anyhow::Result<Summary
     store.run_trusted(&recreate).await?;
     store.after_bulk_load().await?;
     store.rebuild_incident_counts().await?;
-    store.rebuild_incident_activity().await?;
+    store.reset_incident_activity().await?;
     store.analyze().await?;
     Ok(summary)
 }

@@ -1,6 +1,7 @@
 //! The portal's rules and vocabulary, free of HTTP and SQL: who may see and do what
 //! (`policy`), permissions and roles, tickets, and the state of an incident table.
 
+pub mod activity;
 pub mod features;
 pub mod identity;
 pub mod input;

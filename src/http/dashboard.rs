@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use super::context::PageContext;
+use crate::domain::activity::ActivityWindow;
 use crate::domain::listing::{ListKind, ListQuery, SortDir, SortKey};
 use crate::domain::policy::{self, DashboardAccess};
 use crate::domain::principal::Principal;
@@ -12,7 +13,7 @@ use crate::domain::ticket::{Severity, TicketNumber, TicketStatus};
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
-use crate::views::charts::{activity_chart, activity_days, severity_chart};
+use crate::views::charts::{activity_chart, severity_chart};
 use crate::views::dashboard::{CriticalRow, DashboardPage, Panel, PanelFragment, Tile, age};
 use crate::views::format::{status_name, timestamp};
 use crate::views::render;
@@ -100,13 +101,13 @@ pub async fn dashboard(ctx: PageContext, state: web::Data<AppState>) -> Result<H
     let principal = ctx.principal()?;
     let access = policy::dashboard_access(principal)?;
     let (panel, counts) = panel(&state, principal, &access).await?;
-    let (days, boundaries) = activity_days(state.clock.now(), principal.time_zone);
-    let activity = state.store.incident_activity(&access.scope, &boundaries).await?;
+    let window = ActivityWindow::ending(state.clock.now(), principal.time_zone);
+    let activity = state.store.incident_activity(&access.scope, &window).await?;
     let page = DashboardPage {
         layout: ctx.layout("Security Dashboard"),
         panel,
         severity_chart: severity_chart(&counts),
-        activity_chart: activity_chart(&days, &activity),
+        activity_chart: activity_chart(&window.days, &activity),
         refresh_url: paths::DASHBOARD_PANEL,
         refresh_seconds: state.settings.dashboard_refresh_seconds,
     };

@@ -98,30 +98,12 @@ impl Store {
         })
     }
 
-    /// Rebuilds every user's hourly incident activity from `ticket_visibility` (after a bulk load).
-    /// The hour of a time is computed in SQL, which the two dialects spell differently.
-    pub async fn rebuild_incident_activity(&self) -> StoreResult<()> {
-        let (opened_hour, closed_hour) = match self {
-            Store::Sqlite(..) => (
-                "CAST(strftime('%s', created_at) AS INTEGER) / 3600",
-                "CAST(strftime('%s', closed_at) AS INTEGER) / 3600",
-            ),
-            Store::Postgres(_) => (
-                "FLOOR(EXTRACT(EPOCH FROM created_at) / 3600)::BIGINT",
-                "FLOOR(EXTRACT(EPOCH FROM closed_at) / 3600)::BIGINT",
-            ),
-        };
-        let rebuild = format!(
-            "INSERT INTO incident_activity (user_id, hour, opened, closed) \
-             SELECT user_id, hour, SUM(opened), SUM(closed) FROM ( \
-             SELECT user_id, {opened_hour} AS hour, 1 AS opened, 0 AS closed FROM ticket_visibility WHERE severity IS NOT NULL \
-             UNION ALL \
-             SELECT user_id, {closed_hour} AS hour, 0 AS opened, 1 AS closed FROM ticket_visibility \
-             WHERE severity IS NOT NULL AND closed_at IS NOT NULL) AS events GROUP BY user_id, hour"
-        );
+    /// Forgets every user's daily activity rows (after a bulk load): each user's are built on
+    /// their first dashboard, in their own time zone.
+    pub async fn reset_incident_activity(&self) -> StoreResult<()> {
         in_transaction!(self, tx => {
             sqlx::query("DELETE FROM incident_activity").execute(&mut *tx).await?;
-            sqlx::query(sqlx::AssertSqlSafe(rebuild)).execute(&mut *tx).await?;
+            sqlx::query("UPDATE users SET activity_zone = NULL WHERE activity_zone IS NOT NULL").execute(&mut *tx).await?;
         })
     }
 

@@ -186,15 +186,6 @@ fn key_values(query: &ListQuery, key: &CursorKey) -> Vec<Value> {
     }
 }
 
-/// `CASE WHEN column < b1 THEN 0 WHEN column < b2 THEN 1 … END`: the period a value falls in.
-fn push_period<V: Into<Value> + Clone>(sql: &mut Sql, column: &str, boundaries: &[V]) {
-    sql.push("CASE");
-    for (period, boundary) in boundaries.iter().skip(1).enumerate() {
-        sql.push(&format!(" WHEN {column} < ")).bind(boundary.clone()).push(" THEN ").bind(period as i64);
-    }
-    sql.push(" END");
-}
-
 /// `ORDER BY` in the query's direction, or reversed (to read a page backwards).
 fn push_order(sql: &mut Sql, columns: &[String], dir: SortDir) {
     let dir = match dir {
@@ -301,31 +292,6 @@ pub(super) fn open_counts_sql(scope: &TicketScope) -> Sql {
     }
 }
 
-/// A customer's opened and closed incidents per period between `boundaries`, from their hourly
-/// counters.
-pub(super) fn activity_sql(user_id: i64, boundaries: &[DateTime<Utc>]) -> Sql {
-    let periods = boundaries.len().saturating_sub(1);
-    let hours: Vec<i64> = boundaries.iter().map(|b| super::counters::hour_of(*b)).collect();
-    let mut sql = Sql::new("SELECT ");
-    if hours.windows(2).all(|w| w[1] - w[0] == 24) {
-        // Days of 24 hours (no daylight-saving change in the window): arithmetic is
-        // far cheaper per row than a CASE over thirty boundaries.
-        sql.push("(hour - ").bind(hours[0]).push(") / 24");
-    } else {
-        push_period(&mut sql, "hour", &hours);
-    }
-    sql.push(
-        " AS period, CAST(SUM(opened) AS BIGINT), CAST(SUM(closed) AS BIGINT) FROM incident_activity WHERE user_id = ",
-    )
-    .bind(user_id)
-    .push(" AND hour >= ")
-    .bind(hours[0])
-    .push(" AND hour < ")
-    .bind(hours[periods])
-    .push(" GROUP BY period");
-    sql
-}
-
 impl Store {
     /// One page of the tickets in scope that match the query, and how many match in all.
     #[tracing::instrument(skip(self))]
@@ -381,57 +347,6 @@ impl Store {
         let closure_requested: i64 = on_pool!(self, pool => sqlx::query_scalar(closure).fetch_one(pool).await)?;
         let unlabelled: i64 = on_pool!(self, pool => sqlx::query_scalar(unlabelled).fetch_one(pool).await)?;
         Ok(QueueCounts { by_severity, closure_requested, unlabelled })
-    }
-
-    /// Incidents in scope opened and closed in each period between consecutive `boundaries` (the
-    /// reader's days). A customer's come from their hourly counters, the support desk's from the
-    /// tickets; either way the database groups them, so a handful of rows come back.
-    #[tracing::instrument(skip(self, boundaries))]
-    pub async fn incident_activity(
-        &self,
-        scope: &TicketScope,
-        boundaries: &[DateTime<Utc>],
-    ) -> StoreResult<Vec<(i64, i64)>> {
-        let periods = boundaries.len().saturating_sub(1);
-        let mut totals = vec![(0, 0); periods];
-        if periods == 0 {
-            return Ok(totals);
-        }
-        let grouped = match scope {
-            TicketScope::VisibleTo { user_id, .. } => self.fetch_periods(activity_sql(*user_id, boundaries)).await?,
-            TicketScope::Everything => {
-                let mut grouped = Vec::new();
-                for (column, opened) in [("created_at", true), ("closed_at", false)] {
-                    let mut sql = Sql::new("SELECT ");
-                    push_period(&mut sql, column, boundaries);
-                    let counts = if opened {
-                        " AS period, COUNT(*), CAST(0 AS BIGINT)"
-                    } else {
-                        " AS period, CAST(0 AS BIGINT), COUNT(*)"
-                    };
-                    sql.push(counts)
-                        .push(&format!(" FROM tickets WHERE severity IS NOT NULL AND {column} >= "))
-                        .bind(boundaries[0])
-                        .push(&format!(" AND {column} < "))
-                        .bind(boundaries[periods])
-                        .push(" GROUP BY period");
-                    grouped.extend(self.fetch_periods(sql).await?);
-                }
-                grouped
-            }
-        };
-        for (period, opened, closed) in grouped {
-            if let Some(total) = usize::try_from(period).ok().and_then(|p| totals.get_mut(p)) {
-                total.0 += opened;
-                total.1 += closed;
-            }
-        }
-        Ok(totals)
-    }
-
-    async fn fetch_periods(&self, sql: Sql) -> StoreResult<Vec<(i64, i64, i64)>> {
-        let (text, values) = sql.into_parts();
-        Ok(on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?)
     }
 
     /// One page of rows without their total (the dashboard's panel knows its total already).

@@ -3,6 +3,7 @@
 //! pool through [`on_pool!`]; per-backend branches exist only where the dialects really differ.
 
 mod accounts;
+mod activity;
 mod api_keys;
 mod audit;
 mod bulk;

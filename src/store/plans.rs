@@ -1,11 +1,11 @@
 //! The plans the databases choose for the statements every page and API call runs, so that tests
 //! can hold each to its index without timing anything.
 
-use chrono::{DateTime, Utc};
-
-use super::listing::{activity_sql, count_sql, list_sql, open_counts_sql};
+use super::activity::activity_sql;
+use super::listing::{count_sql, list_sql, open_counts_sql};
 use super::sql::{Sql, bind_values};
 use super::{Store, StoreResult, api_keys, sessions, users};
+use crate::domain::activity::ActivityWindow;
 use crate::domain::listing::ListQuery;
 use crate::domain::policy::TicketScope;
 
@@ -17,8 +17,8 @@ pub enum Planned<'a> {
     Count(&'a ListQuery),
     /// The dashboard's counts per severity and status.
     OpenCounts,
-    /// The dashboard's activity chart over the periods between these boundaries.
-    Activity(&'a [DateTime<Utc>]),
+    /// The dashboard's activity chart over this window.
+    Activity(&'a ActivityWindow),
     /// The user behind a session, on every signed-in request.
     Principal(i64),
     /// An API key and its owner, on every signed API call.
@@ -41,7 +41,7 @@ impl Store {
             Planned::List(query) => list_sql(scope, query, 100).0,
             Planned::Count(query) => count_sql(scope, query),
             Planned::OpenCounts => open_counts_sql(scope),
-            Planned::Activity(boundaries) => activity_sql(user_id, boundaries),
+            Planned::Activity(window) => activity_sql(user_id, window),
             Planned::Principal(id) => Sql::with_values(users::PRINCIPAL_SQL, vec![id.into()]),
             Planned::ApiKey(key_id) => Sql::with_values(api_keys::CALLER_SQL, vec![key_id.to_string().into()]),
             Planned::Session(id) => {

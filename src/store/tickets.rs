@@ -140,15 +140,23 @@ pub struct NewComment {
     pub created_at: DateTime<Utc>,
 }
 
+/// A ticket's visibility rows with each viewer's activity zone. PostgreSQL share-locks the viewers
+/// so that a rebuild of their activity rows in another zone waits for this change, or this change
+/// for it, and the deltas land in the zone the rows are in.
+const VISIBILITY_ROWS: &str = "SELECT v.user_id, v.severity, v.status, v.created_at, v.closed_at, u.activity_zone \
+                               FROM ticket_visibility v JOIN users u ON u.id = v.user_id WHERE v.ticket_id = $1";
+const VISIBILITY_ROWS_LOCKING_VIEWERS: &str = "SELECT v.user_id, v.severity, v.status, v.created_at, v.closed_at, u.activity_zone \
+     FROM ticket_visibility v JOIN users u ON u.id = v.user_id WHERE v.ticket_id = $1 \
+     ORDER BY v.user_id FOR SHARE OF u";
+
 /// Rebuilds a ticket's rows in `ticket_visibility` from the ticket and its recipients, the source
 /// of truth, and moves the viewers' counters (`incident_counts`, `incident_activity`) by the
 /// difference; called in the same transaction as every change to either.
 macro_rules! refresh_visibility {
-    ($tx:expr, $ticket_id:expr) => {{
-        const ROWS: &str =
-            "SELECT user_id, severity, status, created_at, closed_at FROM ticket_visibility WHERE ticket_id = $1";
+    ($store:expr, $tx:expr, $ticket_id:expr) => {{
+        let rows = if matches!($store, Store::Postgres(_)) { VISIBILITY_ROWS_LOCKING_VIEWERS } else { VISIBILITY_ROWS };
         let before: Vec<super::counters::VisibilityRow> =
-            sqlx::query_as(ROWS).bind($ticket_id).fetch_all(&mut *$tx).await?;
+            sqlx::query_as(rows).bind($ticket_id).fetch_all(&mut *$tx).await?;
         sqlx::query("DELETE FROM ticket_visibility WHERE ticket_id = $1").bind($ticket_id).execute(&mut *$tx).await?;
         sqlx::query(
             "INSERT INTO ticket_visibility (user_id, ticket_id, severity, status, created_at, closed_at) \
@@ -161,7 +169,7 @@ macro_rules! refresh_visibility {
         .execute(&mut *$tx)
         .await?;
         let after: Vec<super::counters::VisibilityRow> =
-            sqlx::query_as(ROWS).bind($ticket_id).fetch_all(&mut *$tx).await?;
+            sqlx::query_as(rows).bind($ticket_id).fetch_all(&mut *$tx).await?;
         let deltas = super::counters::deltas(&before, &after);
         for ((user_id, severity, status), n) in deltas.counts {
             sqlx::query(
@@ -175,14 +183,14 @@ macro_rules! refresh_visibility {
             .execute(&mut *$tx)
             .await?;
         }
-        for ((user_id, hour), (opened, closed)) in deltas.activity {
+        for ((user_id, day), (opened, closed)) in deltas.activity {
             sqlx::query(
-                "INSERT INTO incident_activity (user_id, hour, opened, closed) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id, hour) DO UPDATE SET opened = incident_activity.opened + excluded.opened, \
+                "INSERT INTO incident_activity (user_id, day, opened, closed) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, day) DO UPDATE SET opened = incident_activity.opened + excluded.opened, \
                  closed = incident_activity.closed + excluded.closed",
             )
             .bind(user_id)
-            .bind(hour)
+            .bind(day)
             .bind(opened)
             .bind(closed)
             .execute(&mut *$tx)
@@ -257,7 +265,7 @@ impl Store {
             sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(id).bind(ticket.created_by).bind(EventKind::Opened.code()).bind(ticket.created_at)
                 .execute(&mut *tx).await?;
-            refresh_visibility!(tx, id);
+            refresh_visibility!(self, tx, id);
             id
         })
     }
@@ -351,7 +359,7 @@ impl Store {
                     .execute(&mut *tx).await?;
             }
             if after.status != before.status || after.severity != before.severity {
-                refresh_visibility!(tx, ticket_id);
+                refresh_visibility!(self, tx, ticket_id);
             }
             ChangeResult::Applied(outcome)
         }) }
@@ -389,7 +397,7 @@ impl Store {
                 .bind(ticket_id).bind(added_by).bind(EventKind::RecipientAdded.code()).bind(name).bind(at)
                 .execute(&mut *tx).await?;
             sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2").bind(at).bind(ticket_id).execute(&mut *tx).await?;
-            refresh_visibility!(tx, ticket_id);
+            refresh_visibility!(self, tx, ticket_id);
             true
         })
     }
@@ -414,7 +422,7 @@ impl Store {
                 .bind(ticket_id).bind(removed_by).bind(EventKind::RecipientRemoved.code()).bind(name).bind(at)
                 .execute(&mut *tx).await?;
             sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2").bind(at).bind(ticket_id).execute(&mut *tx).await?;
-            refresh_visibility!(tx, ticket_id);
+            refresh_visibility!(self, tx, ticket_id);
             true
         })
     }
@@ -464,7 +472,7 @@ impl Store {
                 .bind(at)
                 .bind(ticket_id)
                 .execute(&mut *tx).await?;
-            refresh_visibility!(tx, ticket_id);
+            refresh_visibility!(self, tx, ticket_id);
         })
     }
 }

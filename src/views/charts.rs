@@ -1,7 +1,6 @@
 //! Charts drawn on the server as SVG: the geometry is computed here, the template only places it.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use chrono_tz::Tz;
+use chrono::NaiveDate;
 
 use crate::domain::ticket::Severity;
 
@@ -94,27 +93,11 @@ pub struct ActivityChart {
     pub description: String,
 }
 
-const ACTIVITY_DAYS: i64 = 30;
 const ACTIVITY_WIDTH: u32 = 640;
 const ACTIVITY_HEIGHT: u32 = 220;
 const PLOT_LEFT: u32 = 36;
 const PLOT_TOP: u32 = 10;
 const PLOT_BOTTOM: u32 = 190;
-
-/// The chart's days in the reader's zone, oldest first, and the UTC moments that separate them
-/// (one more than the days: each day's start, then the end of today).
-pub fn activity_days(now: DateTime<Utc>, zone: Tz) -> (Vec<NaiveDate>, Vec<DateTime<Utc>>) {
-    let today = now.with_timezone(&zone).date_naive();
-    let days: Vec<NaiveDate> = (0..ACTIVITY_DAYS).rev().map(|back| today - Duration::days(back)).collect();
-    let start_of = |day: NaiveDate| {
-        day.and_hms_opt(0, 0, 0)
-            .and_then(|midnight| midnight.and_local_timezone(zone).earliest())
-            .map_or_else(|| day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(), |start| start.with_timezone(&Utc))
-    };
-    let mut boundaries: Vec<DateTime<Utc>> = days.iter().map(|d| start_of(*d)).collect();
-    boundaries.push(start_of(today + Duration::days(1)));
-    (days, boundaries)
-}
 
 /// Incidents opened and closed per day over the last 30 days, from the totals of each day.
 pub fn activity_chart(days: &[NaiveDate], totals: &[(i64, i64)]) -> ActivityChart {
@@ -179,25 +162,12 @@ pub fn activity_chart(days: &[NaiveDate], totals: &[(i64, i64)]) -> ActivityChar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn days_start_at_the_readers_midnight() {
-        let now = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-        let (days, boundaries) = activity_days(now, chrono_tz::Asia::Tokyo);
-        assert_eq!(days.len(), 30);
-        assert_eq!(boundaries.len(), 31);
-        assert_eq!(days.last().unwrap().to_string(), "2026-01-10");
-        // Midnight in Tokyo is 15:00 UTC the day before.
-        assert_eq!(boundaries[29], Utc.with_ymd_and_hms(2026, 1, 9, 15, 0, 0).unwrap());
-        let (_, utc) = activity_days(now, chrono_tz::UTC);
-        assert_eq!(utc[30], Utc.with_ymd_and_hms(2026, 1, 11, 0, 0, 0).unwrap());
-    }
+    use chrono::{TimeZone, Utc};
 
     #[test]
     fn the_chart_shows_each_days_totals() {
         let now = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-        let (days, _) = activity_days(now, chrono_tz::UTC);
+        let days = crate::domain::activity::ActivityWindow::ending(now, chrono_tz::UTC).days;
         let mut totals = vec![(0, 0); 30];
         totals[29] = (3, 1);
         let chart = activity_chart(&days, &totals);

@@ -109,31 +109,55 @@ fn activity_table(html: &str) -> Vec<(String, i64, i64)> {
         .collect()
 }
 
+/// The dashboard's chart of `email` shows, for each of its 30 days, the incidents in `scope`
+/// opened and closed on that day of `zone`.
+async fn assert_chart_matches(app: &TestApp, client: &reqwest::Client, email: &str, scope: &str, zone: chrono_tz::Tz) {
+    let (_, html) = app.get_text(client, "/security/dashboard").await;
+    let table = activity_table(&html);
+    assert_eq!(table.len(), 30);
+    let per_day = |times: &[chrono::DateTime<chrono::Utc>], day: &str| {
+        times.iter().filter(|t| t.with_timezone(&zone).format("%Y-%m-%d").to_string() == day).count() as i64
+    };
+    let created = times(app, &format!("SELECT created_at {scope}")).await;
+    let closed = times(app, &format!("SELECT closed_at {scope} AND closed_at IS NOT NULL")).await;
+    let mut any = false;
+    for (day, opened, closed_count) in &table {
+        assert_eq!(*opened, per_day(&created, day), "{email} in {zone}: opened on {day}");
+        assert_eq!(*closed_count, per_day(&closed, day), "{email} in {zone}: closed on {day}");
+        any |= *opened > 0 || *closed_count > 0;
+    }
+    assert!(any, "{email}: the demo data has activity since {}", table[0].0);
+}
+
 async fn the_activity_chart_counts_incidents_opened_and_closed_per_day(app: TestApp) {
     app.execute("UPDATE users SET time_zone = 'UTC' WHERE email = 'tess.tech@northwind.example'").await;
     let tess = app.user_id(TESS).await;
-    for (email, scope) in [
-        (TESS, format!("FROM ticket_visibility WHERE user_id = {tess} AND severity IS NOT NULL")),
-        (SAM, "FROM tickets WHERE severity IS NOT NULL".to_string()),
-    ] {
+    let visible = format!("FROM ticket_visibility WHERE user_id = {tess} AND severity IS NOT NULL");
+    for (email, scope) in [(TESS, visible.as_str()), (SAM, "FROM tickets WHERE severity IS NOT NULL")] {
         let client = app.sign_in(email).await;
-        let (_, html) = app.get_text(&client, "/security/dashboard").await;
-        let table = activity_table(&html);
-        assert_eq!(table.len(), 30);
-        let first_day = &table[0].0;
-        let per_day = |times: &[chrono::DateTime<chrono::Utc>], day: &str| {
-            times.iter().filter(|t| t.format("%Y-%m-%d").to_string() == day).count() as i64
-        };
-        let created = times(&app, &format!("SELECT created_at {scope}")).await;
-        let closed = times(&app, &format!("SELECT closed_at {scope} AND closed_at IS NOT NULL")).await;
-        let mut any = false;
-        for (day, opened, closed_count) in &table {
-            assert_eq!(*opened, per_day(&created, day), "{email}: opened on {day}");
-            assert_eq!(*closed_count, per_day(&closed, day), "{email}: closed on {day}");
-            any |= *opened > 0 || *closed_count > 0;
-        }
-        assert!(any, "{email}: the demo data has activity since {first_day}");
+        assert_chart_matches(&app, &client, email, scope, chrono_tz::UTC).await;
     }
+
+    // A customer's days are their own: after a change of zone (half an hour off UTC here) the
+    // chart is rebuilt in it, and later changes land on the right local day.
+    let client = app.sign_in(TESS).await;
+    app.execute("UPDATE users SET time_zone = 'Asia/Kolkata' WHERE email = 'tess.tech@northwind.example'").await;
+    assert_chart_matches(&app, &client, TESS, &visible, chrono_tz::Asia::Kolkata).await;
+    let fixture = app.fresh_incident().await;
+    let sam = app.user_id(SAM).await;
+    app.store
+        .change_ticket(
+            fixture.id,
+            sam,
+            None,
+            None,
+            &[incident_portal::domain::lifecycle::Change::Close],
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_chart_matches(&app, &client, TESS, &visible, chrono_tz::Asia::Kolkata).await;
+    app.assert_counters_consistent().await;
 }
 
 on_both_backends!(

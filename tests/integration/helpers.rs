@@ -557,9 +557,12 @@ impl TestApp {
             "SELECT user_id, CAST(severity AS BIGINT), status, n FROM incident_counts WHERE n <> 0 ORDER BY 1, 2, 3";
         let actual = "SELECT user_id, CAST(severity AS BIGINT), status, COUNT(*) FROM ticket_visibility \
                       WHERE severity IS NOT NULL AND status <> 'closed' GROUP BY user_id, severity, status ORDER BY 1, 2, 3";
-        let rows = "SELECT user_id, created_at, closed_at FROM ticket_visibility WHERE severity IS NOT NULL";
-        let activity = "SELECT user_id, hour, opened, closed FROM incident_activity WHERE opened <> 0 OR closed <> 0";
-        type Times = Vec<(i64, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)>;
+        // Users without an activity zone have no rows to keep up to date (theirs are built on
+        // their next dashboard).
+        let rows = "SELECT v.user_id, u.activity_zone, v.created_at, v.closed_at FROM ticket_visibility v \
+                    JOIN users u ON u.id = v.user_id WHERE v.severity IS NOT NULL AND u.activity_zone IS NOT NULL";
+        let activity = "SELECT user_id, day, opened, closed FROM incident_activity WHERE opened <> 0 OR closed <> 0";
+        type Times = Vec<(i64, String, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)>;
         type Counts = Vec<(i64, i64, String, i64)>;
         type Activity = Vec<(i64, i64, i64, i64)>;
         let (counted, actual, rows, activity): (Counts, Counts, Times, Activity) = match &self.store {
@@ -578,14 +581,17 @@ impl TestApp {
         };
         assert_eq!(counted, actual, "incident_counts follow ticket_visibility");
         let mut expected = std::collections::BTreeMap::<(i64, i64), (i64, i64)>::new();
-        for (user, created, closed) in rows {
-            expected.entry((user, created.timestamp().div_euclid(3600))).or_default().0 += 1;
+        for (user, zone, created, closed) in rows {
+            let zone: chrono_tz::Tz = zone.parse().unwrap();
+            let day =
+                |at: chrono::DateTime<chrono::Utc>| i64::from(at.with_timezone(&zone).date_naive().to_epoch_days());
+            expected.entry((user, day(created))).or_default().0 += 1;
             if let Some(closed) = closed {
-                expected.entry((user, closed.timestamp().div_euclid(3600))).or_default().1 += 1;
+                expected.entry((user, day(closed))).or_default().1 += 1;
             }
         }
         let stored: std::collections::BTreeMap<(i64, i64), (i64, i64)> =
-            activity.into_iter().map(|(user, hour, opened, closed)| ((user, hour), (opened, closed))).collect();
+            activity.into_iter().map(|(user, day, opened, closed)| ((user, day), (opened, closed))).collect();
         assert_eq!(stored, expected, "incident_activity follows ticket_visibility");
     }
 }
