@@ -219,7 +219,7 @@ class Server:
     def __init__(self, url, backend):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+        env = dict(os.environ, RUST_LOG="warn")
         command = [
             "taskset", "-c", "1", str(BINARY), "serve",
             "--bind", f"127.0.0.1:{self.port}",
