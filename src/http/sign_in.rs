@@ -258,8 +258,17 @@ pub async fn logout(
     ctx: PageContext,
     req: HttpRequest,
     state: web::Data<AppState>,
-    _form: CsrfForm<NoFields>,
+    form: Result<CsrfForm<NoFields>, AppError>,
 ) -> Result<HttpResponse, AppError> {
+    if let Err(refused) = form {
+        // Someone whose session has already ended has nothing to sign out of: the button on a
+        // page left open lands on the sign-in page. A signed-in session still needs the token,
+        // so no other site can sign a user out.
+        if ctx.session().user_id().is_none() {
+            return Ok(see_other(&format!("{}?signed_out=1", paths::LOGIN)));
+        }
+        return Err(refused);
+    }
     if let Some(user_id) = ctx.session().user_id() {
         SecurityEvent::new("sign_out", Actor { user_id: Some(user_id), ..Actor::default() })
             .record(&state, &req)

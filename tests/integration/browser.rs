@@ -232,13 +232,17 @@ async fn support_staff_and_refused_customers_see_their_pages(app: TestApp) {
     browser.click("table.incidents tbody tr td:first-child a").await;
     browser.client.wait().for_element(Locator::Css("article.incident")).await.unwrap();
     browser.screenshot("02-incident").await;
+    // The desk's dashboard counts every account's incidents.
+    browser.goto(&app.url("/security/dashboard")).await;
+    assert!(browser.text("#activity-chart-heading").await.contains("last 30 days"));
+    browser.screenshot("03-dashboard").await;
     browser.sign_out().await;
 
     browser.sign_in(&app, BILLIE).await;
     assert_eq!(browser.path().await, "/support/tickets", "a billing user lands on the page they may open");
     browser.goto(&app.url("/security/incidents")).await;
     assert!(browser.text("main").await.contains("Read Dashboard Statistics"));
-    browser.screenshot("03-missing-permission").await;
+    browser.screenshot("04-missing-permission").await;
 }
 
 async fn an_incident_goes_from_ticket_to_closure_in_the_browser(app: TestApp) {

@@ -158,6 +158,20 @@ async fn a_disabled_users_open_session_is_refused_on_the_next_request(app: TestA
     assert!(location(&response).starts_with("/login"));
 }
 
+/// A sign-out button on a page whose session has already ended signs nobody out and lands on the
+/// sign-in page; while signed in, a sign-out without the session's token is still refused.
+async fn signing_out_of_an_ended_session_lands_on_the_sign_in_page(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let token = app.csrf_token(&client, "/security/incidents").await;
+    let forged = app.post_form(&client, "/logout", &[("csrf_token", "not-the-token")]).await;
+    assert_eq!(forged.status().as_u16(), 403);
+    assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200, "still signed in");
+    app.clock.advance(chrono::Duration::minutes(31));
+    let response = app.post_form(&client, "/logout", &[("csrf_token", &token)]).await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(location(&response), "/login?signed_out=1");
+}
+
 on_both_backends!(
     a_customer_signs_in_and_lands_on_security_incidents,
     support_staff_sign_in_on_the_same_page_and_land_on_the_queue,
@@ -169,4 +183,5 @@ on_both_backends!(
     a_session_ends_twelve_hours_after_sign_in_however_active,
     after_sign_in_the_user_returns_to_the_page_they_asked_for_but_never_offsite,
     a_disabled_users_open_session_is_refused_on_the_next_request,
+    signing_out_of_an_ended_session_lands_on_the_sign_in_page,
 );
