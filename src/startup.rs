@@ -19,7 +19,7 @@ use crate::auth::api_key::SecretCipher;
 use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
 use crate::clock::Clock;
-use crate::http::middleware::{reject_cross_origin, render_errors, security_headers, session_health};
+use crate::http::middleware::{one_connection, reject_cross_origin, render_errors, security_headers, session_health};
 use crate::http::routes;
 use crate::settings::{ApiKeyEncryption, Settings};
 use crate::state::AppState;
@@ -61,6 +61,7 @@ impl Application {
                 .wrap(from_fn(render_errors))
                 .wrap(TracingLogger::<RedactingRootSpan>::new())
                 .wrap(security_headers(tls))
+                .wrap(from_fn(one_connection))
                 .app_data(state.clone())
                 .configure(routes::configure)
         })

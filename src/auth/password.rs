@@ -51,6 +51,7 @@ fn lower_this_threads_priority() {
 }
 
 pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
+    crate::store::request::release().await;
     let _permit = HASHING.acquire().await?;
     let hash = at_low_priority(move || hash_blocking(password.expose_secret()))
         .await?
@@ -61,6 +62,7 @@ pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
 /// Whether `password` matches `stored_hash`. With no hash (unknown user, or one who has not set a
 /// password yet) a dummy hash is checked, and the answer is always no.
 pub async fn verify_password(password: SecretString, stored_hash: Option<String>) -> anyhow::Result<bool> {
+    crate::store::request::release().await;
     let _permit = HASHING.acquire().await?;
     let verified = at_low_priority(move || {
         let (hash, real) = match &stored_hash {

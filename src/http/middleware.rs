@@ -50,6 +50,14 @@ fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
 }
 
+/// Runs the request with a database connection of its own (see `store::request`).
+pub async fn one_connection(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    crate::store::request::scope(next.call(req)).await
+}
+
 /// Gives every error response its body: the HTML error page, or JSON under `/api/`.
 ///
 /// It must not keep a clone of the request while inner layers run (routing needs the request to

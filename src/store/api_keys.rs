@@ -157,14 +157,14 @@ impl Store {
                         .fetch_all(&mut *tx).await?;
                     rows.last().copied().unwrap_or_default()
                 }),
-                Store::Postgres(pool) => {
+                Store::Postgres(_) => {
                     let sql = "WITH spent AS (INSERT INTO api_nonces (api_key_id, nonce, seen_at) VALUES ($1, $2, $3) RETURNING api_key_id), \
                                touched AS (UPDATE api_keys SET last_used_at = $3 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $5)) \
                                INSERT INTO api_rate (api_key_id, minute, calls) SELECT api_key_id, $4, 1 FROM spent \
                                ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls";
-                    Ok(sqlx::query_scalar(sql)
+                    Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
                         .bind(key.id).bind(nonce).bind(now).bind(minute).bind(stale_before)
-                        .fetch_one(pool).await?)
+                        .fetch_one(pool).await)?)
                 }
             }
         }

@@ -11,6 +11,7 @@ mod counters;
 mod identity;
 mod listing;
 mod plans;
+pub mod request;
 mod secrets;
 mod sessions;
 pub mod sql;
@@ -41,13 +42,32 @@ pub use tickets::{
 pub use two_factor::TwoFactorRecord;
 pub use users::Credentials;
 
-/// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once per
-/// backend, so the same query text and row types serve both.
+/// Runs `$body` with `$pool` bound to whichever database the store holds: the request's
+/// connection inside a request (see `request`), the pool otherwise. The body is compiled once per
+/// backend and connection kind, so the same query text and row types serve both.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::store::Store::Sqlite($pool, _) => $body,
-            $crate::store::Store::Postgres($pool) => $body,
+            $crate::store::Store::Sqlite(pool, _) => match $crate::store::request::slot().await {
+                Some(mut held) => match $crate::store::request::sqlite(&mut held, pool).await {
+                    Ok($pool) => $body,
+                    Err(error) => Err(error.into()),
+                },
+                None => {
+                    let $pool = pool;
+                    $body
+                }
+            },
+            $crate::store::Store::Postgres(pool) => match $crate::store::request::slot().await {
+                Some(mut held) => match $crate::store::request::postgres(&mut held, pool).await {
+                    Ok($pool) => $body,
+                    Err(error) => Err(error.into()),
+                },
+                None => {
+                    let $pool = pool;
+                    $body
+                }
+            },
         }
     };
 }
@@ -60,31 +80,63 @@ macro_rules! in_transaction {
         match $store {
             $crate::store::Store::Sqlite(pool, writer) => {
                 let _writing = writer.lock().await;
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                Ok(out)
+                match $crate::store::request::slot().await {
+                    Some(mut held) => {
+                        let conn = $crate::store::request::sqlite(&mut held, pool).await?;
+                        let mut $tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
+                        let out = $body;
+                        $tx.commit().await?;
+                        Ok(out)
+                    }
+                    None => {
+                        let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                        let out = $body;
+                        $tx.commit().await?;
+                        Ok(out)
+                    }
+                }
             }
-            $crate::store::Store::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                Ok(out)
-            }
+            $crate::store::Store::Postgres(pool) => match $crate::store::request::slot().await {
+                Some(mut held) => {
+                    let conn = $crate::store::request::postgres(&mut held, pool).await?;
+                    let mut $tx = sqlx::Connection::begin(conn).await?;
+                    let out = $body;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+                None => {
+                    let mut $tx = pool.begin().await?;
+                    let out = $body;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+            },
         }
     };
 }
 
-/// Runs a statement that changes rows on whichever pool the store holds; yields the number of rows
-/// it changed.
+/// Runs a statement that changes rows on whichever database the store holds (as [`on_pool!`]);
+/// yields the number of rows it changed.
 macro_rules! execute {
     ($store:expr, $query:expr) => {
         match $store {
             $crate::store::Store::Sqlite(pool, writer) => {
                 let _writing = writer.lock().await;
-                $query.execute(pool).await.map(|done| done.rows_affected())
+                match $crate::store::request::slot().await {
+                    Some(mut held) => match $crate::store::request::sqlite(&mut held, pool).await {
+                        Ok(conn) => $query.execute(conn).await.map(|done| done.rows_affected()),
+                        Err(error) => Err(error),
+                    },
+                    None => $query.execute(pool).await.map(|done| done.rows_affected()),
+                }
             }
-            $crate::store::Store::Postgres(pool) => $query.execute(pool).await.map(|done| done.rows_affected()),
+            $crate::store::Store::Postgres(pool) => match $crate::store::request::slot().await {
+                Some(mut held) => match $crate::store::request::postgres(&mut held, pool).await {
+                    Ok(conn) => $query.execute(conn).await.map(|done| done.rows_affected()),
+                    Err(error) => Err(error),
+                },
+                None => $query.execute(pool).await.map(|done| done.rows_affected()),
+            },
         }
     };
 }
@@ -259,6 +311,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        match self {
+            Store::Sqlite(pool, _) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
+        }
     }
 }
