@@ -79,22 +79,18 @@ macro_rules! in_transaction {
     ($store:expr, $tx:ident => $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite(pool, writer) => {
+                // The connection first, then the writer's turn (see `WriteLock`).
+                let mut held = $crate::store::request::slot().await;
+                let mut own = None;
+                let conn = match held.as_mut() {
+                    Some(held) => $crate::store::request::sqlite(held, pool).await?,
+                    None => &mut **own.insert(pool.acquire().await?),
+                };
                 let _writing = writer.lock().await;
-                match $crate::store::request::slot().await {
-                    Some(mut held) => {
-                        let conn = $crate::store::request::sqlite(&mut held, pool).await?;
-                        let mut $tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
-                        let out = $body;
-                        $tx.commit().await?;
-                        Ok(out)
-                    }
-                    None => {
-                        let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                        let out = $body;
-                        $tx.commit().await?;
-                        Ok(out)
-                    }
-                }
+                let mut $tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                Ok(out)
             }
             $crate::store::Store::Postgres(pool) => match $crate::store::request::slot().await {
                 Some(mut held) => {
@@ -121,13 +117,19 @@ macro_rules! execute {
     ($store:expr, $query:expr) => {
         match $store {
             $crate::store::Store::Sqlite(pool, writer) => {
-                let _writing = writer.lock().await;
-                match $crate::store::request::slot().await {
-                    Some(mut held) => match $crate::store::request::sqlite(&mut held, pool).await {
-                        Ok(conn) => $query.execute(conn).await.map(|done| done.rows_affected()),
-                        Err(error) => Err(error),
-                    },
-                    None => $query.execute(pool).await.map(|done| done.rows_affected()),
+                // The connection first, then the writer's turn (see `WriteLock`).
+                let mut held = $crate::store::request::slot().await;
+                let mut own = None;
+                let conn = match held.as_mut() {
+                    Some(held) => $crate::store::request::sqlite(held, pool).await,
+                    None => pool.acquire().await.map(|conn| &mut **own.insert(conn)),
+                };
+                match conn {
+                    Ok(conn) => {
+                        let _writing = writer.lock().await;
+                        $query.execute(conn).await.map(|done| done.rows_affected())
+                    }
+                    Err(error) => Err(error),
                 }
             }
             $crate::store::Store::Postgres(pool) => match $crate::store::request::slot().await {
@@ -145,7 +147,9 @@ pub(crate) use {execute, in_transaction, on_pool};
 
 /// SQLite takes one writer at a time. Writers of this process queue here, in order and without
 /// sleeping, instead of in SQLite's busy handler, whose growing back-off made the slowest writes
-/// hundreds of milliseconds under load.
+/// hundreds of milliseconds under load. A writer holds its connection before it queues: the one
+/// whose turn it is must never wait for the pool while the others hold every connection waiting
+/// for it.
 pub type WriteLock = Arc<tokio::sync::Mutex<()>>;
 
 #[derive(Clone, Debug)]

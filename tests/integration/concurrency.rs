@@ -68,6 +68,52 @@ async fn two_administrators_demoting_each_other_leave_one(app: TestApp) {
     }
 }
 
+/// A request runs all its statements, reads and writes, on one connection: with a pool of one,
+/// simultaneous sign-ins, pages, signed API calls (a read, then spending the nonce) and comments
+/// all finish, where a request that held its connection and asked the pool for a second would
+/// wait out the acquire timeout and answer 503.
+async fn a_pool_of_one_connection_serves_simultaneous_requests(backend: Backend) {
+    let Some(app) = spawn_app_with_pool(backend, 1).await else { return };
+    let key = app.api_key_for(TESS).await;
+    let target = "/api/v1/security-incidents/severity-count";
+    let fixture = app.fresh_incident().await;
+    let pages = (0..3).map(|_| async {
+        let client = app.sign_in(TESS).await;
+        let page = app.get(&client, "/security/incidents").await.status().as_u16();
+        let dashboard = app.get(&client, "/security/dashboard").await.status().as_u16();
+        let token = app.csrf_token(&client, &format!("/security/incidents/{}", fixture.number)).await;
+        let comments = format!("/support/tickets/{}/comments", fixture.number);
+        let comment = app
+            .post_form(&client, &comments, &[("csrf_token", &token), ("body", "Seen, thanks.")])
+            .await
+            .status()
+            .as_u16();
+        vec![page, dashboard, comment]
+    });
+    let calls = (0..4).map(|_| async { vec![app.api_get(&key, target).await.status().as_u16()] });
+    let (pages, calls) = tokio::join!(futures_util::future::join_all(pages), futures_util::future::join_all(calls));
+    let statuses: Vec<u16> = pages.into_iter().chain(calls).flatten().collect();
+    assert!(statuses.iter().all(|s| [200, 303].contains(s)), "{statuses:?}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM comments WHERE ticket_id = {} AND body = 'Seen, thanks.'",
+            fixture.id
+        ))
+        .await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_pool_of_one_connection_serves_simultaneous_requests_on_sqlite() {
+    a_pool_of_one_connection_serves_simultaneous_requests(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_pool_of_one_connection_serves_simultaneous_requests_on_postgres() {
+    a_pool_of_one_connection_serves_simultaneous_requests(Backend::Postgres).await;
+}
+
 on_both_backends!(
     of_simultaneous_calls_with_one_nonce_exactly_one_is_accepted,
     two_administrators_demoting_each_other_leave_one

@@ -250,12 +250,26 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// The portal on a fresh database whose URL `route` may change (to reach it through a proxy).
 pub async fn spawn_app_via(backend: Backend, route: impl FnOnce(String) -> String) -> Option<TestApp> {
+    spawn_app_with(backend, route, |_| {}).await
+}
+
+/// The portal with a database pool of `max_connections`.
+pub async fn spawn_app_with_pool(backend: Backend, max_connections: u32) -> Option<TestApp> {
+    spawn_app_with(backend, |url| url, |settings| settings.database.pool.max_connections = max_connections).await
+}
+
+async fn spawn_app_with(
+    backend: Backend,
+    route: impl FnOnce(String) -> String,
+    adjust: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
     if std::env::var("TEST_LOG").is_ok() {
         incident_portal::telemetry::init(LogFormat::Text, std::io::stdout);
     }
     let (url, database) = create_database(backend).await?;
     let url = route(url);
-    let settings = settings(&url);
+    let mut settings = settings(&url);
+    adjust(&mut settings);
     let api_cipher = cipher();
     let store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
     store.migrate().await.expect("migrations run");
