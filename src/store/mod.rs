@@ -42,32 +42,38 @@ pub use tickets::{
 pub use two_factor::TwoFactorRecord;
 pub use users::Credentials;
 
-/// Runs `$body` with `$pool` bound to whichever database the store holds: the request's
-/// connection inside a request (see `request`), the pool otherwise. The body is compiled once per
-/// backend and connection kind, so the same query text and row types serve both.
+/// A connection of `$pool` for one statement or transaction, as a `Result`: the request's inside a
+/// request (see `request`), one of its own outside. It borrows `$held` (the request's slot) or
+/// `$own`, which the caller declares so that they outlive the statement.
+macro_rules! connection {
+    ($helper:ident, $pool:expr, $held:ident, $own:ident) => {{
+        $held = $crate::store::request::slot().await;
+        $crate::store::request::$helper($held.as_deref_mut(), &mut $own, $pool).await
+    }};
+}
+
+/// Runs `$body` with `$pool` bound to a connection of whichever database the store holds (see
+/// `connection!`). The body is compiled once per backend, so the same query text and row types
+/// serve both.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::store::Store::Sqlite(pool, _) => match $crate::store::request::slot().await {
-                Some(mut held) => match $crate::store::request::sqlite(&mut held, pool).await {
+            $crate::store::Store::Sqlite(pool, _) => {
+                let mut held;
+                let mut own = None;
+                match $crate::store::connection!(sqlite, pool, held, own) {
                     Ok($pool) => $body,
                     Err(error) => Err(error.into()),
-                },
-                None => {
-                    let $pool = pool;
-                    $body
                 }
-            },
-            $crate::store::Store::Postgres(pool) => match $crate::store::request::slot().await {
-                Some(mut held) => match $crate::store::request::postgres(&mut held, pool).await {
+            }
+            $crate::store::Store::Postgres(pool) => {
+                let mut held;
+                let mut own = None;
+                match $crate::store::connection!(postgres, pool, held, own) {
                     Ok($pool) => $body,
                     Err(error) => Err(error.into()),
-                },
-                None => {
-                    let $pool = pool;
-                    $body
                 }
-            },
+            }
         }
     };
 }
@@ -79,34 +85,25 @@ macro_rules! in_transaction {
     ($store:expr, $tx:ident => $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite(pool, writer) => {
-                // The connection first, then the writer's turn (see `WriteLock`).
-                let mut held = $crate::store::request::slot().await;
+                let mut held;
                 let mut own = None;
-                let conn = match held.as_mut() {
-                    Some(held) => $crate::store::request::sqlite(held, pool).await?,
-                    None => &mut **own.insert(pool.acquire().await?),
-                };
+                // The connection first, then the writer's turn (see `WriteLock`).
+                let conn = $crate::store::connection!(sqlite, pool, held, own)?;
                 let _writing = writer.lock().await;
                 let mut $tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
                 Ok(out)
             }
-            $crate::store::Store::Postgres(pool) => match $crate::store::request::slot().await {
-                Some(mut held) => {
-                    let conn = $crate::store::request::postgres(&mut held, pool).await?;
-                    let mut $tx = sqlx::Connection::begin(conn).await?;
-                    let out = $body;
-                    $tx.commit().await?;
-                    Ok(out)
-                }
-                None => {
-                    let mut $tx = pool.begin().await?;
-                    let out = $body;
-                    $tx.commit().await?;
-                    Ok(out)
-                }
-            },
+            $crate::store::Store::Postgres(pool) => {
+                let mut held;
+                let mut own = None;
+                let conn = $crate::store::connection!(postgres, pool, held, own)?;
+                let mut $tx = sqlx::Connection::begin(conn).await?;
+                let out = $body;
+                $tx.commit().await?;
+                Ok(out)
+            }
         }
     };
 }
@@ -117,14 +114,10 @@ macro_rules! execute {
     ($store:expr, $query:expr) => {
         match $store {
             $crate::store::Store::Sqlite(pool, writer) => {
-                // The connection first, then the writer's turn (see `WriteLock`).
-                let mut held = $crate::store::request::slot().await;
+                let mut held;
                 let mut own = None;
-                let conn = match held.as_mut() {
-                    Some(held) => $crate::store::request::sqlite(held, pool).await,
-                    None => pool.acquire().await.map(|conn| &mut **own.insert(conn)),
-                };
-                match conn {
+                // The connection first, then the writer's turn (see `WriteLock`).
+                match $crate::store::connection!(sqlite, pool, held, own) {
                     Ok(conn) => {
                         let _writing = writer.lock().await;
                         $query.execute(conn).await.map(|done| done.rows_affected())
@@ -132,18 +125,19 @@ macro_rules! execute {
                     Err(error) => Err(error),
                 }
             }
-            $crate::store::Store::Postgres(pool) => match $crate::store::request::slot().await {
-                Some(mut held) => match $crate::store::request::postgres(&mut held, pool).await {
+            $crate::store::Store::Postgres(pool) => {
+                let mut held;
+                let mut own = None;
+                match $crate::store::connection!(postgres, pool, held, own) {
                     Ok(conn) => $query.execute(conn).await.map(|done| done.rows_affected()),
                     Err(error) => Err(error),
-                },
-                None => $query.execute(pool).await.map(|done| done.rows_affected()),
-            },
+                }
+            }
         }
     };
 }
 
-pub(crate) use {execute, in_transaction, on_pool};
+pub(crate) use {connection, execute, in_transaction, on_pool};
 
 /// SQLite takes one writer at a time. Writers of this process queue here, in order and without
 /// sleeping, instead of in SQLite's busy handler, whose growing back-off made the slowest writes

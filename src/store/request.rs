@@ -43,10 +43,14 @@ pub async fn release() {
     }
 }
 
+/// A SQLite connection: the request's (`held`, its slot), checked out on first use, or outside a
+/// request one of `own`.
 pub async fn sqlite<'a>(
-    held: &'a mut Option<Held>,
+    held: Option<&'a mut Option<Held>>,
+    own: &'a mut Option<PoolConnection<Sqlite>>,
     pool: &SqlitePool,
 ) -> Result<&'a mut SqliteConnection, sqlx::Error> {
+    let Some(held) = held else { return Ok(&mut **own.insert(pool.acquire().await?)) };
     if !matches!(held, Some(Held::Sqlite(_))) {
         *held = Some(Held::Sqlite(pool.acquire().await?));
     }
@@ -56,7 +60,13 @@ pub async fn sqlite<'a>(
     }
 }
 
-pub async fn postgres<'a>(held: &'a mut Option<Held>, pool: &PgPool) -> Result<&'a mut PgConnection, sqlx::Error> {
+/// As [`sqlite`], for PostgreSQL.
+pub async fn postgres<'a>(
+    held: Option<&'a mut Option<Held>>,
+    own: &'a mut Option<PoolConnection<Postgres>>,
+    pool: &PgPool,
+) -> Result<&'a mut PgConnection, sqlx::Error> {
+    let Some(held) = held else { return Ok(&mut **own.insert(pool.acquire().await?)) };
     if !matches!(held, Some(Held::Postgres(_))) {
         *held = Some(Held::Postgres(pool.acquire().await?));
     }
