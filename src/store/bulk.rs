@@ -108,9 +108,9 @@ impl Store {
     }
 
     /// Refreshes the planner's statistics after a load. On SQLite only the per-index averages are
-    /// kept: with the value samples of `sqlite_stat4`, SQLite re-plans a statement on every run
-    /// whose bound values might change its plan, which cost a fifth of a dashboard request and
-    /// found no better plan for these queries (the plan tests hold them to their indexes).
+    /// kept, as in the plans tests' databases: the value samples of `sqlite_stat4` found no better
+    /// plan for these queries (and, before `stable_plans`, made SQLite re-plan statements on
+    /// every run).
     pub async fn analyze(&self) -> StoreResult<()> {
         execute!(self, sqlx::query("ANALYZE"))?;
         if let Store::Sqlite(pool, _) = self {

@@ -124,11 +124,15 @@ impl StateRow {
     }
 }
 
-const TICKET_STATE: &str = "SELECT status, severity, closure_requested_by, closure_requested_at, closed_at, version \
-                            FROM tickets WHERE id = $1";
+macro_rules! ticket_state {
+    () => {
+        "SELECT status, severity, closure_requested_by, closure_requested_at, closed_at, version \
+         FROM tickets WHERE id = $1"
+    };
+}
+const TICKET_STATE: &str = ticket_state!();
 /// PostgreSQL locks the row so concurrent changes queue; SQLite's `BEGIN IMMEDIATE` already has.
-const TICKET_STATE_FOR_UPDATE: &str = "SELECT status, severity, closure_requested_by, closure_requested_at, \
-                                       closed_at, version FROM tickets WHERE id = $1 FOR UPDATE";
+const TICKET_STATE_FOR_UPDATE: &str = concat!(ticket_state!(), " FOR UPDATE");
 
 #[derive(Debug, Clone)]
 pub struct NewComment {
@@ -143,11 +147,14 @@ pub struct NewComment {
 /// A ticket's visibility rows with each viewer's activity zone. PostgreSQL share-locks the viewers
 /// so that a rebuild of their activity rows in another zone waits for this change, or this change
 /// for it, and the deltas land in the zone the rows are in.
-const VISIBILITY_ROWS: &str = "SELECT v.user_id, v.severity, v.status, v.created_at, v.closed_at, u.activity_zone \
-                               FROM ticket_visibility v JOIN users u ON u.id = v.user_id WHERE v.ticket_id = $1";
-const VISIBILITY_ROWS_LOCKING_VIEWERS: &str = "SELECT v.user_id, v.severity, v.status, v.created_at, v.closed_at, u.activity_zone \
-     FROM ticket_visibility v JOIN users u ON u.id = v.user_id WHERE v.ticket_id = $1 \
-     ORDER BY v.user_id FOR SHARE OF u";
+macro_rules! visibility_rows {
+    () => {
+        "SELECT v.user_id, v.severity, v.status, v.created_at, v.closed_at, u.activity_zone \
+         FROM ticket_visibility v JOIN users u ON u.id = v.user_id WHERE v.ticket_id = $1"
+    };
+}
+const VISIBILITY_ROWS: &str = visibility_rows!();
+const VISIBILITY_ROWS_LOCKING_VIEWERS: &str = concat!(visibility_rows!(), " ORDER BY v.user_id FOR SHARE OF u");
 
 /// Rebuilds a ticket's rows in `ticket_visibility` from the ticket and its recipients, the source
 /// of truth, and moves the viewers' counters (`incident_counts`, `incident_activity`) by the
