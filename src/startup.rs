@@ -15,7 +15,7 @@ use base64::Engine;
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::api_key::SecretCipher;
+use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
 use crate::clock::Clock;
@@ -52,7 +52,13 @@ impl Application {
 
         let workers = settings.workers;
         let tls = settings.secure_cookies;
-        let state = web::Data::new(AppState { store: store.clone(), clock: clock.clone(), settings, cipher });
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            clock: clock.clone(),
+            settings,
+            cipher,
+            api_keys: KeyCache::default(),
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(reject_cross_origin))

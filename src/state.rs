@@ -1,6 +1,6 @@
 //! What every handler can reach: the store, the clock and the settings.
 
-use crate::auth::api_key::SecretCipher;
+use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::clock::Clock;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -11,4 +11,6 @@ pub struct AppState {
     pub settings: Settings,
     /// Encrypts secrets at rest: API key secrets and two-factor secrets.
     pub cipher: SecretCipher,
+    /// API keys of recent calls.
+    pub api_keys: KeyCache,
 }

@@ -3,12 +3,17 @@
 //! METHOD + path + nonce + timestamp + body)). The server needs the secret to check signatures,
 //! so it keeps it encrypted (AES-256-GCM) with a key from configuration.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
+
+use crate::store::ApiKeySecret;
 
 pub const SCHEME: &str = "ARMOR-PSK";
 /// How far a request's timestamp may be from the server's clock, either way.
@@ -146,6 +151,37 @@ impl SecretCipher {
     }
 }
 
+/// The keys of recent calls, so that a busy key's calls skip looking it up. It holds only what
+/// never changes about a key (its secret stays encrypted); whether the key may still be used is
+/// decided by each call's spend, so a revocation takes effect at once on every instance.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: Mutex<HashMap<String, Arc<ApiKeySecret>>>,
+}
+
+/// More keys than this in use at once and the cache starts over: memory stays bounded.
+const CACHED_KEYS: usize = 4096;
+
+impl KeyCache {
+    pub fn get(&self, key_id: &str) -> Option<Arc<ApiKeySecret>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner).get(key_id).cloned()
+    }
+
+    pub fn insert(&self, key: ApiKeySecret) -> Arc<ApiKeySecret> {
+        let key = Arc::new(key);
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= CACHED_KEYS {
+            keys.clear();
+        }
+        keys.insert(key.key_id.clone(), Arc::clone(&key));
+        key
+    }
+
+    pub fn forget(&self, key_id: &str) {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner).remove(key_id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +234,21 @@ mod tests {
         assert!(at(1000).is_fresh(1000 - 300));
         assert!(!at(1000).is_fresh(1000 + 301));
         assert!(!at(1000).is_fresh(1000 - 360));
+    }
+
+    #[test]
+    fn the_key_cache_stays_bounded() {
+        let cache = KeyCache::default();
+        let key = |n: usize| ApiKeySecret { id: n as i64, key_id: format!("ak_{n}"), secret_ciphertext: String::new() };
+        for n in 0..CACHED_KEYS {
+            cache.insert(key(n));
+        }
+        assert_eq!(cache.get("ak_7").map(|k| k.id), Some(7));
+        cache.insert(key(CACHED_KEYS));
+        assert!(cache.get("ak_7").is_none(), "a full cache starts over");
+        assert!(cache.get(&format!("ak_{CACHED_KEYS}")).is_some());
+        cache.forget(&format!("ak_{CACHED_KEYS}"));
+        assert!(cache.get(&format!("ak_{CACHED_KEYS}")).is_none());
     }
 
     #[test]

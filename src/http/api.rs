@@ -74,8 +74,8 @@ fn unauthorized(error: CredentialError) -> AppError {
     AppError::Unauthorized(format!("Invalid credentials: {error}."))
 }
 
-/// Verifies an ARMOR-PSK signature, then spends the nonce (once per key, on every instance) and
-/// counts the call against the key's rate.
+/// Verifies an ARMOR-PSK signature, then spends the nonce (once per key, on every instance),
+/// counts the call against the key's rate and reads the key's owner.
 async fn authenticate_key(
     state: &AppState,
     req: &HttpRequest,
@@ -87,10 +87,15 @@ async fn authenticate_key(
     if !credentials.is_fresh(now.timestamp()) {
         return Err(unauthorized(CredentialError::Expired));
     }
-    let key = state.store.api_key_caller(&credentials.key_id).await?;
-    let Some(mut key) = key.filter(|k| k.revoked_at.is_none()) else {
-        tracing::warn!(target: "security", key_id = %credentials.key_id, "API call with an unknown or revoked key refused");
-        return Err(unauthorized(CredentialError::Invalid));
+    let key = match state.api_keys.get(&credentials.key_id) {
+        Some(key) => key,
+        None => match state.store.api_key_secret(&credentials.key_id).await? {
+            Some(key) => state.api_keys.insert(key),
+            None => {
+                tracing::warn!(target: "security", key_id = %credentials.key_id, "API call with an unknown or revoked key refused");
+                return Err(unauthorized(CredentialError::Invalid));
+            }
+        },
     };
     let secret =
         state.cipher.decrypt(&key.secret_ciphertext, &key.key_id).map_err(|e| AppError::Unexpected(e.into()))?;
@@ -99,28 +104,28 @@ async fn authenticate_key(
         tracing::warn!(target: "security", key_id = %key.key_id, "API call with a wrong signature refused");
         return Err(unauthorized(CredentialError::Invalid));
     }
-    let Some(principal) = key.owner.take() else {
-        tracing::warn!(target: "security", key_id = %key.key_id, user_id = key.user_id, "API call by a disabled user refused");
-        return Err(unauthorized(CredentialError::Invalid));
-    };
     match state.store.record_api_call(&key, &credentials.nonce, now, state.settings.api_rate_limit_per_minute).await? {
-        ApiCall::Accepted => {}
+        ApiCall::Accepted(principal) => {
+            tracing::info!(target: "security", key_id = %key.key_id, user_id = principal.user_id, path = req.path(), "API key used");
+            Ok(principal)
+        }
+        ApiCall::Unusable => {
+            state.api_keys.forget(&key.key_id);
+            tracing::warn!(target: "security", key_id = %key.key_id, "API call with a revoked key or by a disabled user refused");
+            Err(unauthorized(CredentialError::Invalid))
+        }
         ApiCall::Replayed => {
             tracing::warn!(target: "security", key_id = %key.key_id, "API call replaying a nonce refused");
-            return Err(AppError::Unauthorized("Invalid credentials: this nonce was already used.".into()));
+            Err(AppError::Unauthorized("Invalid credentials: this nonce was already used.".into()))
         }
-        ApiCall::RateLimited { retry_after_seconds } => {
-            return Err(AppError::TooManyRequests {
-                message: format!(
-                    "Too many calls with this key; at most {} a minute.",
-                    state.settings.api_rate_limit_per_minute
-                ),
-                retry_after_seconds,
-            });
-        }
+        ApiCall::RateLimited { retry_after_seconds } => Err(AppError::TooManyRequests {
+            message: format!(
+                "Too many calls with this key; at most {} a minute.",
+                state.settings.api_rate_limit_per_minute
+            ),
+            retry_after_seconds,
+        }),
     }
-    tracing::info!(target: "security", key_id = %key.key_id, user_id = key.user_id, path = req.path(), "API key used");
-    Ok(principal)
 }
 
 /// `X-Account-Context`, when sent, must name the caller's own account.

@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use sqlx::{FromRow, Row};
+
 use super::users::{PrincipalRow, principal_columns, principal_from_rows, principal_joins};
-use super::{Store, StoreError, StoreResult, execute, in_transaction, on_pool};
+use super::{Store, StoreResult, connection, execute, on_pool};
 use crate::domain::principal::Principal;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,40 +24,34 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// What checking a signed call needs: the key and, if they are enabled, its owner as a principal.
-#[derive(Debug, Clone)]
-pub struct ApiKeyCaller {
+/// What checking a signature needs, and all a process may keep of a key between calls: a key's
+/// secret never changes, and whether it may still be used is decided afresh by every call (see
+/// [`Store::record_api_call`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeySecret {
     pub id: i64,
     pub key_id: String,
-    pub user_id: i64,
     pub secret_ciphertext: String,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// `None` if the owner is disabled.
-    pub owner: Option<Principal>,
 }
 
-/// One row per role grant of the owner, each with the key's columns.
+/// The owner's principal rows, each with the call's count for this minute (PostgreSQL).
 #[derive(sqlx::FromRow)]
-struct CallerRow {
+struct SpentRow {
+    calls: Option<i64>,
     #[sqlx(flatten)]
     owner: PrincipalRow,
-    key_row_id: i64,
-    key_id: String,
-    key_secret: String,
-    key_last_used_at: Option<DateTime<Utc>>,
-    key_revoked_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ApiCall {
-    Accepted,
+    /// Spent and counted; the call is made as the key's owner.
+    Accepted(Principal),
+    /// The key was revoked or its owner disabled; nothing was spent.
+    Unusable,
     /// This nonce was already used with this key.
     Replayed,
     /// The key made too many calls in the last minute; retry after this many seconds.
-    RateLimited {
-        retry_after_seconds: u64,
-    },
+    RateLimited { retry_after_seconds: u64 },
 }
 
 const COLUMNS: &str = "SELECT k.id, k.key_id, k.name, k.user_id, u.first_name || ' ' || u.last_name AS user_name, \
@@ -65,14 +61,40 @@ const COLUMNS: &str = "SELECT k.id, k.key_id, k.name, k.user_id, u.first_name ||
 /// How often `last_used_at` is written: a busy key does not write it on every call.
 const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
 
-/// The key (`$1`) and its owner's principal rows.
-pub(super) const CALLER_SQL: &str = concat!(
-    "SELECT ",
+/// A usable key by its key id (`$1`).
+pub(super) const SECRET_SQL: &str =
+    "SELECT id, key_id, secret_ciphertext FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL";
+
+/// Spends nonce `$2` of key `$1` at `$3` if the key is usable, and counts the call in minute `$4`;
+/// `last_used_at` is written when older than `$5`.
+const SPEND_SQLITE: &str = concat!(
+    "INSERT OR IGNORE INTO api_nonces (api_key_id, nonce, seen_at) SELECT k.id, $2, $3 FROM api_keys k \
+     JOIN users u ON u.id = k.user_id WHERE k.id = $1 AND k.revoked_at IS NULL AND u.enabled; \
+     INSERT INTO api_rate (api_key_id, minute, calls) SELECT $1, $4, 1 WHERE changes() = 1 \
+     ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls; \
+     UPDATE api_keys SET last_used_at = $3 WHERE id = $1 AND changes() = 1 AND (last_used_at IS NULL OR last_used_at < $5); \
+     SELECT ",
     principal_columns!(),
-    ", k.id AS key_row_id, k.key_id, k.secret_ciphertext AS key_secret, k.last_used_at AS key_last_used_at, \
-     k.revoked_at AS key_revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id ",
+    " FROM api_keys k JOIN users u ON u.id = k.user_id ",
     principal_joins!(),
-    " WHERE k.key_id = $1"
+    " WHERE k.id = $1 AND k.revoked_at IS NULL"
+);
+
+/// As [`SPEND_SQLITE`], in one statement: each of the owner's rows carries the count (`NULL` if
+/// nothing was spent).
+const SPEND_POSTGRES: &str = concat!(
+    "WITH spent AS (INSERT INTO api_nonces (api_key_id, nonce, seen_at) SELECT k.id, $2, $3 FROM api_keys k \
+     JOIN users u ON u.id = k.user_id WHERE k.id = $1 AND k.revoked_at IS NULL AND u.enabled \
+     ON CONFLICT DO NOTHING RETURNING api_key_id), \
+     rate AS (INSERT INTO api_rate (api_key_id, minute, calls) SELECT api_key_id, $4, 1 FROM spent \
+     ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls), \
+     touched AS (UPDATE api_keys SET last_used_at = $3 WHERE id IN (SELECT api_key_id FROM spent) \
+     AND (last_used_at IS NULL OR last_used_at < $5)) \
+     SELECT (SELECT calls FROM rate) AS calls, ",
+    principal_columns!(),
+    " FROM api_keys k JOIN users u ON u.id = k.user_id ",
+    principal_joins!(),
+    " WHERE k.id = $1 AND k.revoked_at IS NULL"
 );
 
 impl Store {
@@ -107,20 +129,9 @@ impl Store {
         )
     }
 
-    /// The key and its owner in one query: this runs on every signed API call.
-    pub async fn api_key_caller(&self, key_id: &str) -> StoreResult<Option<ApiKeyCaller>> {
-        let rows: Vec<CallerRow> =
-            on_pool!(self, pool => sqlx::query_as(CALLER_SQL).bind(key_id).fetch_all(pool).await)?;
-        let Some(first) = rows.first() else { return Ok(None) };
-        Ok(Some(ApiKeyCaller {
-            id: first.key_row_id,
-            key_id: first.key_id.clone(),
-            user_id: first.owner.id,
-            secret_ciphertext: first.key_secret.clone(),
-            last_used_at: first.key_last_used_at,
-            revoked_at: first.key_revoked_at,
-            owner: principal_from_rows(rows.iter().map(|row| &row.owner)),
-        }))
+    /// A key that is not revoked, by its key id.
+    pub async fn api_key_secret(&self, key_id: &str) -> StoreResult<Option<ApiKeySecret>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(SECRET_SQL).bind(key_id).fetch_optional(pool).await)?)
     }
 
     /// Revokes a key at once; `false` if it was already revoked.
@@ -132,52 +143,64 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Spends the nonce (a replayed one is refused by the primary key) and counts the call against
-    /// the key's rate for this minute, in one transaction and as few round trips as each database
-    /// allows: this runs on every signed API call. A call over the rate still spends its nonce.
+    /// Spends the nonce, counts the call against the key's rate for this minute and reads the key's
+    /// owner, in one round trip: this runs on every signed API call, after the signature is
+    /// checked. Nothing is spent for a key revoked or an owner disabled since the key was read,
+    /// and a call over the rate still spends its nonce.
     pub async fn record_api_call(
         &self,
-        key: &ApiKeyCaller,
+        key: &ApiKeySecret,
         nonce: &str,
         now: DateTime<Utc>,
         limit_per_minute: u32,
     ) -> StoreResult<ApiCall> {
         let minute = now.timestamp().div_euclid(60);
         let stale_before = now - Duration::seconds(LAST_USED_RESOLUTION_SECONDS);
-        let calls: StoreResult<i64> = async {
-            match self {
-                // SQLite runs the statements of one query in turn; PostgreSQL takes them as one.
-                Store::Sqlite(..) => in_transaction!(self, tx => {
-                    let sql = "INSERT INTO api_nonces (api_key_id, nonce, seen_at) VALUES ($1, $2, $3); \
-                               UPDATE api_keys SET last_used_at = $3 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $5); \
-                               INSERT INTO api_rate (api_key_id, minute, calls) VALUES ($1, $4, 1) \
-                               ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls";
-                    let rows: Vec<i64> = sqlx::query_scalar(sql)
-                        .bind(key.id).bind(nonce).bind(now).bind(minute).bind(stale_before)
-                        .fetch_all(&mut *tx).await?;
-                    rows.last().copied().unwrap_or_default()
-                }),
-                Store::Postgres(_) => {
-                    let sql = "WITH spent AS (INSERT INTO api_nonces (api_key_id, nonce, seen_at) VALUES ($1, $2, $3) RETURNING api_key_id), \
-                               touched AS (UPDATE api_keys SET last_used_at = $3 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $5)) \
-                               INSERT INTO api_rate (api_key_id, minute, calls) SELECT api_key_id, $4, 1 FROM spent \
-                               ON CONFLICT (api_key_id, minute) DO UPDATE SET calls = api_rate.calls + 1 RETURNING calls";
-                    Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
-                        .bind(key.id).bind(nonce).bind(now).bind(minute).bind(stale_before)
-                        .fetch_one(pool).await)?)
+        let (calls, owner) = match self {
+            // The statements run in turn, each its own transaction (a transaction would be two
+            // more round trips to the connection's thread); the nonce is the one that matters.
+            Store::Sqlite(pool, writer) => {
+                let mut held;
+                let mut own = None;
+                // The connection first, then the writer's turn (see `WriteLock`).
+                let conn = connection!(sqlite, pool, held, own)?;
+                let _writing = writer.lock().await;
+                let rows = sqlx::query(SPEND_SQLITE)
+                    .bind(key.id)
+                    .bind(nonce)
+                    .bind(now)
+                    .bind(minute)
+                    .bind(stale_before)
+                    .fetch_all(conn)
+                    .await?;
+                let mut calls = None;
+                let mut owner = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    if row.len() == 1 {
+                        calls = Some(row.try_get::<i64, _>(0)?);
+                    } else {
+                        owner.push(PrincipalRow::from_row(row)?);
+                    }
                 }
+                (calls, owner)
             }
-        }
-        .await;
-        match calls {
-            Err(StoreError::Duplicate(_)) => Ok(ApiCall::Replayed),
-            Err(error) => Err(error),
-            Ok(calls) if calls > i64::from(limit_per_minute) => {
+            Store::Postgres(_) => {
+                let rows: Vec<SpentRow> = on_pool!(self, pool => sqlx::query_as(SPEND_POSTGRES)
+                    .bind(key.id).bind(nonce).bind(now).bind(minute).bind(stale_before)
+                    .fetch_all(pool).await)?;
+                let calls = rows.first().and_then(|row| row.calls);
+                (calls, rows.into_iter().map(|row| row.owner).collect())
+            }
+        };
+        let Some(owner) = principal_from_rows(&owner) else { return Ok(ApiCall::Unusable) };
+        Ok(match calls {
+            None => ApiCall::Replayed,
+            Some(calls) if calls > i64::from(limit_per_minute) => {
                 let retry = 60 - now.timestamp().rem_euclid(60);
-                Ok(ApiCall::RateLimited { retry_after_seconds: retry.max(1) as u64 })
+                ApiCall::RateLimited { retry_after_seconds: retry.max(1) as u64 }
             }
-            Ok(_) => Ok(ApiCall::Accepted),
-        }
+            Some(_) => ApiCall::Accepted(owner),
+        })
     }
 
     /// Nonces older than the timestamp window can never be replayed (the timestamp check refuses

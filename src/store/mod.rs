@@ -30,7 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
-pub use api_keys::{ApiCall, ApiKeyCaller, ApiKeyRecord};
+pub use api_keys::{ApiCall, ApiKeyRecord, ApiKeySecret};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};

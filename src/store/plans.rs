@@ -21,7 +21,7 @@ pub enum Planned<'a> {
     Activity(&'a ActivityWindow),
     /// The user behind a session, on every signed-in request.
     Principal(i64),
-    /// An API key and its owner, on every signed API call.
+    /// An API key, on a signed API call whose key is not cached.
     ApiKey(&'a str),
     /// The session itself.
     Session(&'a str),
@@ -43,7 +43,7 @@ impl Store {
             Planned::OpenCounts => open_counts_sql(scope),
             Planned::Activity(window) => activity_sql(user_id, window),
             Planned::Principal(id) => Sql::with_values(users::PRINCIPAL_SQL, vec![id.into()]),
-            Planned::ApiKey(key_id) => Sql::with_values(api_keys::CALLER_SQL, vec![key_id.to_string().into()]),
+            Planned::ApiKey(key_id) => Sql::with_values(api_keys::SECRET_SQL, vec![key_id.to_string().into()]),
             Planned::Session(id) => {
                 Sql::with_values(sessions::LOAD_SESSION_SQL, vec![id.to_string().into(), Some(super::now()).into()])
             }

@@ -228,7 +228,11 @@ async fn permissions_revocation_and_disabled_users_apply_to_keys(app: TestApp) {
     let riley = app.api_key_for(RILEY).await;
     assert_eq!(app.api_get(&riley, "/api/v1/me").await.status().as_u16(), 200);
     app.execute("UPDATE users SET enabled = FALSE WHERE email = 'riley.recipient@northwind.example'").await;
+    let spent = app.count("SELECT COUNT(*) FROM api_nonces").await;
     assert_eq!(app.api_get(&riley, "/api/v1/me").await.status().as_u16(), 401, "a disabled user's key stops at once");
+    assert_eq!(app.count("SELECT COUNT(*) FROM api_nonces").await, spent, "a refused key spends nothing");
+    app.execute("UPDATE users SET enabled = TRUE WHERE email = 'riley.recipient@northwind.example'").await;
+    assert_eq!(app.api_get(&riley, "/api/v1/me").await.status().as_u16(), 200, "and works again once enabled");
 }
 
 async fn calls_beyond_the_rate_are_refused_with_retry_after(app: TestApp) {
