@@ -1,8 +1,9 @@
 use std::collections::BTreeSet;
 
-use incident_portal::domain::policy::{TicketFacts, can_see_ticket};
+use incident_portal::domain::listing::{Cursor, CursorKey, ListKind, ListQuery};
+use incident_portal::domain::policy::{self, TicketFacts, TicketScope, can_see_ticket};
 use incident_portal::domain::principal::Principal;
-use incident_portal::store::Store;
+use incident_portal::store::{Store, TicketRow};
 
 use crate::helpers::*;
 use crate::on_both_backends;
@@ -253,6 +254,60 @@ async fn sort_filter_search_paging_and_csv_agree(app: TestApp) {
     assert!(html.contains(&format!("of {total}")), "the total count is shown");
 }
 
+/// Every row of `query` in `scope`, page by page through keyset cursors: forward from the first
+/// page, or backward from the last.
+async fn walk(app: &TestApp, scope: &TicketScope, query: &ListQuery, forward: bool) -> Vec<i64> {
+    let key =
+        |row: &TicketRow| CursorKey::of(query.sort, &row.summary, row.severity, &row.status, row.created_at, row.id);
+    let mut pages: Vec<Vec<i64>> = Vec::new();
+    let mut page = query.at(1, if forward { None } else { Some(Cursor::Last) });
+    for _ in 0..500 {
+        let rows = app.store.list_tickets(scope, &page).await.unwrap().rows;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else { break };
+        let cursor = if forward { Cursor::After(key(last)) } else { Cursor::Before(key(first)) };
+        pages.push(rows.iter().map(|r| r.id).collect());
+        page = query.at(2, Some(cursor));
+    }
+    if !forward {
+        pages.reverse();
+    }
+    pages.concat()
+}
+
+async fn keyset_pages_forward_and_back_give_the_export_order(app: TestApp) {
+    let support = TicketScope::Everything;
+    let tess = policy::incident_screen_scope(&app.principal(TESS).await).unwrap();
+    let cases = [
+        (&support, ListKind::SupportQueue, "sort=created&dir=desc&severity=Critical&severity=High"),
+        (&support, ListKind::SupportQueue, "sort=created&dir=asc&severity=Critical&severity=Medium&severity=Low"),
+        (&support, ListKind::SupportQueue, "sort=summary&severity=High&severity=Low"),
+        (&support, ListKind::SupportQueue, "sort=severity"),
+        (&tess, ListKind::SecurityIncidents, "sort=created&dir=desc&severity=Critical&severity=High&severity=Medium"),
+        (&tess, ListKind::SecurityIncidents, "sort=status&severity=High&severity=Low"),
+        (&tess, ListKind::SecurityIncidents, "sort=number&dir=asc"),
+    ];
+    for (scope, kind, text) in cases {
+        let mut query = ListQuery::from_query_string(kind, text).unwrap();
+        query.page_size = 3;
+        let export: Vec<i64> = app.store.export_tickets(scope, &query).await.unwrap().iter().map(|r| r.id).collect();
+        assert!(export.len() > 3, "{text}: the demo data fills several pages of 3");
+        assert_eq!(walk(&app, scope, &query, true).await, export, "{text}: Next from the first page");
+        assert_eq!(walk(&app, scope, &query, false).await, export, "{text}: Previous from the last page");
+        let offset_pages: Vec<i64> = {
+            let mut ids = Vec::new();
+            for number in 1.. {
+                let rows = app.store.list_tickets(scope, &query.at(number, None)).await.unwrap().rows;
+                if rows.is_empty() {
+                    break;
+                }
+                ids.extend(rows.iter().map(|r| r.id));
+            }
+            ids
+        };
+        assert_eq!(offset_pages, export, "{text}: numbered pages");
+    }
+}
+
 async fn bad_query_strings_get_a_400_page_never_a_500(app: TestApp) {
     let client = app.sign_in(TESS).await;
     let long_search = format!("q={}", "x".repeat(10 * 1024));
@@ -314,6 +369,7 @@ on_both_backends!(
     customers_cannot_open_the_support_queue,
     a_user_without_open_incidents_is_told_why_the_table_is_empty,
     sort_filter_search_paging_and_csv_agree,
+    keyset_pages_forward_and_back_give_the_export_order,
     bad_query_strings_get_a_400_page_never_a_500,
     dates_show_in_the_users_time_zone_with_utc_on_hover,
 );

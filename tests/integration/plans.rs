@@ -22,7 +22,10 @@ fn uses(plan: &str, index: &str) -> bool {
 
 fn sorts(plan: &str) -> bool {
     plan.contains("TEMP B-TREE FOR ORDER BY")
-        || plan.lines().any(|l| l.trim_start().trim_start_matches("->").trim_start().starts_with("Sort"))
+        || plan.lines().any(|l| {
+            let node = l.trim_start().trim_start_matches("->").trim_start();
+            node.starts_with("Sort  (") || node.starts_with("Incremental Sort")
+        })
 }
 
 async fn the_main_queries_use_their_indexes(app: TestApp) {
@@ -45,15 +48,23 @@ async fn the_main_queries_use_their_indexes(app: TestApp) {
         "severity=Critical&severity=High&sort=created&dir=desc",
     )
     .unwrap();
+    let mut newest_next = newest.clone();
+    newest_next.cursor = next.cursor.clone();
     let window = ActivityWindow::ending(app.clock.now(), tess.time_zone);
     let key = app.api_key_for(TESS).await;
     let session = incident_portal::auth::session::new_token();
 
     // The index each must use: SQLite's name or wording, then PostgreSQL's.
-    let cases: [(&str, Planned, [&str; 2], bool); 9] = [
+    let cases: [(&str, Planned, [&str; 2], bool); 10] = [
         ("incidents, first page", Planned::List(&first), ["ticket_visibility_open_incidents"; 2], true),
         ("incidents, next page", Planned::List(&next), ["ticket_visibility_open_incidents"; 2], true),
         ("incidents, newest first", Planned::List(&newest), ["ticket_visibility_open_incidents_created"; 2], true),
+        (
+            "incidents, newest first, next page",
+            Planned::List(&newest_next),
+            ["ticket_visibility_open_incidents_created"; 2],
+            true,
+        ),
         (
             "incidents, total",
             Planned::Count(&first),
