@@ -175,6 +175,8 @@ impl Store {
                     .await?;
                 let mut calls = None;
                 let mut owner = Vec::with_capacity(rows.len());
+                // The count comes back as a row of one column (none if nothing was spent), then
+                // the owner's rows.
                 for row in &rows {
                     if row.len() == 1 {
                         calls = Some(row.try_get::<i64, _>(0)?);
