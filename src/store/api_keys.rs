@@ -163,7 +163,7 @@ impl Store {
                 let mut held;
                 let mut own = None;
                 // The connection first, then the writer's turn (see `WriteLock`).
-                let conn = connection!(sqlite, pool, held, own)?;
+                let conn = connection!(pool, held, own)?;
                 let _writing = writer.lock().await;
                 let rows = sqlx::query(SPEND_SQLITE)
                     .bind(key.id)

@@ -46,9 +46,9 @@ pub use users::Credentials;
 /// request (see `request`), one of its own outside. It borrows `$held` (the request's slot) or
 /// `$own`, which the caller declares so that they outlive the statement.
 macro_rules! connection {
-    ($helper:ident, $pool:expr, $held:ident, $own:ident) => {{
+    ($pool:expr, $held:ident, $own:ident) => {{
         $held = $crate::store::request::slot().await;
-        $crate::store::request::$helper($held.as_deref_mut(), &mut $own, $pool).await
+        $crate::store::request::connection($held.as_deref_mut(), &mut $own, $pool).await
     }};
 }
 
@@ -61,7 +61,7 @@ macro_rules! on_pool {
             $crate::store::Store::Sqlite(pool, _) => {
                 let mut held;
                 let mut own = None;
-                match $crate::store::connection!(sqlite, pool, held, own) {
+                match $crate::store::connection!(pool, held, own) {
                     Ok($pool) => $body,
                     Err(error) => Err(error.into()),
                 }
@@ -69,7 +69,7 @@ macro_rules! on_pool {
             $crate::store::Store::Postgres(pool) => {
                 let mut held;
                 let mut own = None;
-                match $crate::store::connection!(postgres, pool, held, own) {
+                match $crate::store::connection!(pool, held, own) {
                     Ok($pool) => $body,
                     Err(error) => Err(error.into()),
                 }
@@ -88,7 +88,7 @@ macro_rules! in_transaction {
                 let mut held;
                 let mut own = None;
                 // The connection first, then the writer's turn (see `WriteLock`).
-                let conn = $crate::store::connection!(sqlite, pool, held, own)?;
+                let conn = $crate::store::connection!(pool, held, own)?;
                 let _writing = writer.lock().await;
                 let mut $tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
                 let out = $body;
@@ -98,7 +98,7 @@ macro_rules! in_transaction {
             $crate::store::Store::Postgres(pool) => {
                 let mut held;
                 let mut own = None;
-                let conn = $crate::store::connection!(postgres, pool, held, own)?;
+                let conn = $crate::store::connection!(pool, held, own)?;
                 let mut $tx = sqlx::Connection::begin(conn).await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -117,7 +117,7 @@ macro_rules! execute {
                 let mut held;
                 let mut own = None;
                 // The connection first, then the writer's turn (see `WriteLock`).
-                match $crate::store::connection!(sqlite, pool, held, own) {
+                match $crate::store::connection!(pool, held, own) {
                     Ok(conn) => {
                         let _writing = writer.lock().await;
                         $query.execute(conn).await.map(|done| done.rows_affected())
@@ -128,7 +128,7 @@ macro_rules! execute {
             $crate::store::Store::Postgres(pool) => {
                 let mut held;
                 let mut own = None;
-                match $crate::store::connection!(postgres, pool, held, own) {
+                match $crate::store::connection!(pool, held, own) {
                     Ok(conn) => $query.execute(conn).await.map(|done| done.rows_affected()),
                     Err(error) => Err(error),
                 }

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Pool, Postgres, Sqlite};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub enum Held {
@@ -43,35 +43,48 @@ pub async fn release() {
     }
 }
 
-/// A SQLite connection: the request's (`held`, its slot), checked out on first use, or outside a
-/// request one of `own`.
-pub async fn sqlite<'a>(
-    held: Option<&'a mut Option<Held>>,
-    own: &'a mut Option<PoolConnection<Sqlite>>,
-    pool: &SqlitePool,
-) -> Result<&'a mut SqliteConnection, sqlx::Error> {
-    let Some(held) = held else { return Ok(&mut **own.insert(pool.acquire().await?)) };
-    if !matches!(held, Some(Held::Sqlite(_))) {
-        *held = Some(Held::Sqlite(pool.acquire().await?));
+/// The databases whose connections a request's slot holds.
+pub trait Holdable: sqlx::Database {
+    fn hold(conn: PoolConnection<Self>) -> Held;
+    fn held(held: &mut Held) -> Option<&mut PoolConnection<Self>>;
+}
+
+impl Holdable for Sqlite {
+    fn hold(conn: PoolConnection<Self>) -> Held {
+        Held::Sqlite(conn)
     }
-    match held {
-        Some(Held::Sqlite(conn)) => Ok(&mut **conn),
-        _ => Err(sqlx::Error::PoolClosed),
+
+    fn held(held: &mut Held) -> Option<&mut PoolConnection<Self>> {
+        match held {
+            Held::Sqlite(conn) => Some(conn),
+            Held::Postgres(_) => None,
+        }
     }
 }
 
-/// As [`sqlite`], for PostgreSQL.
-pub async fn postgres<'a>(
+impl Holdable for Postgres {
+    fn hold(conn: PoolConnection<Self>) -> Held {
+        Held::Postgres(conn)
+    }
+
+    fn held(held: &mut Held) -> Option<&mut PoolConnection<Self>> {
+        match held {
+            Held::Postgres(conn) => Some(conn),
+            Held::Sqlite(_) => None,
+        }
+    }
+}
+
+/// A connection of `pool`: the request's (`held`, its slot), checked out on first use, or outside
+/// a request one of `own`.
+pub async fn connection<'a, DB: Holdable>(
     held: Option<&'a mut Option<Held>>,
-    own: &'a mut Option<PoolConnection<Postgres>>,
-    pool: &PgPool,
-) -> Result<&'a mut PgConnection, sqlx::Error> {
+    own: &'a mut Option<PoolConnection<DB>>,
+    pool: &Pool<DB>,
+) -> Result<&'a mut DB::Connection, sqlx::Error> {
     let Some(held) = held else { return Ok(&mut **own.insert(pool.acquire().await?)) };
-    if !matches!(held, Some(Held::Postgres(_))) {
-        *held = Some(Held::Postgres(pool.acquire().await?));
+    if held.as_mut().and_then(DB::held).is_none() {
+        *held = Some(DB::hold(pool.acquire().await?));
     }
-    match held {
-        Some(Held::Postgres(conn)) => Ok(&mut **conn),
-        _ => Err(sqlx::Error::PoolClosed),
-    }
+    held.as_mut().and_then(DB::held).map(|conn| &mut **conn).ok_or(sqlx::Error::PoolClosed)
 }
