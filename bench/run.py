@@ -9,7 +9,7 @@ bench/results.json. Run from the repository root:
     python3 bench/run.py --backends sqlite --sizes 10000 --reps 3 --duration 3   # a quick look
 
 Data sets are cached under target/bench-data (SQLite files) and in PostgreSQL databases named
-incident_portal_bench_<size>, keyed by a fingerprint of the generator and the migrations.
+incident_portal_bench_<size>, keyed by a fingerprint of the generator and that database's migrations.
 """
 
 import argparse
@@ -97,9 +97,10 @@ def run(command, **kwargs):
     return subprocess.run(command, check=True, **kwargs)
 
 
-def fingerprint():
+def fingerprint(backend):
+    """What a data set of `backend` depends on: the generator and that database's migrations."""
     digest = hashlib.sha256()
-    for path in sorted([ROOT / "src" / "generate.rs", ROOT / "src" / "store" / "bulk.rs", *sorted((ROOT / "migrations").rglob("*.sql"))]):
+    for path in [ROOT / "src" / "generate.rs", ROOT / "src" / "store" / "bulk.rs", *sorted((ROOT / "migrations" / backend).glob("*.sql"))]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -124,7 +125,7 @@ def dataset(backend, size, stamp):
         url = f"sqlite://{path}"
         fresh = path.exists() and marker.exists() and marker.read_text() == stamp
         if not fresh:
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in ("", "-wal", "-shm", "-calls", "-calls-wal", "-calls-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
     else:
         name = f"incident_portal_bench_{size}"
@@ -504,7 +505,6 @@ def main():
     if not args.no_build:
         log("building the release binary")
         run(["cargo", "build", "--release", "--locked"], cwd=ROOT)
-    stamp = fingerprint()
     info = machine()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -512,7 +512,7 @@ def main():
         (workdir / "bench.lua").write_text(LUA)
         for backend in args.backends.split(","):
             for size in (int(s) for s in args.sizes.split(",")):
-                results.append(measure(backend, size, args, stamp, workdir))
+                results.append(measure(backend, size, args, fingerprint(backend), workdir))
                 Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=2))
     Path(args.output).write_text(report(results, info, args))
     log(f"wrote {args.output} and {args.json}")

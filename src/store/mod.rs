@@ -7,6 +7,7 @@ mod activity;
 mod api_keys;
 mod audit;
 mod bulk;
+mod calls;
 mod counters;
 mod identity;
 mod listing;
@@ -276,11 +277,18 @@ impl Store {
                 // Bounded memory per connection: a 2 MiB page cache and the statements in use.
                 .pragma("cache_size", "-2048")
                 .statement_cache_capacity(32);
+            let calls = Arc::<str>::from(calls::location(&options, &url));
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)
                 // A ping is a round trip to the connection's worker thread, and a file does not hang up.
                 .test_before_acquire(false)
-                .after_connect(|conn, _| Box::pin(stable_plans(conn)))
+                .after_connect(move |conn, _| {
+                    let calls = Arc::clone(&calls);
+                    Box::pin(async move {
+                        stable_plans(conn).await?;
+                        calls::attach(conn, &calls).await
+                    })
+                })
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_lazy_with(options);
             Ok(Store::Sqlite(pool, WriteLock::default()))
