@@ -110,13 +110,20 @@ impl Store {
     /// Refreshes the planner's statistics after a load. On SQLite only the per-index averages are
     /// kept, as in the plans tests' databases: the value samples of `sqlite_stat4` found no better
     /// plan for these queries (and, before `stable_plans`, made SQLite re-plan statements on
-    /// every run).
+    /// every run). PostgreSQL also vacuums, as it would by itself some minutes later: the data set
+    /// is then as a running database keeps it (index-only scans need the visibility map), and
+    /// whatever uses it first does not compete with autovacuum.
     pub async fn analyze(&self) -> StoreResult<()> {
-        execute!(self, sqlx::query("ANALYZE"))?;
-        if let Store::Sqlite(pool, _) = self {
-            let stat4 = "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat4'";
-            if sqlx::query_scalar::<_, String>(stat4).fetch_optional(pool).await?.is_some() {
-                execute!(self, sqlx::query("DELETE FROM sqlite_stat4"))?;
+        match self {
+            Store::Sqlite(pool, _) => {
+                sqlx::query("ANALYZE").execute(pool).await?;
+                let stat4 = "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat4'";
+                if sqlx::query_scalar::<_, String>(stat4).fetch_optional(pool).await?.is_some() {
+                    sqlx::query("DELETE FROM sqlite_stat4").execute(pool).await?;
+                }
+            }
+            Store::Postgres(pool) => {
+                sqlx::raw_sql("VACUUM (ANALYZE)").execute(pool).await?;
             }
         }
         Ok(())
