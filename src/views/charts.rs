@@ -1,6 +1,6 @@
 //! Charts drawn on the server as SVG: the geometry is computed here, the template only places it.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 use crate::domain::ticket::Severity;
 
@@ -120,7 +120,7 @@ pub fn activity_chart(days: &[NaiveDate], totals: &[(i64, i64)]) -> ActivityChar
             let (o, c) = (opened.get(i).copied().unwrap_or(0), closed.get(i).copied().unwrap_or(0));
             let (h_opened, h_closed) = (scale(o), scale(c));
             ActivityDay {
-                date: date.format("%Y-%m-%d").to_string(),
+                date: date.to_string(),
                 opened: o,
                 closed: c,
                 x_opened: x,
@@ -129,7 +129,7 @@ pub fn activity_chart(days: &[NaiveDate], totals: &[(i64, i64)]) -> ActivityChar
                 y_closed: PLOT_BOTTOM - h_closed,
                 h_opened,
                 h_closed,
-                label: (i % 5 == 0 || i + 1 == days.len()).then(|| date.format("%m-%d").to_string()),
+                label: (i % 5 == 0 || i + 1 == days.len()).then(|| format!("{:02}-{:02}", date.month(), date.day())),
                 label_x: x + bar_width,
             }
         })
@@ -152,9 +152,7 @@ pub fn activity_chart(days: &[NaiveDate], totals: &[(i64, i64)]) -> ActivityChar
         total_opened,
         total_closed,
         description: format!(
-            "Incidents opened and closed per day from {} to {}: {total_opened} opened and {total_closed} closed in all.",
-            first.format("%Y-%m-%d"),
-            last.format("%Y-%m-%d")
+            "Incidents opened and closed per day from {first} to {last}: {total_opened} opened and {total_closed} closed in all."
         ),
     }
 }
