@@ -40,6 +40,9 @@ mod tests {
         assert_eq!(location(&file, "sqlite:///var/lib/portal/portal.db"), "/var/lib/portal/portal.db-calls");
         let memory = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
         let calls = location(&memory, "sqlite::memory:");
-        assert!(calls.starts_with("file:sqlx-in-memory-") && calls.ends_with("-calls?mode=memory&cache=shared"), "{calls}");
+        assert!(
+            calls.starts_with("file:sqlx-in-memory-") && calls.ends_with("-calls?mode=memory&cache=shared"),
+            "{calls}"
+        );
     }
 }

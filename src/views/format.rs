@@ -66,7 +66,8 @@ mod tests {
 
     #[test]
     fn timestamps_read_as_their_strftime_patterns_in_any_zone() {
-        let zones = [chrono_tz::UTC, chrono_tz::Europe::Berlin, chrono_tz::America::St_Johns, chrono_tz::Asia::Kathmandu];
+        let zones =
+            [chrono_tz::UTC, chrono_tz::Europe::Berlin, chrono_tz::America::St_Johns, chrono_tz::Asia::Kathmandu];
         let moments = [
             Utc.with_ymd_and_hms(2026, 3, 29, 0, 59, 59).unwrap(),
             Utc.with_ymd_and_hms(2026, 10, 25, 1, 0, 0).unwrap() + chrono::Duration::microseconds(123_456),

@@ -62,7 +62,12 @@ async fn the_main_queries_use_their_indexes(app: TestApp) {
     let cases: [(&str, Planned, [&str; 2], bool); 10] = [
         ("incidents, first page", Planned::List(&first), [OPEN_INCIDENTS, "ticket_visibility_open_incidents"], true),
         ("incidents, next page", Planned::List(&next), [OPEN_INCIDENTS, "ticket_visibility_open_incidents"], true),
-        ("incidents, newest first", Planned::List(&newest), [OPEN_BY_DATE, "ticket_visibility_open_incidents_created"], true),
+        (
+            "incidents, newest first",
+            Planned::List(&newest),
+            [OPEN_BY_DATE, "ticket_visibility_open_incidents_created"],
+            true,
+        ),
         (
             "incidents, newest first, next page",
             Planned::List(&newest_next),
