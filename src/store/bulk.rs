@@ -112,7 +112,9 @@ impl Store {
     /// plan for these queries (and, before `stable_plans`, made SQLite re-plan statements on
     /// every run). PostgreSQL also vacuums, as it would by itself some minutes later: the data set
     /// is then as a running database keeps it (index-only scans need the visibility map), and
-    /// whatever uses it first does not compete with autovacuum.
+    /// whatever uses it first does not compete with autovacuum. Only the tables the load filled:
+    /// one analyzed while empty (sessions, nonces) is known to be empty, and until it is analyzed
+    /// again every connection's cached plan for it reads the whole table as it grows.
     pub async fn analyze(&self) -> StoreResult<()> {
         match self {
             Store::Sqlite(pool, _) => {
@@ -123,7 +125,21 @@ impl Store {
                 }
             }
             Store::Postgres(pool) => {
-                sqlx::raw_sql("VACUUM (ANALYZE)").execute(pool).await?;
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace",
+                )
+                .fetch_all(pool)
+                .await?;
+                let mut filled = Vec::new();
+                for table in tables {
+                    let sql = sqlx::AssertSqlSafe(format!("SELECT EXISTS (SELECT 1 FROM {table})"));
+                    if sqlx::query_scalar(sql).fetch_one(pool).await? {
+                        filled.push(table);
+                    }
+                }
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {}", filled.join(", "))))
+                    .execute(pool)
+                    .await?;
             }
         }
         Ok(())

@@ -335,3 +335,26 @@ on_both_backends!(
     a_signed_in_browser_may_call_the_api_and_the_openapi_document_is_served,
     the_api_keys_page_shows_a_secret_once_and_revokes,
 );
+
+/// On SQLite a signed call writes its nonce and count to the attached `calls` file only: a commit
+/// to the main file would make every other connection drop its cached pages of it.
+#[tokio::test]
+async fn on_sqlite_signed_calls_leave_the_main_file_alone() {
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite always works");
+    let incident_portal::store::Store::Sqlite(pool, _) = &app.store else { unreachable!("a SQLite app") };
+    let key = app.api_key_for(TESS).await;
+    // The key's first call also notes, in the main file, when it was last used.
+    assert_eq!(app.api_get(&key, "/api/v1/me").await.status().as_u16(), 200);
+    // `data_version` changes when another connection commits to that database.
+    let mut watcher = pool.acquire().await.unwrap();
+    let before = (data_version(&mut watcher, "main").await, data_version(&mut watcher, "calls").await);
+    assert_eq!(app.api_get(&key, "/api/v1/me").await.status().as_u16(), 200);
+    assert_eq!(data_version(&mut watcher, "main").await, before.0, "nothing committed to the main file");
+    assert_ne!(data_version(&mut watcher, "calls").await, before.1, "the nonce went to the calls file");
+}
+
+/// Changes whenever another connection commits to the database `schema`.
+async fn data_version(conn: &mut sqlx::SqliteConnection, schema: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(format!("PRAGMA {schema}.data_version"));
+    sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
+}
