@@ -122,7 +122,9 @@ mod tests {
 
     #[test]
     fn a_code_works_within_one_step_of_drift_and_only_once() {
-        let secret = new_secret();
+        // A fixed secret: with a random one, a later step's code equals this one's about three
+        // times in a million runs, and the test failed once.
+        let secret = b"12345678901234567890".to_vec();
         let now = 1_700_000_000;
         let code = code_at(&secret, now);
         let step = verify(&secret, &code, now, None).expect("the current code");
