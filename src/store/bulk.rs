@@ -116,30 +116,28 @@ impl Store {
     /// one analyzed while empty (sessions, nonces) is known to be empty, and until it is analyzed
     /// again every connection's cached plan for it reads the whole table as it grows.
     pub async fn analyze(&self) -> StoreResult<()> {
-        match self {
-            Store::Sqlite(pool, _) => {
-                sqlx::query("ANALYZE").execute(pool).await?;
-                let stat4 = "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat4'";
-                if sqlx::query_scalar::<_, String>(stat4).fetch_optional(pool).await?.is_some() {
-                    sqlx::query("DELETE FROM sqlite_stat4").execute(pool).await?;
+        if let Store::Postgres(pool) = self {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut filled = Vec::new();
+            for table in tables {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT EXISTS (SELECT 1 FROM {table})"));
+                if sqlx::query_scalar(sql).fetch_one(pool).await? {
+                    filled.push(table);
                 }
             }
-            Store::Postgres(pool) => {
-                let tables: Vec<String> = sqlx::query_scalar(
-                    "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace",
-                )
-                .fetch_all(pool)
-                .await?;
-                let mut filled = Vec::new();
-                for table in tables {
-                    let sql = sqlx::AssertSqlSafe(format!("SELECT EXISTS (SELECT 1 FROM {table})"));
-                    if sqlx::query_scalar(sql).fetch_one(pool).await? {
-                        filled.push(table);
-                    }
-                }
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {}", filled.join(", "))))
-                    .execute(pool)
-                    .await?;
+            let vacuum = format!("VACUUM (ANALYZE) {}", filled.join(", "));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(vacuum)).execute(pool).await?;
+            return Ok(());
+        }
+        execute!(self, sqlx::query("ANALYZE"))?;
+        if let Store::Sqlite(pool, _) = self {
+            let stat4 = "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat4'";
+            if sqlx::query_scalar::<_, String>(stat4).fetch_optional(pool).await?.is_some() {
+                execute!(self, sqlx::query("DELETE FROM sqlite_stat4"))?;
             }
         }
         Ok(())
