@@ -13,6 +13,7 @@ use crate::domain::ticket::{Severity, TicketNumber, TicketStatus};
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
+use crate::store::OpenIncidentCounts;
 use crate::views::charts::{activity_chart, severity_chart};
 use crate::views::dashboard::{CriticalRow, DashboardPage, Panel, PanelFragment, Tile, age};
 use crate::views::format::{status_name, timestamp};
@@ -35,8 +36,8 @@ async fn panel(
     state: &AppState,
     principal: &Principal,
     access: &DashboardAccess,
+    open: &OpenIncidentCounts,
 ) -> Result<(Panel, Vec<(Severity, i64)>), AppError> {
-    let open = state.store.open_incident_counts(&access.scope).await?;
     let counts = open.by_severity();
     let attention = open.with_status(TicketStatus::RequiresAttention);
     let critical_total = counts.iter().find(|(s, _)| *s == Severity::Critical).map_or(0, |(_, n)| *n);
@@ -101,14 +102,14 @@ async fn panel(
 pub async fn dashboard(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     let access = policy::dashboard_access(principal)?;
-    let (panel, counts) = panel(&state, principal, &access).await?;
     let window = ActivityWindow::ending(state.clock.now(), principal.time_zone);
-    let activity = state.store.incident_activity(&access.scope, &window).await?;
+    let figures = state.store.dashboard_figures(&access.scope, &window).await?;
+    let (panel, counts) = panel(&state, principal, &access, &figures.open).await?;
     let page = DashboardPage {
         layout: ctx.layout("Security Dashboard"),
         panel,
         severity_chart: severity_chart(&counts),
-        activity_chart: activity_chart(&window.days, &activity),
+        activity_chart: activity_chart(&window.days, &figures.activity),
         refresh_url: paths::DASHBOARD_PANEL,
         refresh_seconds: state.settings.dashboard_refresh_seconds,
     };
@@ -120,6 +121,7 @@ pub async fn dashboard(ctx: PageContext, state: web::Data<AppState>) -> Result<H
 pub async fn dashboard_panel(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     let access = policy::dashboard_access(principal)?;
-    let (panel, _) = panel(&state, principal, &access).await?;
+    let open = state.store.open_incident_counts(&access.scope).await?;
+    let (panel, _) = panel(&state, principal, &access, &open).await?;
     render(StatusCode::OK, &PanelFragment { panel })
 }

@@ -1,11 +1,13 @@
-//! The dashboard's activity chart: incidents opened and closed per day of the reader's calendar.
-//! A customer's come from their daily counters in `incident_activity` (see `counters`), the
-//! support desk's from the tickets.
+//! The dashboard's figures: open incidents per severity and status, and incidents opened and
+//! closed per day of the reader's calendar for the activity chart. A customer's come from their
+//! counters (`incident_counts`, and the daily `incident_activity`, see `counters`) in one
+//! statement; the support desk's from the tickets, grouped by the database.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::counters::{daily_activity, day_number};
+use super::listing::OpenIncidentCounts;
 use super::sql::{Sql, Value, bind_values};
 use super::{Store, StoreResult, in_transaction, on_pool};
 use crate::domain::activity::ActivityWindow;
@@ -13,6 +15,18 @@ use crate::domain::policy::TicketScope;
 
 /// The zone a customer's rows were built in, and one day's row of the window if any.
 type ActivityRow = (Option<String>, Option<i64>, Option<i64>, Option<i64>);
+
+/// A row of [`figures_sql`]: the part (0 for a count, 1 for activity), then the count's status,
+/// severity and number, or the activity row.
+type FigureRow = (i64, Option<String>, Option<i64>, Option<i64>, Option<i64>);
+
+/// The dashboard's open-incident counts and its activity chart's totals per day of the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardFigures {
+    pub open: OpenIncidentCounts,
+    /// (opened, closed) per day of the window, oldest first.
+    pub activity: Vec<(i64, i64)>,
+}
 
 /// `CASE WHEN column < b1 THEN 0 WHEN column < b2 THEN 1 … END`: the period a value falls in.
 fn push_period<V: Into<Value> + Clone>(sql: &mut Sql, column: &str, boundaries: &[V]) {
@@ -23,77 +37,110 @@ fn push_period<V: Into<Value> + Clone>(sql: &mut Sql, column: &str, boundaries: 
     sql.push(" END");
 }
 
-/// A customer's activity rows over the window's days, each with the zone they were built in
-/// (one row with the zone alone when there are none): see [`Store::incident_activity`].
-pub(super) fn activity_sql(user_id: i64, window: &ActivityWindow) -> Sql {
+/// `SELECT <columns> u.activity_zone, a.day, a.opened, a.closed …`: a customer's activity rows
+/// over the window's days, each with the zone they were built in (one row with the zone alone
+/// when there are none).
+fn push_activity(sql: &mut Sql, columns: &str, user_id: i64, window: &ActivityWindow) {
     let first = window.days.first().map_or(0, |d| day_number(*d));
+    sql.push("SELECT ")
+        .push(columns)
+        .push(
+            "u.activity_zone, a.day, a.opened, a.closed FROM users u \
+             LEFT JOIN incident_activity a ON a.user_id = u.id AND a.day >= ",
+        )
+        .bind(first)
+        .push(" AND a.day < ")
+        .bind(first + window.days.len() as i64)
+        .push(" WHERE u.id = ")
+        .bind(user_id);
+}
+
+/// A customer's activity rows alone, read again after they were rebuilt.
+fn activity_sql(user_id: i64, window: &ActivityWindow) -> Sql {
+    let mut sql = Sql::new("");
+    push_activity(&mut sql, "", user_id, window);
+    sql
+}
+
+/// A customer's dashboard figures in one round trip: their open counts (part 0) and their
+/// activity rows (part 1).
+pub(super) fn figures_sql(user_id: i64, window: &ActivityWindow) -> Sql {
     let mut sql = Sql::new(
-        "SELECT u.activity_zone, a.day, a.opened, a.closed FROM users u \
-         LEFT JOIN incident_activity a ON a.user_id = u.id AND a.day >= ",
+        "SELECT CAST(0 AS BIGINT), status, CAST(severity AS BIGINT), CAST(SUM(n) AS BIGINT), CAST(0 AS BIGINT) \
+         FROM incident_counts WHERE status <> 'closed' AND user_id = ",
     );
-    sql.bind(first).push(" AND a.day < ").bind(first + window.days.len() as i64).push(" WHERE u.id = ").bind(user_id);
+    sql.bind(user_id).push(" GROUP BY severity, status UNION ALL ");
+    push_activity(&mut sql, "1, ", user_id, window);
     sql
 }
 
 impl Store {
-    /// Incidents in scope opened and closed on each day of the window. A customer's come from
-    /// their daily counters (built in their zone first if they are not yet), the support desk's
-    /// from the tickets, grouped by the database; either way a handful of rows come back.
+    /// The dashboard's figures for the scope: a customer's from their counters (activity built in
+    /// their zone first if it is not yet), the support desk's from the tickets.
     #[tracing::instrument(skip(self, window))]
-    pub async fn incident_activity(
+    pub async fn dashboard_figures(
         &self,
         scope: &TicketScope,
         window: &ActivityWindow,
-    ) -> StoreResult<Vec<(i64, i64)>> {
-        let boundaries = &window.boundaries;
-        let periods = window.days.len();
-        let mut totals = vec![(0, 0); periods];
-        if periods == 0 {
-            return Ok(totals);
-        }
-        let grouped = match scope {
+    ) -> StoreResult<DashboardFigures> {
+        match scope {
             TicketScope::VisibleTo { user_id, .. } => {
-                let mut rows = self.fetch_activity_rows(*user_id, window).await?;
-                if rows.first().and_then(|row| row.0.as_deref()) != Some(window.zone.name()) {
+                let (text, values) = figures_sql(*user_id, window).into_parts();
+                let rows: Vec<FigureRow> =
+                    on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+                let (counts, activity): (Vec<_>, Vec<_>) = rows.into_iter().partition(|row| row.0 == 0);
+                let open = OpenIncidentCounts::from_rows(
+                    counts.into_iter().filter_map(|(_, status, rank, n, _)| Some((rank?, status?, n?))),
+                );
+                let mut activity: Vec<ActivityRow> =
+                    activity.into_iter().map(|(_, zone, day, opened, closed)| (zone, day, opened, closed)).collect();
+                if activity.first().and_then(|row| row.0.as_deref()) != Some(window.zone.name()) {
                     self.rebuild_activity(*user_id, window.zone).await?;
-                    rows = self.fetch_activity_rows(*user_id, window).await?;
+                    let (text, values) = activity_sql(*user_id, window).into_parts();
+                    activity =
+                        on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
                 }
-                let first = day_number(window.days[0]);
-                rows.into_iter().filter_map(|(_, day, opened, closed)| Some((day? - first, opened?, closed?))).collect()
+                let first = window.days.first().map_or(0, |d| day_number(*d));
+                let days =
+                    activity.into_iter().filter_map(|(_, day, opened, closed)| Some((day? - first, opened?, closed?)));
+                Ok(DashboardFigures { open, activity: per_day(window, days) })
             }
-            TicketScope::Everything => {
-                let mut grouped = Vec::new();
-                for (column, opened) in [("created_at", true), ("closed_at", false)] {
-                    let mut sql = Sql::new("SELECT ");
-                    push_period(&mut sql, column, boundaries);
-                    let counts = if opened {
-                        " AS period, COUNT(*), CAST(0 AS BIGINT)"
-                    } else {
-                        " AS period, CAST(0 AS BIGINT), COUNT(*)"
-                    };
-                    sql.push(counts)
-                        .push(&format!(" FROM tickets WHERE severity IS NOT NULL AND {column} >= "))
-                        .bind(boundaries[0])
-                        .push(&format!(" AND {column} < "))
-                        .bind(boundaries[periods])
-                        .push(" GROUP BY period");
-                    grouped.extend(self.fetch_periods(sql).await?);
-                }
-                grouped
-            }
-        };
-        for (period, opened, closed) in grouped {
-            if let Some(total) = usize::try_from(period).ok().and_then(|p| totals.get_mut(p)) {
-                total.0 += opened;
-                total.1 += closed;
-            }
+            TicketScope::Everything => Ok(DashboardFigures {
+                open: self.open_incident_counts(scope).await?,
+                activity: per_day(window, self.desk_activity(window).await?),
+            }),
         }
-        Ok(totals)
     }
 
-    async fn fetch_activity_rows(&self, user_id: i64, window: &ActivityWindow) -> StoreResult<Vec<ActivityRow>> {
-        let (text, values) = activity_sql(user_id, window).into_parts();
-        Ok(on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?)
+    /// Incidents of every account opened and closed per period of the window, as (period,
+    /// opened, closed) rows grouped by the database.
+    async fn desk_activity(&self, window: &ActivityWindow) -> StoreResult<Vec<(i64, i64, i64)>> {
+        let boundaries = &window.boundaries;
+        let periods = window.days.len();
+        let mut grouped = Vec::new();
+        if periods == 0 {
+            return Ok(grouped);
+        }
+        for (column, opened) in [("created_at", true), ("closed_at", false)] {
+            let mut sql = Sql::new("SELECT ");
+            push_period(&mut sql, column, boundaries);
+            let counts = if opened {
+                " AS period, COUNT(*), CAST(0 AS BIGINT)"
+            } else {
+                " AS period, CAST(0 AS BIGINT), COUNT(*)"
+            };
+            sql.push(counts)
+                .push(&format!(" FROM tickets WHERE severity IS NOT NULL AND {column} >= "))
+                .bind(boundaries[0])
+                .push(&format!(" AND {column} < "))
+                .bind(boundaries[periods])
+                .push(" GROUP BY period");
+            let (text, values) = sql.into_parts();
+            let rows: Vec<(i64, i64, i64)> =
+                on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+            grouped.extend(rows);
+        }
+        Ok(grouped)
     }
 
     /// Builds a user's daily activity rows in `zone` from `ticket_visibility`, unless they are in
@@ -134,9 +181,16 @@ impl Store {
         }
         Ok(())
     }
+}
 
-    async fn fetch_periods(&self, sql: Sql) -> StoreResult<Vec<(i64, i64, i64)>> {
-        let (text, values) = sql.into_parts();
-        Ok(on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?)
+/// (opened, closed) per day of the window from (period, opened, closed) rows.
+fn per_day(window: &ActivityWindow, rows: impl IntoIterator<Item = (i64, i64, i64)>) -> Vec<(i64, i64)> {
+    let mut totals = vec![(0, 0); window.days.len()];
+    for (period, opened, closed) in rows {
+        if let Some(total) = usize::try_from(period).ok().and_then(|p| totals.get_mut(p)) {
+            total.0 += opened;
+            total.1 += closed;
+        }
     }
+    totals
 }

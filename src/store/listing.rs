@@ -39,6 +39,17 @@ pub struct OpenIncidentCounts {
 }
 
 impl OpenIncidentCounts {
+    /// From (severity rank, status code, count) rows, skipping any the domain does not know.
+    pub(super) fn from_rows(rows: impl IntoIterator<Item = (i64, String, i64)>) -> Self {
+        let rows = rows
+            .into_iter()
+            .filter_map(|(rank, status, n)| {
+                Some((Severity::from_rank(i16::try_from(rank).ok()?)?, TicketStatus::from_code(&status)?, n))
+            })
+            .collect();
+        OpenIncidentCounts { rows }
+    }
+
     /// Per severity, most severe first; severities without incidents count 0.
     pub fn by_severity(&self) -> Vec<(Severity, i64)> {
         Severity::ALL
@@ -327,14 +338,7 @@ impl Store {
         let (text, values) = open_counts_sql(scope).into_parts();
         let rows: Vec<(i64, String, i64)> =
             on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
-        Ok(OpenIncidentCounts {
-            rows: rows
-                .into_iter()
-                .filter_map(|(rank, status, n)| {
-                    Some((Severity::from_rank(i16::try_from(rank).ok()?)?, TicketStatus::from_code(&status)?, n))
-                })
-                .collect(),
-        })
+        Ok(OpenIncidentCounts::from_rows(rows))
     }
 
     /// The support queue's counts per filter, over every account.

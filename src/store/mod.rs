@@ -31,6 +31,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
+pub use activity::DashboardFigures;
 pub use api_keys::{ApiCall, ApiKeyRecord, ApiKeySecret};
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};

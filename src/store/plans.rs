@@ -1,7 +1,7 @@
 //! The plans the databases choose for the statements every page and API call runs, so that tests
 //! can hold each to its index without timing anything.
 
-use super::activity::activity_sql;
+use super::activity::figures_sql;
 use super::listing::{count_sql, list_sql, open_counts_sql};
 use super::sql::{Sql, bind_values};
 use super::{Store, StoreResult, api_keys, sessions, users};
@@ -15,10 +15,10 @@ pub enum Planned<'a> {
     List(&'a ListQuery),
     /// The total under a ticket table.
     Count(&'a ListQuery),
-    /// The dashboard's counts per severity and status.
+    /// The counts per severity and status (the dashboard's panel, the severity-count API).
     OpenCounts,
-    /// The dashboard's activity chart over this window.
-    Activity(&'a ActivityWindow),
+    /// A customer dashboard's counts and activity chart over this window, in one statement.
+    Figures(&'a ActivityWindow),
     /// The user behind a session, on every signed-in request.
     Principal(i64),
     /// An API key, on a signed API call whose key is not cached.
@@ -41,7 +41,7 @@ impl Store {
             Planned::List(query) => list_sql(scope, query, 100).0,
             Planned::Count(query) => count_sql(scope, query),
             Planned::OpenCounts => open_counts_sql(scope),
-            Planned::Activity(window) => activity_sql(user_id, window),
+            Planned::Figures(window) => figures_sql(user_id, window),
             Planned::Principal(id) => Sql::with_values(users::PRINCIPAL_SQL, vec![id.into()]),
             Planned::ApiKey(key_id) => Sql::with_values(api_keys::SECRET_SQL, vec![key_id.to_string().into()]),
             Planned::Session(id) => {

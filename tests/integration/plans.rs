@@ -59,7 +59,7 @@ async fn the_main_queries_use_their_indexes(app: TestApp) {
     let session = incident_portal::auth::session::new_token();
 
     // The index each must use: SQLite's name or wording, then PostgreSQL's.
-    let cases: [(&str, Planned, [&str; 2], bool); 10] = [
+    let cases: [(&str, Planned, [&str; 2], bool); 11] = [
         ("incidents, first page", Planned::List(&first), [OPEN_INCIDENTS, "ticket_visibility_open_incidents"], true),
         ("incidents, next page", Planned::List(&next), [OPEN_INCIDENTS, "ticket_visibility_open_incidents"], true),
         (
@@ -80,10 +80,21 @@ async fn the_main_queries_use_their_indexes(app: TestApp) {
             ["incident_counts USING PRIMARY KEY", "incident_counts_pkey"],
             false,
         ),
-        ("dashboard counts", Planned::OpenCounts, ["incident_counts USING PRIMARY KEY", "incident_counts_pkey"], false),
         (
-            "dashboard activity",
-            Planned::Activity(&window),
+            "panel and API counts",
+            Planned::OpenCounts,
+            ["incident_counts USING PRIMARY KEY", "incident_counts_pkey"],
+            false,
+        ),
+        (
+            "dashboard figures: counts",
+            Planned::Figures(&window),
+            ["incident_counts USING PRIMARY KEY", "incident_counts_pkey"],
+            false,
+        ),
+        (
+            "dashboard figures: activity",
+            Planned::Figures(&window),
             ["a USING PRIMARY KEY (user_id=? AND day", "incident_activity_pkey"],
             false,
         ),
