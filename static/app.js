@@ -31,7 +31,15 @@
           var template = document.createElement("template");
           template.innerHTML = html.trim();
           var after = template.content.querySelector(".dashboard-panel");
-          if (!after || (before && before.outerHTML === after.outerHTML)) return;
+          if (!after) return;
+          // A table the reader opened under a chart stays open.
+          if (before) {
+            var opened = before.querySelectorAll("details");
+            after.querySelectorAll("details").forEach(function (details, i) {
+              if (opened[i]) details.open = opened[i].open;
+            });
+          }
+          if (before && before.outerHTML === after.outerHTML) return;
           var summary = after.getAttribute("data-summary");
           live.replaceChildren(after);
           if (!before || before.getAttribute("data-summary") !== summary) announcer.textContent = "Updated: " + summary;

@@ -1,5 +1,6 @@
-//! Security > Security Dashboard: the Critical Incidents panel, severity tiles and charts. The
-//! panel is also served alone, for the page's script to refresh and for dashboard widgets.
+//! Security > Security Dashboard: severity tiles, the Critical Incidents panel and the charts. The
+//! panel (all of these) is also served alone, for the page's script to refresh and for dashboard
+//! widgets, so that tiles and charts never disagree.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -13,7 +14,6 @@ use crate::domain::ticket::{Severity, TicketNumber, TicketStatus};
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
-use crate::store::OpenIncidentCounts;
 use crate::views::charts::{activity_chart, severity_chart};
 use crate::views::dashboard::{CriticalRow, DashboardPage, Panel, PanelFragment, Tile, age};
 use crate::views::format::{status_name, timestamp};
@@ -32,12 +32,10 @@ fn table_link(principal: &Principal, access: &DashboardAccess, query: &str) -> O
     }
 }
 
-async fn panel(
-    state: &AppState,
-    principal: &Principal,
-    access: &DashboardAccess,
-    open: &OpenIncidentCounts,
-) -> Result<(Panel, Vec<(Severity, i64)>), AppError> {
+async fn panel(state: &AppState, principal: &Principal, access: &DashboardAccess) -> Result<Panel, AppError> {
+    let window = ActivityWindow::ending(state.clock.now(), principal.time_zone);
+    let figures = state.store.dashboard_figures(&access.scope, &window).await?;
+    let open = &figures.open;
     let counts = open.by_severity();
     let attention = open.with_status(TicketStatus::RequiresAttention);
     let critical_total = counts.iter().find(|(s, _)| *s == Severity::Critical).map_or(0, |(_, n)| *n);
@@ -94,22 +92,19 @@ async fn panel(
             "Listing incidents needs the Read Ticket permission as well; your account administrator can grant it.",
         ),
         summary: format!("{critical_total} open Critical incidents; {total} open incidents in all."),
+        severity_chart: severity_chart(&counts),
+        activity_chart: activity_chart(&window.days, &figures.activity),
     };
-    Ok((panel, counts))
+    Ok(panel)
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn dashboard(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     let access = policy::dashboard_access(principal)?;
-    let window = ActivityWindow::ending(state.clock.now(), principal.time_zone);
-    let figures = state.store.dashboard_figures(&access.scope, &window).await?;
-    let (panel, counts) = panel(&state, principal, &access, &figures.open).await?;
     let page = DashboardPage {
         layout: ctx.layout("Security Dashboard"),
-        panel,
-        severity_chart: severity_chart(&counts),
-        activity_chart: activity_chart(&window.days, &figures.activity),
+        panel: panel(&state, principal, &access).await?,
         refresh_url: paths::DASHBOARD_PANEL,
         refresh_seconds: state.settings.dashboard_refresh_seconds,
     };
@@ -121,7 +116,5 @@ pub async fn dashboard(ctx: PageContext, state: web::Data<AppState>) -> Result<H
 pub async fn dashboard_panel(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     let access = policy::dashboard_access(principal)?;
-    let open = state.store.open_incident_counts(&access.scope).await?;
-    let (panel, _) = panel(&state, principal, &access, &open).await?;
-    render(StatusCode::OK, &PanelFragment { panel })
+    render(StatusCode::OK, &PanelFragment { panel: panel(&state, principal, &access).await? })
 }

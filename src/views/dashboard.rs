@@ -1,5 +1,5 @@
-//! The Security Dashboard: the Critical Incidents panel and severity tiles (also served alone as
-//! a fragment for live refresh), and the charts.
+//! The Security Dashboard: severity tiles, the Critical Incidents panel and the charts, also
+//! served alone as a fragment for live refresh.
 
 use askama::Template;
 
@@ -37,6 +37,8 @@ pub struct Panel {
     pub rows_note: Option<&'static str>,
     /// One sentence for screen readers when the panel changes.
     pub summary: String,
+    pub severity_chart: SeverityChart,
+    pub activity_chart: ActivityChart,
 }
 
 #[derive(Template)]
@@ -50,8 +52,6 @@ pub struct PanelFragment {
 pub struct DashboardPage {
     pub layout: Layout,
     pub panel: Panel,
-    pub severity_chart: SeverityChart,
-    pub activity_chart: ActivityChart,
     pub refresh_url: &'static str,
     pub refresh_seconds: u32,
 }

@@ -420,6 +420,10 @@ async fn the_dashboard_shows_a_new_critical_incident_without_a_reload(app: TestA
         .expect("the panel refreshes by itself");
     let announced = browser.text("#dashboard-announcer").await;
     assert!(announced.contains("Critical"), "{announced}");
+    // The severity chart's top bar (Critical) moved with the tile.
+    let tile = browser.text(".tile-critical .tile-count").await;
+    assert_ne!(tile, critical_tile, "the tile counts the new incident");
+    assert_eq!(browser.text(".charts .chart-value").await, tile, "the chart agrees with the tile");
     browser.screenshot("02-new-critical-appears").await;
 
     browser.goto(&app.url("/account/api-keys")).await;
