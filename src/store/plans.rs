@@ -15,7 +15,7 @@ pub enum Planned<'a> {
     List(&'a ListQuery),
     /// The total under a ticket table.
     Count(&'a ListQuery),
-    /// The counts per severity and status (the dashboard's panel, the severity-count API).
+    /// The counts per severity and status (the severity-count API; the desk's dashboard).
     OpenCounts,
     /// A customer dashboard's counts and activity chart over this window, in one statement.
     Figures(&'a ActivityWindow),
