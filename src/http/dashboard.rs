@@ -33,7 +33,8 @@ fn table_link(principal: &Principal, access: &DashboardAccess, query: &str) -> O
 }
 
 async fn panel(state: &AppState, principal: &Principal, access: &DashboardAccess) -> Result<Panel, AppError> {
-    let window = ActivityWindow::ending(state.clock.now(), principal.time_zone);
+    let now = state.clock.now();
+    let window = ActivityWindow::ending(now, principal.time_zone);
     let figures = state.store.dashboard_figures(&access.scope, &window).await?;
     let open = &figures.open;
     let counts = open.by_severity();
@@ -64,7 +65,6 @@ async fn panel(state: &AppState, principal: &Principal, access: &DashboardAccess
             page_size: PANEL_ROWS,
             ..ListQuery::new(ListKind::SecurityIncidents)
         };
-        let now = state.clock.now();
         for row in state.store.ticket_rows(&access.scope, &query).await? {
             let number = TicketNumber::from_id(row.id);
             rows.push(CriticalRow {

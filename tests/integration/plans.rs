@@ -81,7 +81,7 @@ async fn the_main_queries_use_their_indexes(app: TestApp) {
             false,
         ),
         (
-            "panel and API counts",
+            "severity-count API",
             Planned::OpenCounts,
             ["incident_counts USING PRIMARY KEY", "incident_counts_pkey"],
             false,
