@@ -121,9 +121,63 @@ pub fn login_then(next: &str) -> String {
     with_query(LOGIN, &serde_html_form::to_string([("next", next)]).unwrap_or_default())
 }
 
-/// Only same-site paths are followed after sign-in; anything else (`//evil`, `https://…`) goes home.
-pub fn safe_next(next: Option<&str>) -> Option<&str> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']))
+/// A path on this site, proven so by [`LocalPath::parse`]: safe to follow after sign-in and to
+/// send as a `Location` header.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct LocalPath(String);
+
+impl From<LocalPath> for String {
+    fn from(path: LocalPath) -> String {
+        path.0
+    }
+}
+
+impl TryFrom<String> for LocalPath {
+    type Error = &'static str;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        LocalPath::parse(&raw).ok_or("not a path on this site")
+    }
+}
+
+/// Stands for the portal's own origin when resolving a reference; only its sameness matters.
+static OWN_ORIGIN: std::sync::LazyLock<url::Url> =
+    std::sync::LazyLock::new(|| url::Url::parse("http://portal.invalid/").expect("a valid URL"));
+
+impl LocalPath {
+    /// Accepts `raw` only if a URL parser, resolving it against the portal's own origin, keeps it
+    /// on that origin with a path that starts with a single `/`; and only without control or
+    /// whitespace characters anywhere (browsers drop tabs and newlines, so `/\t/evil` means
+    /// `//evil`). The result is the parser's own, percent-encoded form, never the raw text.
+    pub fn parse(raw: &str) -> Option<LocalPath> {
+        if !raw.starts_with('/') || raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return None;
+        }
+        let url = OWN_ORIGIN.join(raw).ok()?;
+        if url.origin() != OWN_ORIGIN.origin() || url.username() != "" || url.password().is_some() {
+            return None;
+        }
+        let mut path = url.path().to_string();
+        // `/..//evil` resolves to the path `//evil`, which a browser reads as another host.
+        if path.starts_with("//") || path.starts_with("/\\") {
+            return None;
+        }
+        if let Some(query) = url.query() {
+            path.push('?');
+            path.push_str(query);
+        }
+        Some(LocalPath(path))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The page to return to after sign-in, if `next` names one on this site.
+pub fn safe_next(next: Option<&str>) -> Option<LocalPath> {
+    next.and_then(LocalPath::parse)
 }
 
 #[cfg(test)]
@@ -132,9 +186,45 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(safe_next(Some("/security/incidents?severity=High")), Some("/security/incidents?severity=High"));
-        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil", "/x\r\nSet-Cookie: a=b"] {
-            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        let next = |raw: &str| safe_next(Some(raw)).map(|p| p.as_str().to_string());
+        assert_eq!(next("/security/incidents?severity=High").as_deref(), Some("/security/incidents?severity=High"));
+        assert_eq!(next("/support/tickets?q=a b").as_deref(), None, "whitespace is refused, not repaired");
+        assert_eq!(next("/support/tickets?q=caf\u{e9}").as_deref(), Some("/support/tickets?q=caf%C3%A9"));
+        assert_eq!(next("/a/../b").as_deref(), Some("/b"));
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "evil",
+            "",
+            "/x\r\nSet-Cookie: a=b",
+            "/\t/evil.example/x",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/..//evil.example",
+            "/.//evil.example",
+            "/%09/evil.example/../..//evil",
+            "/\u{b}x",
+            "/\u{0}x",
+            "/\u{1b}x",
+            "/\u{7f}x",
+            "/\u{1}x",
+            "/\u{a0}/evil.example",
+            "/\u{3000}/evil.example",
+            "http:/evil.example",
+            "/@evil.example",
+        ] {
+            let parsed = next(bad);
+            assert!(
+                parsed.as_deref().is_none_or(|p| p.starts_with('/')
+                    && !p.starts_with("//")
+                    && p.bytes().all(|b| b.is_ascii_graphic())),
+                "{bad:?} gave {parsed:?}"
+            );
+            if bad != "/@evil.example" && bad != "/%09/evil.example/../..//evil" {
+                assert_eq!(parsed, None, "{bad:?}");
+            }
         }
     }
 

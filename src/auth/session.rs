@@ -11,6 +11,7 @@ use std::future::{Ready, ready};
 
 use super::session_store::UNAVAILABLE_MARKER;
 pub use super::token::new_token;
+use crate::paths::LocalPath;
 
 pub(super) const USER_ID_KEY: &str = "user_id";
 const CSRF_KEY: &str = "csrf";
@@ -52,7 +53,7 @@ pub struct Flash {
 pub struct PendingSignIn {
     pub user_id: i64,
     pub email: String,
-    pub next: Option<String>,
+    pub next: Option<LocalPath>,
     pub since: i64,
 }
 
@@ -102,11 +103,10 @@ impl TypedSession {
 
     /// Remembers a password-verified user, under a new session id, until they give their code
     /// (or [`PENDING_SECONDS`](super::totp::PENDING_SECONDS) pass). The session is not signed in.
-    pub fn begin_second_factor(&self, user_id: i64, email: &str, next: Option<&str>, now: DateTime<Utc>) {
+    pub fn begin_second_factor(&self, user_id: i64, email: &str, next: Option<&LocalPath>, now: DateTime<Utc>) {
         self.0.renew();
         self.0.clear();
-        let pending =
-            PendingSignIn { user_id, email: email.to_string(), next: next.map(str::to_string), since: now.timestamp() };
+        let pending = PendingSignIn { user_id, email: email.to_string(), next: next.cloned(), since: now.timestamp() };
         self.set(PENDING_KEY, &pending);
         self.set(CSRF_KEY, &new_token());
     }

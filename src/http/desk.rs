@@ -753,12 +753,15 @@ pub async fn audit_log(
     };
     let actions = state.store.audit_actions().await?;
     let action = non_empty(&query.action).map(str::to_string);
-    if action.as_ref().is_some_and(|a| a.len() > 64) {
+    if action.as_ref().is_some_and(|a| a.len() > 64 || a.chars().any(char::is_control)) {
         return Err(AppError::BadRequest("Unknown action.".into()));
     }
     let actor = non_empty(&query.actor).map(str::to_string);
     if actor.as_ref().is_some_and(|a| a.chars().count() > 254) {
         return Err(AppError::BadRequest("The actor filter is too long.".into()));
+    }
+    if actor.as_ref().is_some_and(|a| a.chars().any(char::is_control)) {
+        return Err(AppError::BadRequest("The actor filter contains control characters.".into()));
     }
     let filter = AuditFilter {
         account_number: non_empty(&query.account)

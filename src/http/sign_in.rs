@@ -3,26 +3,21 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::audit::{Actor, SecurityEvent, client_ip};
+use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use super::csrf::{CsrfForm, NoFields};
+use super::throttle::{self, Attempt};
 use super::two_factor;
 use crate::auth::password;
 use crate::auth::session::FlashLevel;
 use crate::error::AppError;
-use crate::paths;
+use crate::paths::{self, LocalPath};
 use crate::state::AppState;
 use crate::views::login::{LoginPage, VerifyPage};
 use crate::views::render;
-
-/// Failed attempts within [`THROTTLE_WINDOW_MINUTES`] after which sign-in is refused for a while.
-pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
-pub const MAX_FAILURES_PER_ADDRESS: i64 = 50;
-pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
 
 /// The one message for a wrong password, an unknown email and a disabled user alike.
 pub const SIGN_IN_FAILED: &str = "The email or password is not correct.";
@@ -49,18 +44,19 @@ fn verify_page(ctx: &PageContext, error: Option<String>) -> VerifyPage {
 fn login_page(
     ctx: &PageContext,
     email: String,
-    next: Option<&str>,
+    next: Option<&LocalPath>,
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> LoginPage {
-    LoginPage { layout: ctx.layout("Sign in"), email, next: paths::safe_next(next).map(str::to_string), error, notice }
+    let next = next.map(|p| p.as_str().to_string());
+    LoginPage { layout: ctx.layout("Sign in"), email, next, error, notice }
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn login_form(ctx: PageContext, query: web::Query<LoginQuery>) -> Result<HttpResponse, AppError> {
+    let next = paths::safe_next(query.next.as_deref());
     if ctx.session().user_id().is_some() && query.expired.is_none() {
-        let target = paths::safe_next(query.next.as_deref()).unwrap_or(paths::HOME);
-        return Ok(see_other(target));
+        return Ok(see_other(next.as_ref().map_or(paths::HOME, LocalPath::as_str)));
     }
     let notice = if query.signed_out.is_some() {
         Some("You have signed out.")
@@ -71,7 +67,7 @@ pub async fn login_form(ctx: PageContext, query: web::Query<LoginQuery>) -> Resu
     } else {
         None
     };
-    let page = login_page(&ctx, String::new(), query.next.as_deref(), None, notice);
+    let page = login_page(&ctx, String::new(), next.as_ref(), None, notice);
     render(StatusCode::OK, &page)
 }
 
@@ -83,7 +79,8 @@ pub async fn login(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let email = form.email.trim().to_lowercase();
-    let next = form.next.as_deref();
+    let next = paths::safe_next(form.next.as_deref());
+    let next = next.as_ref();
     // Control characters (NUL above all, which PostgreSQL refuses to store) are never part of an
     // email address.
     if email.is_empty()
@@ -96,9 +93,10 @@ pub async fn login(
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     }
     let now = state.clock.now();
-    if let Some(response) = throttled(&ctx, &req, &state, &email, next).await? {
-        return Ok(response);
-    }
+    let attempt = match reserve_attempt(&ctx, &req, &state, &email, next).await? {
+        Ok(attempt) => attempt,
+        Err(refused) => return Ok(refused),
+    };
 
     let credentials = state.store.find_credentials(&email).await?;
     let (user_id, hash, enabled, two_factor) = match credentials {
@@ -116,14 +114,15 @@ pub async fn login(
                 (Some(_), false) => "disabled user",
                 (Some(_), true) => "wrong password",
             };
-            record_failure(&req, &state, user_id, &email, detail).await?;
+            record_failure(&req, &state, attempt, user_id, &email, detail).await?;
             let page = login_page(&ctx, email, next, Some(SIGN_IN_FAILED.into()), None);
             return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
     if two_factor {
         // Failures are forgiven only once the code is right too, so the throttle spans both steps.
-        ctx.session().begin_second_factor(user_id, &email, paths::safe_next(next), now);
+        attempt.release(&state).await?;
+        ctx.session().begin_second_factor(user_id, &email, next, now);
         SecurityEvent::new(
             "sign_in_password_accepted",
             Actor { user_id: Some(user_id), email: Some(email), account_id: None },
@@ -133,73 +132,65 @@ pub async fn login(
         .await?;
         return Ok(see_other(paths::LOGIN_VERIFY));
     }
-    complete_sign_in(&ctx, &req, &state, user_id, email, next, "password").await
+    complete_sign_in(&ctx, &req, &state, attempt, user_id, email, next, "password").await
 }
 
-/// Counts a failed attempt (password or code) against the throttle and logs it.
+/// A failed attempt (password or code): it keeps counting against the throttle, and is logged.
 async fn record_failure(
     req: &HttpRequest,
     state: &AppState,
+    attempt: Attempt,
     user_id: Option<i64>,
     email: &str,
     detail: &str,
 ) -> Result<(), AppError> {
-    let ip = client_ip(req, state.settings.trust_proxy_headers);
-    state.store.record_sign_in_attempt(email, &ip, false, state.clock.now()).await?;
+    attempt.failed();
     SecurityEvent::new("sign_in_failed", Actor { user_id, email: Some(email.to_string()), account_id: None })
         .detail(detail)
         .record(state, req)
         .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn complete_sign_in(
     ctx: &PageContext,
     req: &HttpRequest,
     state: &AppState,
+    attempt: Attempt,
     user_id: i64,
     email: String,
-    next: Option<&str>,
+    next: Option<&LocalPath>,
     method: &'static str,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let ip = client_ip(req, state.settings.trust_proxy_headers);
-    state.store.record_sign_in_attempt(&email, &ip, true, now).await?;
-    state.store.clear_sign_in_failures(&email).await?;
+    attempt.succeeded(state).await?;
     state.store.record_sign_in(user_id, now).await?;
     ctx.session().sign_in(user_id, now);
     SecurityEvent::new("sign_in", Actor { user_id: Some(user_id), email: Some(email), account_id: None })
         .detail(method)
         .record(state, req)
         .await?;
-    Ok(see_other(paths::safe_next(next).unwrap_or(paths::HOME)))
+    Ok(see_other(next.map_or(paths::HOME, LocalPath::as_str)))
 }
 
-/// Are there too many recent failures for this email or this address? Then the answer is 429.
-async fn throttled(
+/// Reserves this attempt against the throttle, or answers 429 when too many recent attempts for
+/// this email or from this address failed.
+async fn reserve_attempt(
     ctx: &PageContext,
     req: &HttpRequest,
     state: &AppState,
     email: &str,
-    next: Option<&str>,
-) -> Result<Option<HttpResponse>, AppError> {
-    let now = state.clock.now();
-    let ip = client_ip(req, state.settings.trust_proxy_headers);
-    let (email_failures, ip_failures) =
-        state.store.recent_sign_in_failures(email, &ip, now - Duration::minutes(THROTTLE_WINDOW_MINUTES)).await?;
-    if email_failures < MAX_FAILURES_PER_EMAIL && ip_failures < MAX_FAILURES_PER_ADDRESS {
-        return Ok(None);
+    next: Option<&LocalPath>,
+) -> Result<Result<Attempt, HttpResponse>, AppError> {
+    let actor = Actor { email: Some(email.to_string()), ..Actor::default() };
+    if let Some(attempt) = throttle::reserve(state, req, actor, "sign_in_throttled").await? {
+        return Ok(Ok(attempt));
     }
-    SecurityEvent::new("sign_in_throttled", Actor { email: Some(email.to_string()), ..Actor::default() })
-        .record(state, req)
-        .await?;
-    let message = format!(
-        "Too many failed sign-ins. Wait {THROTTLE_WINDOW_MINUTES} minutes and try again, or ask your account administrator for help."
-    );
+    let message = throttle::refusal_message("sign-ins");
     let page = login_page(ctx, email.to_string(), next, Some(message), None);
     let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page)?;
-    let retry_after = HeaderValue::from((THROTTLE_WINDOW_MINUTES * 60) as u32);
-    response.headers_mut().insert(header::RETRY_AFTER, retry_after);
-    Ok(Some(response))
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(throttle::RETRY_AFTER_SECONDS));
+    Ok(Err(response))
 }
 
 #[derive(Deserialize)]
@@ -227,14 +218,15 @@ pub async fn verify(
     let Some(pending) = ctx.session().pending_second_factor(now) else {
         return Ok(see_other(&format!("{}?expired=1", paths::LOGIN)));
     };
-    let next = pending.next.as_deref();
-    if let Some(response) = throttled(&ctx, &req, &state, &pending.email, next).await? {
-        return Ok(response);
-    }
+    let next = pending.next.as_ref();
     if form.code.trim().is_empty() || form.code.len() > 64 {
         let page = verify_page(&ctx, Some("Enter the code from your authenticator app.".into()));
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     }
+    let attempt = match reserve_attempt(&ctx, &req, &state, &pending.email, next).await? {
+        Ok(attempt) => attempt,
+        Err(refused) => return Ok(refused),
+    };
     match two_factor::check(&state, pending.user_id, &form.code).await? {
         Some(method) => {
             if method == two_factor::Method::RecoveryCode {
@@ -243,10 +235,11 @@ pub async fn verify(
                     "You signed in with a recovery code, which now no longer works. Make new ones on your profile if few are left.",
                 );
             }
-            complete_sign_in(&ctx, &req, &state, pending.user_id, pending.email, next, method.name()).await
+            complete_sign_in(&ctx, &req, &state, attempt, pending.user_id, pending.email, next, method.name()).await
         }
         None => {
-            record_failure(&req, &state, Some(pending.user_id), &pending.email, "wrong two-factor code").await?;
+            record_failure(&req, &state, attempt, Some(pending.user_id), &pending.email, "wrong two-factor code")
+                .await?;
             let message = "The code is not correct. Codes change every 30 seconds and each works once.";
             render(StatusCode::UNPROCESSABLE_ENTITY, &verify_page(&ctx, Some(message.into())))
         }

@@ -149,6 +149,80 @@ async fn after_sign_in_the_user_returns_to_the_page_they_asked_for_but_never_off
     assert_eq!(location(&response), "/");
 }
 
+/// `next` values that a prefix check let through or that could not become a header: each is
+/// followed only as this site's own re-encoded path, and none gets a 5xx.
+const HOSTILE_NEXT: [&str; 12] = [
+    "%2F%09%2Fevil.example%2Fx",
+    "%2F%0A%2Fevil.example",
+    "%2F%0D%2Fevil.example",
+    "%2F%0B",
+    "%2F%00",
+    "%2F%1B",
+    "%2F%7F",
+    "%2F%01",
+    "%2F..%2F%2Fevil.example",
+    "%2F%5C%2Fevil.example",
+    "%2F%C2%A0%2Fevil.example",
+    "%09%2F%2Fevil.example",
+];
+
+fn assert_stays_here(response: &reqwest::Response, what: &str) {
+    let status = response.status().as_u16();
+    assert!(status < 500, "{what}: {status}");
+    let target = location(response);
+    assert!(
+        target.starts_with('/') && !target.starts_with("//") && target.bytes().all(|b| b.is_ascii_graphic()),
+        "{what} redirected to {target:?}"
+    );
+}
+
+async fn a_next_with_tabs_or_control_characters_goes_home_never_offsite_nor_to_a_5xx(app: TestApp) {
+    let signed_in = app.sign_in(TESS).await;
+    for next in HOSTILE_NEXT {
+        let response = app.get(&signed_in, &format!("/login?next={next}")).await;
+        assert_eq!(response.status().as_u16(), 303, "GET /login?next={next}");
+        assert_eq!(location(&response), "/", "GET /login?next={next}");
+    }
+    for next in HOSTILE_NEXT {
+        let decoded = percent_decode(next);
+        let client = client();
+        let token = app.csrf_token(&client, &format!("/login?next={next}")).await;
+        let form = [("csrf_token", token.as_str()), ("email", TESS), ("password", PASSWORD), ("next", &decoded)];
+        let response = app.post_form(&client, "/login", &form).await;
+        assert_stays_here(&response, &format!("POST /login with next={next}"));
+        assert_eq!(location(&response), "/", "POST /login with next={next}");
+        assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200, "signed in");
+    }
+    // Through the two-factor step, which keeps `next` in the session meanwhile.
+    let client = client();
+    let token = app.csrf_token(&client, "/login").await;
+    let form = [("csrf_token", token.as_str()), ("email", SAM), ("password", PASSWORD), ("next", "/\t/evil.example")];
+    let response = app.post_form(&client, "/login", &form).await;
+    assert_eq!(location(&response), "/login/verify");
+    let secret = incident_portal::auth::totp::from_base32(incident_portal::demo::DEMO_TOTP_SECRET).unwrap();
+    let response = app.give_code(&client, &secret).await;
+    assert_eq!(location(&response), "/");
+    // A good `next` still works, re-encoded.
+    let response = app.get(&signed_in, "/login?next=%2Fsupport%2Ftickets%3Fq%3Dcaf%C3%A9").await;
+    assert_eq!(location(&response), "/support/tickets?q=caf%C3%A9");
+}
+
+fn percent_decode(encoded: &str) -> String {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&encoded[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
 async fn a_disabled_users_open_session_is_refused_on_the_next_request(app: TestApp) {
     let client = app.sign_in(TESS).await;
     assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200);
@@ -182,6 +256,7 @@ on_both_backends!(
     an_idle_session_expires_after_thirty_minutes,
     a_session_ends_twelve_hours_after_sign_in_however_active,
     after_sign_in_the_user_returns_to_the_page_they_asked_for_but_never_offsite,
+    a_next_with_tabs_or_control_characters_goes_home_never_offsite_nor_to_a_5xx,
     a_disabled_users_open_session_is_refused_on_the_next_request,
     signing_out_of_an_ended_session_lands_on_the_sign_in_page,
 );
