@@ -18,5 +18,6 @@ pub mod routes;
 pub mod sign_in;
 pub mod static_files;
 pub mod tables;
+pub mod throttle;
 pub mod tickets;
 pub mod two_factor;

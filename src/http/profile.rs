@@ -10,6 +10,7 @@ use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use super::csrf::{CsrfForm, NoFields};
 use super::sign_in::see_other;
+use super::throttle;
 use crate::auth::password;
 use crate::auth::session::FlashLevel;
 use crate::domain::input;
@@ -116,16 +117,20 @@ pub async fn change_password(
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
+    // Whoever holds a session may not guess the password behind it at will.
+    let attempt = throttle::reserve_for(&state, &req, principal, "password_change_throttled").await?;
     let stored = state.store.password_hash_of(principal.user_id).await?;
     let current_ok =
         password::verify_password(SecretString::from(form.current), stored).await.map_err(AppError::Unexpected)?;
     if !current_ok {
+        attempt.failed();
         SecurityEvent::new("password_change_failed", Actor::from(principal))
             .detail("wrong current password")
             .record(&state, &req)
             .await?;
         return page(&ctx, &state, None, None, Some("The current password is not correct.".into())).await;
     }
+    attempt.succeeded(&state).await?;
     let new_password = match input::new_password(&form.password, &form.confirmation) {
         Ok(password) => password,
         Err(message) => return page(&ctx, &state, None, None, Some(message)).await,

@@ -10,6 +10,7 @@ use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use super::csrf::CsrfForm;
 use super::sign_in::see_other;
+use super::throttle;
 use crate::auth::session::FlashLevel;
 use crate::auth::totp;
 use crate::error::AppError;
@@ -179,9 +180,12 @@ pub async fn regenerate_recovery_codes(
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
+    let attempt = throttle::reserve_for(&state, &req, principal, "recovery_codes_throttled").await?;
     if check(&state, principal.user_id, &form.code).await?.is_none() {
+        attempt.failed();
         return wrong_code(&ctx, &req, &state, "recovery_codes_refused").await;
     }
+    attempt.succeeded(&state).await?;
     let (codes, hashes) = recovery_codes();
     state.store.replace_recovery_codes(principal.user_id, &hashes).await?;
     SecurityEvent::new("recovery_codes_replaced", Actor::from(principal)).record(&state, &req).await?;
@@ -204,9 +208,12 @@ pub async fn disable(
                 .into(),
         ));
     }
+    let attempt = throttle::reserve_for(&state, &req, principal, "two_factor_disable_throttled").await?;
     if check(&state, principal.user_id, &form.code).await?.is_none() {
+        attempt.failed();
         return wrong_code(&ctx, &req, &state, "two_factor_disable_refused").await;
     }
+    attempt.succeeded(&state).await?;
     state.store.disable_two_factor(principal.user_id).await?;
     SecurityEvent::new("two_factor_disabled", Actor::from(principal)).record(&state, &req).await?;
     ctx.session().flash(FlashLevel::Success, "Two-factor sign-in is off. You sign in with your password only.");

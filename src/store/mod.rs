@@ -38,6 +38,7 @@ pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
 pub use plans::Planned;
 pub use sessions::SessionRecord;
+pub use throttle::AttemptLimits;
 pub use tickets::{
     ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,
 };

@@ -1,44 +1,75 @@
 //! Sign-in attempts, counted in the database so that throttling holds across app instances.
+//!
+//! An attempt is reserved before the password or code is checked, as a failure, in one atomic
+//! step that also counts the recent failures: a burst of simultaneous guesses gets no more checks
+//! than the limit, however many instances share the database. A success turns it round.
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreResult, execute, on_pool};
+use super::{Store, StoreResult, execute, in_transaction};
+
+/// How many recent failures an email and a client address may have before attempts are refused.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptLimits {
+    pub per_email: i64,
+    pub per_address: i64,
+    pub since: DateTime<Utc>,
+}
+
+/// Inserts the attempt only while both counts of failures since `$4` are under their limits.
+const RESERVE: &str = "INSERT INTO sign_in_attempts (email, client_ip, succeeded, attempted_at) \
+    SELECT $1, $2, FALSE, $3 \
+    WHERE (SELECT COUNT(*) FROM sign_in_attempts WHERE email = $1 AND attempted_at > $4 AND succeeded = FALSE) < $5 \
+    AND (SELECT COUNT(*) FROM sign_in_attempts WHERE client_ip = $2 AND attempted_at > $4 AND succeeded = FALSE) < $6 \
+    RETURNING id";
+
+/// Namespaces of the PostgreSQL advisory locks taken while reserving (`pg_advisory_xact_lock(int, int)`).
+const EMAIL_LOCK: i32 = 0x5349_0001;
+const ADDRESS_LOCK: i32 = 0x5349_0002;
 
 impl Store {
-    /// Failed attempts since `since` for this email and for this client address.
-    pub async fn recent_sign_in_failures(
+    /// Reserves one attempt for this email from this address, counted as a failure until
+    /// [`Store::sign_in_attempt_succeeded`]; `None` when the recent failures reach a limit.
+    pub async fn reserve_sign_in_attempt(
         &self,
         email: &str,
         client_ip: &str,
-        since: DateTime<Utc>,
-    ) -> StoreResult<(i64, i64)> {
-        let by_email =
-            "SELECT COUNT(*) FROM sign_in_attempts WHERE email = $1 AND attempted_at > $2 AND succeeded = FALSE";
-        let by_ip =
-            "SELECT COUNT(*) FROM sign_in_attempts WHERE client_ip = $1 AND attempted_at > $2 AND succeeded = FALSE";
-        let email_count: i64 =
-            on_pool!(self, pool => sqlx::query_scalar(by_email).bind(email).bind(since).fetch_one(pool).await)?;
-        let ip_count: i64 =
-            on_pool!(self, pool => sqlx::query_scalar(by_ip).bind(client_ip).bind(since).fetch_one(pool).await)?;
-        Ok((email_count, ip_count))
-    }
-
-    pub async fn record_sign_in_attempt(
-        &self,
-        email: &str,
-        client_ip: &str,
-        succeeded: bool,
         at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let sql = "INSERT INTO sign_in_attempts (email, client_ip, succeeded, attempted_at) VALUES ($1, $2, $3, $4)";
-        execute!(self, sqlx::query(sql).bind(email).bind(client_ip).bind(succeeded).bind(at))?;
-        Ok(())
+        limits: AttemptLimits,
+    ) -> StoreResult<Option<i64>> {
+        let postgres = matches!(self, Store::Postgres(_));
+        in_transaction!(self, tx => {
+            // SQLite's write transaction already admits one reservation at a time. On PostgreSQL
+            // two transactions would each count the other's row as not yet there: reservations
+            // for one email, and for one address, queue on a lock held until commit. Email
+            // first, then address, always: no two can wait for each other.
+            if postgres {
+                for (space, key) in [(EMAIL_LOCK, email), (ADDRESS_LOCK, client_ip)] {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                        .bind(space).bind(key).execute(&mut *tx).await?;
+                }
+            }
+            sqlx::query_scalar::<_, i64>(RESERVE)
+                .bind(email).bind(client_ip).bind(at).bind(limits.since).bind(limits.per_email).bind(limits.per_address)
+                .fetch_optional(&mut *tx).await?
+        })
     }
 
-    /// A successful sign-in forgives the account's earlier failures (not the address's).
-    pub async fn clear_sign_in_failures(&self, email: &str) -> StoreResult<()> {
-        let sql = "DELETE FROM sign_in_attempts WHERE email = $1 AND succeeded = FALSE";
-        execute!(self, sqlx::query(sql).bind(email))?;
+    /// The reserved attempt succeeded: it and the email's earlier failures no longer count (the
+    /// address's do).
+    pub async fn sign_in_attempt_succeeded(&self, attempt_id: i64, email: &str) -> StoreResult<()> {
+        in_transaction!(self, tx => {
+            sqlx::query("UPDATE sign_in_attempts SET succeeded = TRUE WHERE id = $1")
+                .bind(attempt_id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sign_in_attempts WHERE email = $1 AND succeeded = FALSE")
+                .bind(email).execute(&mut *tx).await?;
+        })
+    }
+
+    /// The reserved attempt was neither a success nor a failure (a right password still waiting
+    /// for its code): it no longer counts.
+    pub async fn release_sign_in_attempt(&self, attempt_id: i64) -> StoreResult<()> {
+        execute!(self, sqlx::query("DELETE FROM sign_in_attempts WHERE id = $1").bind(attempt_id))?;
         Ok(())
     }
 

@@ -1,5 +1,6 @@
-//! Races: simultaneous API calls reusing one nonce, and two administrators demoting each other
-//! at the same moment. (Simultaneous close and comment: `lifecycle`.)
+//! Races: simultaneous API calls reusing one nonce, two administrators demoting each other at the
+//! same moment, and bursts of guesses at a password or code. (Simultaneous close and comment:
+//! `lifecycle`.)
 
 use incident_portal::domain::permission::BuiltinRole;
 use incident_portal::store::NewUser;
@@ -114,7 +115,79 @@ async fn a_pool_of_one_connection_serves_simultaneous_requests_on_postgres() {
     a_pool_of_one_connection_serves_simultaneous_requests(Backend::Postgres).await;
 }
 
+const BURST: usize = 50;
+
+/// How many of `statuses` were checked (422) and refused by the throttle (429); nothing else.
+fn checked_and_refused(statuses: &[u16]) -> (usize, usize) {
+    let checked = statuses.iter().filter(|s| **s == 422).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, statuses.len(), "{statuses:?}");
+    (checked, refused)
+}
+
+/// Fifty simultaneous wrong passwords for one email, split over two instances of the portal:
+/// only five are checked, the rest are refused before any hashing.
+async fn a_burst_of_wrong_passwords_gets_five_checks_across_instances(app: TestApp) {
+    let other = app.another_instance().await;
+    let mut forms = Vec::new();
+    for i in 0..BURST {
+        let base = if i % 2 == 0 { app.address.clone() } else { other.clone() };
+        let client = client();
+        let html = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+        forms.push((base, client, csrf_token(&html)));
+    }
+    let posts = forms.iter().map(|(base, client, token)| async move {
+        let form = [("csrf_token", token.as_str()), ("email", TESS), ("password", "wrong-password")];
+        client.post(format!("{base}/login")).form(&form).send().await.unwrap().status().as_u16()
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert_eq!(checked_and_refused(&statuses), (5, BURST - 5));
+    assert_eq!(app.count("SELECT COUNT(*) FROM sign_in_attempts WHERE succeeded = FALSE").await, 5);
+    let response = app.try_sign_in(&client(), TESS, PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 429, "the right password waits out the window too");
+}
+
+/// The code step after a right password holds the same way.
+async fn a_burst_of_wrong_codes_gets_five_checks(app: TestApp) {
+    let client = client();
+    let response = app.try_sign_in(&client, SAM, PASSWORD).await;
+    assert_eq!(location(&response), "/login/verify");
+    let token = app.csrf_token(&client, "/login/verify").await;
+    let posts = (0..BURST).map(|_| {
+        let form = [("csrf_token", token.as_str()), ("code", "000000")];
+        let request = client.post(app.url("/login/verify")).form(&form);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert_eq!(checked_and_refused(&statuses), (5, BURST - 5));
+    let secret = incident_portal::auth::totp::from_base32(incident_portal::demo::DEMO_TOTP_SECRET).unwrap();
+    assert_eq!(app.give_code(&client, &secret).await.status().as_u16(), 429, "the right code waits too");
+}
+
+/// A signed-in session cannot guess the password behind it faster either.
+async fn a_burst_of_wrong_current_passwords_on_my_profile_gets_five_checks(app: TestApp) {
+    let client = app.sign_in(RILEY).await;
+    let token = app.csrf_token(&client, "/account/profile").await;
+    let posts = (0..BURST).map(|_| {
+        let form = [
+            ("csrf_token", token.as_str()),
+            ("current", "wrong-password"),
+            ("password", "a new password that is long"),
+            ("confirmation", "a new password that is long"),
+        ];
+        let request = client.post(app.url("/account/profile/password")).form(&form);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert_eq!(checked_and_refused(&statuses), (5, BURST - 5));
+    let sql = "SELECT COUNT(*) FROM audit_log WHERE action = 'password_change_throttled'";
+    assert_eq!(app.count(sql).await, (BURST - 5) as i64);
+}
+
 on_both_backends!(
     of_simultaneous_calls_with_one_nonce_exactly_one_is_accepted,
-    two_administrators_demoting_each_other_leave_one
+    two_administrators_demoting_each_other_leave_one,
+    a_burst_of_wrong_passwords_gets_five_checks_across_instances,
+    a_burst_of_wrong_codes_gets_five_checks,
+    a_burst_of_wrong_current_passwords_on_my_profile_gets_five_checks,
 );

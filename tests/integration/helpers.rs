@@ -392,6 +392,17 @@ impl TestApp {
         self.post_form(client, "/login/verify", &[("csrf_token", &token), ("code", &code)]).await
     }
 
+    /// Another instance of the portal on the same database, with a pool of its own, as a second
+    /// server behind a load balancer would be; its address.
+    pub async fn another_instance(&self) -> String {
+        let settings = settings(&self.database_url);
+        let store = Store::connect(&self.database_url, &settings.database.pool).expect("a valid database URL");
+        let app = Application::build_with_store(settings, store, self.clock.clone()).await.expect("the app starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     pub async fn user_id(&self, email: &str) -> i64 {
         let sql = "SELECT id FROM users WHERE email = $1";
         match &self.store {
