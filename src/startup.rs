@@ -19,7 +19,9 @@ use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
 use crate::clock::Clock;
-use crate::http::middleware::{one_connection, reject_cross_origin, render_errors, security_headers, session_health};
+use crate::http::middleware::{
+    keep_token_for_error_pages, one_connection, reject_cross_origin, render_errors, security_headers, session_health,
+};
 use crate::http::routes;
 use crate::settings::{ApiKeyEncryption, Settings};
 use crate::state::AppState;
@@ -63,6 +65,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(reject_cross_origin))
                 .wrap(from_fn(session_health))
+                .wrap(from_fn(keep_token_for_error_pages))
                 .wrap(session_middleware(&state, key.clone()))
                 .wrap(from_fn(render_errors))
                 .wrap(TracingLogger::<RedactingRootSpan>::new())

@@ -86,6 +86,7 @@ pub async fn render_errors(
         return Ok(res);
     }
     let info = res.response().extensions().get::<ErrorInfo>().cloned().unwrap_or_else(|| ErrorInfo::for_status(status));
+    let token = res.response().extensions().get::<ErrorPageToken>().map(|t| t.0.clone()).unwrap_or_default();
     let http_req = res.request().clone();
     if status == StatusCode::FORBIDDEN {
         record_denial(&http_req, &info).await;
@@ -97,7 +98,7 @@ pub async fn render_errors(
         }
         ("application/json", json.to_string())
     } else {
-        ("text/html; charset=utf-8", error_page_html(&http_req, status, info, request_id))
+        ("text/html; charset=utf-8", error_page_html(&http_req, status, info, request_id, token))
     };
     drop(http_req);
     Ok(res.map_body(|head, _| {
@@ -106,9 +107,34 @@ pub async fn render_errors(
     }))
 }
 
-fn error_page_html(req: &HttpRequest, status: StatusCode, info: ErrorInfo, request_id: Option<String>) -> String {
+/// The session's CSRF token, for the sign-out form of an error page. The session layer takes its
+/// state with it when the response leaves it, and error pages are rendered outside that layer.
+#[derive(Clone)]
+struct ErrorPageToken(String);
+
+/// Keeps the session's CSRF token on error responses for [`render_errors`]; runs inside the
+/// session layer.
+pub async fn keep_token_for_error_pages<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    let mut res = next.call(req).await?;
+    if res.status().as_u16() >= 400
+        && let Some(token) = TypedSession::from(res.request()).peek_csrf_token()
+    {
+        res.response_mut().extensions_mut().insert(ErrorPageToken(token));
+    }
+    Ok(res)
+}
+
+fn error_page_html(
+    req: &HttpRequest,
+    status: StatusCode,
+    info: ErrorInfo,
+    request_id: Option<String>,
+    csrf_token: String,
+) -> String {
     let principal = req.extensions().get::<Principal>().cloned();
-    let csrf_token = TypedSession::from(req).peek_csrf_token().unwrap_or_default();
     let page = ErrorPage {
         layout: Layout::new(info.title, principal.as_ref(), csrf_token, Vec::new(), req.path()),
         status: status.as_u16(),

@@ -157,6 +157,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
     .app_data(web::PayloadConfig::new(64 * 1024));
     register(cfg);
-    // Unknown paths: the 404 page, or a JSON 404 under /api/ (see `render_errors`).
-    cfg.default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }));
+    // Unknown paths: the 404 page (with a signed-in reader's navigation), or a JSON 404 under
+    // /api/ (see `render_errors`).
+    cfg.default_service(
+        web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }).wrap(from_fn(optional_sign_in)),
+    );
 }

@@ -243,6 +243,20 @@ async fn support_staff_and_refused_customers_see_their_pages(app: TestApp) {
     browser.goto(&app.url("/security/incidents")).await;
     assert!(browser.text("main").await.contains("Read Dashboard Statistics"));
     browser.screenshot("04-missing-permission").await;
+    // Error pages are rendered outside the session layer; their sign-out button still works.
+    browser.sign_out().await;
+    browser.goto(&app.url("/support/tickets")).await;
+    assert!(browser.path().await.starts_with("/login"), "signed out from the 403 page for real");
+    browser.sign_in(&app, TESS).await;
+    for missing in ["/security/incidents/ATS-99999999", "/no/such/page"] {
+        browser.goto(&app.url(missing)).await;
+        assert_eq!(browser.text("#error-heading").await, "Page not found");
+        browser.screenshot("05-not-found").await;
+        browser.sign_out().await;
+        browser.goto(&app.url("/security/incidents")).await;
+        assert!(browser.path().await.starts_with("/login"), "signed out from {missing} for real");
+        browser.sign_in(&app, TESS).await;
+    }
 }
 
 async fn an_incident_goes_from_ticket_to_closure_in_the_browser(app: TestApp) {

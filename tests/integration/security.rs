@@ -170,7 +170,33 @@ async fn a_wrong_method_gets_a_page_not_a_blank(app: TestApp) {
     assert!(response.text().await.unwrap().contains("Method not allowed"));
 }
 
+/// Error pages are rendered outside the session layer; a signed-in user's still carry the
+/// session's token, so their sign-out button works.
+async fn the_sign_out_button_on_error_pages_signs_out(app: TestApp) {
+    let tess = app.fresh_incident().await;
+    for (email, path, status) in [
+        (TESS, "/no/such/page", 404),
+        (TESS, "/security/incidents/ATS-99999999", 404),
+        (CASEY, &*format!("/security/incidents/{}", tess.number), 404),
+        (TESS, "/desk/queue", 403),
+        (BILLIE, "/security/incidents", 403),
+        (TESS, "/security/incidents?size=many", 400),
+    ] {
+        let client = app.sign_in(email).await;
+        let (answer, html) = app.get_text(&client, path).await;
+        assert_eq!(answer, status, "{path}");
+        let token = csrf_token(&html);
+        assert!(!token.is_empty(), "the {status} page at {path} has the session's token");
+        let response = app.post_form(&client, "/logout", &[("csrf_token", &token)]).await;
+        assert_eq!(location(&response), "/login?signed_out=1", "sign-out from the {status} page at {path}");
+        let after = app.get(&client, "/support/tickets").await;
+        assert!(location(&after).starts_with("/login"), "signed out for real after {path}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'sign_out'").await, 6);
+}
+
 on_both_backends!(
+    the_sign_out_button_on_error_pages_signs_out,
     security_headers_are_on_every_class_of_response,
     a_form_without_the_csrf_token_is_refused,
     another_sessions_csrf_token_is_refused,
