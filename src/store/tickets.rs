@@ -339,8 +339,11 @@ impl Store {
             }
             let after = outcome.state;
             if after == before {
-                sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
-                    .bind(at).bind(ticket_id).execute(&mut *tx).await?;
+                // A comment is an update; an internal note is not, as customers see the ticket.
+                if comment.is_some_and(|c| !c.internal) {
+                    sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+                        .bind(at).bind(ticket_id).execute(&mut *tx).await?;
+                }
             } else {
                 let (requested_by, requested_at) = match (before.closure_requested, after.closure_requested) {
                     (false, true) => (Some(actor_id), Some(at)),

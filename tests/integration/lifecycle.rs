@@ -47,6 +47,83 @@ async fn an_internal_note_never_reaches_a_customer(app: TestApp) {
     }
 }
 
+/// Blanks the values that differ between two sessions or two renders: the CSRF token and the
+/// submission key of each form.
+fn without_tokens(html: &str) -> String {
+    let mut html = html.to_string();
+    for field in ["csrf_token", "submission_key"] {
+        let marker = format!("name=\"{field}\" value=\"");
+        let mut out = String::new();
+        let mut rest = html.as_str();
+        while let Some(at) = rest.find(&marker) {
+            out.push_str(&rest[..at + marker.len()]);
+            rest = &rest[at + marker.len()..];
+            rest = &rest[rest.find('"').unwrap_or(0)..];
+        }
+        out.push_str(rest);
+        html = out;
+    }
+    html
+}
+
+/// Every rendering of a ticket a customer can reach: its pages, the tables, the exports, the
+/// dashboard and its panel, and the API.
+async fn customer_renderings(app: &TestApp, email: &str, key: &Key, number: &str) -> Vec<(String, String)> {
+    let client = app.sign_in(email).await;
+    let mut seen = Vec::new();
+    for path in [
+        format!("/support/tickets/{number}"),
+        format!("/security/incidents/{number}"),
+        "/support/tickets".into(),
+        "/support/tickets?sort=created&dir=desc".into(),
+        "/support/tickets.csv".into(),
+        "/security/incidents".into(),
+        "/security/incidents.csv".into(),
+        format!("/support/tickets?q={number}"),
+        "/security/dashboard".into(),
+        "/security/dashboard/panel".into(),
+    ] {
+        let (status, body) = app.get_text(&client, &path).await;
+        assert_eq!(status, 200, "{email} {path}");
+        seen.push((format!("{email} {path}"), without_tokens(&body)));
+    }
+    for path in ["/api/v1/security-incidents", "/api/v1/security-incidents/severity-count", "/api/v1/me"] {
+        let response = app.api_get(key, path).await;
+        assert_eq!(response.status().as_u16(), 200, "{email} {path}");
+        seen.push((format!("{email} {path}"), response.text().await.unwrap()));
+    }
+    seen
+}
+
+/// Support's internal work leaves no trace a customer could see: not the last-updated date, not
+/// an order, a count, the history, an export, the API or the dashboard's activity.
+async fn an_internal_note_changes_nothing_a_customer_sees(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let keys = [(TESS, app.api_key_for(TESS).await), (RILEY, app.api_key_for(RILEY).await)];
+    let mut before = Vec::new();
+    for (email, key) in &keys {
+        before.extend(customer_renderings(&app, email, key, &ticket.number).await);
+    }
+    // Hours later, by the portal's clock, support adds a note for themselves.
+    app.clock.advance(chrono::Duration::hours(3));
+    let sam = app.sign_in(SAM).await;
+    let path = format!("/support/tickets/{}/comments", ticket.number);
+    let response =
+        post(&app, &sam, &path, &[("body", "Checked the proxy logs; nothing yet."), ("internal", "on")]).await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(comments_on(&app, ticket.id).await, 1);
+    app.clock.advance(chrono::Duration::hours(-3));
+
+    let mut after = Vec::new();
+    for (email, key) in &keys {
+        after.extend(customer_renderings(&app, email, key, &ticket.number).await);
+    }
+    for ((what, was), (_, is)) in before.iter().zip(&after) {
+        assert!(was == is, "{what} changed after an internal note");
+    }
+    assert_eq!(before.len(), after.len());
+}
+
 async fn a_customer_comment_hands_a_waiting_ticket_back_to_support(app: TestApp) {
     let ticket = app.fresh_incident().await;
     let sam = app.sign_in(SAM).await;
@@ -307,6 +384,7 @@ async fn the_queue_counts_and_filters_unlabelled_tickets(app: TestApp) {
 
 on_both_backends!(
     an_internal_note_never_reaches_a_customer,
+    an_internal_note_changes_nothing_a_customer_sees,
     a_customer_comment_hands_a_waiting_ticket_back_to_support,
     a_change_from_a_stale_page_is_refused_with_409,
     a_double_submitted_form_stores_one_comment_and_opens_one_ticket,
