@@ -16,6 +16,12 @@ pub enum IdentityRule {
     DuplicateName,
     #[error("You cannot disable your own user; ask another administrator.")]
     SelfDisable,
+    /// A set-password link handed to an administrator would let them become the user and read
+    /// what the visibility rule keeps from them; once a user has signed in, the password is theirs.
+    #[error(
+        "This user has signed in before, so only they can change their password (on My profile). If you suspect misuse, disable the user; Armor Support can help them regain access."
+    )]
+    SignedInBefore,
 }
 
 /// Users who would be left without a role, by name.

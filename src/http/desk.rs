@@ -648,8 +648,17 @@ pub async fn reset_staff_two_factor(
         return Err(AppError::Forbidden("Another support administrator must reset your two-factor sign-in.".into()));
     }
     state.store.disable_two_factor(member.id).await?;
-    SecurityEvent::new("two_factor_reset", Actor::from(principal)).target(member.email).record(&state, &req).await?;
-    ctx.session().flash(FlashLevel::Success, format!("Two-factor sign-in of {} is reset.", member.name));
+    // The lost device may still hold a session.
+    let ended = state.store.delete_sessions_of_user(member.id, None).await?;
+    SecurityEvent::new("two_factor_reset", Actor::from(principal))
+        .target(member.email)
+        .detail(format!("{ended} sessions ended"))
+        .record(&state, &req)
+        .await?;
+    ctx.session().flash(
+        FlashLevel::Success,
+        format!("Two-factor sign-in of {} is reset, and their sessions have ended.", member.name),
+    );
     Ok(see_other(paths::DESK_STAFF))
 }
 

@@ -32,6 +32,9 @@ use crate::views::ticket_table::Choice;
 
 const PASSWORD_LINK_HOURS: i64 = 72;
 
+/// The refusal of an address this account cannot have, which says nothing of why.
+const UNUSABLE_EMAIL: &str = "That email address cannot be added. Check it, or contact Armor Support if it should be.";
+
 fn display_name(user: &AccountUser) -> String {
     format!("{} {}", user.user.first_name, user.user.last_name).trim().to_string()
 }
@@ -219,7 +222,17 @@ pub async fn create_user(
     match state.store.create_account_user(access.account_id, &user, &draft.role_ids, &token, state.clock.now()).await {
         Ok(_) => {}
         Err(IdentityError::Rule(IdentityRule::DuplicateName)) => {
-            draft.errors.push("A user with that email address already exists.".into());
+            // Whose address it is stays unsaid unless it is this account's: another customer's
+            // users and the provider's staff are none of an administrator's business.
+            let ours = state.store.account_users(access.account_id).await?.iter().any(|u| u.user.email == email);
+            let message = if ours {
+                "A user of your account already has that email address.".to_string()
+            } else {
+                audit(&state, &req, principal, "user_create_refused", email.clone(), "address in use elsewhere".into())
+                    .await?;
+                UNUSABLE_EMAIL.to_string()
+            };
+            draft.errors.push(message);
             return render(StatusCode::UNPROCESSABLE_ENTITY, &new_user_page(&ctx, &state, access, draft).await?);
         }
         Err(IdentityError::NotFound) => return Err(AppError::BadRequest("Choose roles of this account.".into())),
@@ -277,7 +290,7 @@ async fn user_page(
         write: access.write,
         roles_action: paths::user_action(id, "roles"),
         toggle_action: paths::user_action(id, if user.user.enabled { "disable" } else { "enable" }),
-        link_action: paths::user_action(id, "password-link"),
+        link_action: user.user.last_sign_in_at.is_none().then(|| paths::user_action(id, "password-link")),
         reset_two_factor_action: paths::user_action(id, "reset-two-factor"),
         is_self: id == principal.user_id,
         error: error.clone(),
@@ -399,11 +412,12 @@ pub async fn password_link(
     let access = policy::may_change_identity(principal)?;
     let user = account_user(&state, access, &user_id).await?;
     let (link, token) = password_token(&req, &state, principal.user_id);
-    state
-        .store
-        .issue_password_token(access.account_id, user.user.id, &token, state.clock.now())
-        .await
-        .map_err(identity_error)?;
+    let result = state.store.issue_password_token(access.account_id, user.user.id, &token, state.clock.now()).await;
+    if let Err(IdentityError::Rule(rule)) = &result {
+        audit(&state, &req, principal, "password_link_refused", user.user.email.clone(), rule.to_string()).await?;
+        return user_page(&ctx, &state, &user_id, Some(rule.to_string())).await;
+    }
+    result.map_err(identity_error)?;
     audit(&state, &req, principal, "password_link_issued", user.user.email.clone(), String::new()).await?;
     ctx.session().flash(FlashLevel::Success, link_message(&user.user.email, &link));
     Ok(see_other(&paths::user(user.user.id)))
@@ -428,8 +442,11 @@ pub async fn reset_two_factor(
         ));
     }
     state.store.disable_two_factor(user.user.id).await?;
-    audit(&state, &req, principal, "two_factor_reset", user.user.email.clone(), String::new()).await?;
-    let done = format!("Two-factor sign-in of {} is reset.", display_name(&user));
+    // The lost device may still hold a session.
+    let ended = state.store.delete_sessions_of_user(user.user.id, None).await?;
+    audit(&state, &req, principal, "two_factor_reset", user.user.email.clone(), format!("{ended} sessions ended"))
+        .await?;
+    let done = format!("Two-factor sign-in of {} is reset, and their sessions have ended.", display_name(&user));
     after_user_change(&ctx, &state, &user_id, Ok(()), done).await
 }
 

@@ -27,19 +27,29 @@ pub struct Attempt {
     email: String,
 }
 
-/// Reserves an attempt for `actor`'s email, or refuses it (`None`, recorded as `action`) when
-/// too many recent attempts failed.
+/// Reserves a sign-in attempt for `actor`'s email, or refuses it (`None`, recorded as `action`)
+/// when too many recent attempts for the email or from the client's address failed.
 pub async fn reserve(
     state: &AppState,
     req: &HttpRequest,
     actor: Actor,
     action: &'static str,
 ) -> Result<Option<Attempt>, AppError> {
+    reserve_within(state, req, actor, action, Some(MAX_FAILURES_PER_ADDRESS)).await
+}
+
+async fn reserve_within(
+    state: &AppState,
+    req: &HttpRequest,
+    actor: Actor,
+    action: &'static str,
+    per_address: Option<i64>,
+) -> Result<Option<Attempt>, AppError> {
     let email = actor.email.clone().unwrap_or_default();
     let now = state.clock.now();
     let limits = AttemptLimits {
         per_email: MAX_FAILURES_PER_EMAIL,
-        per_address: MAX_FAILURES_PER_ADDRESS,
+        per_address,
         since: now - Duration::minutes(WINDOW_MINUTES),
     };
     let ip = client_ip(req, state.settings.trust_proxy_headers);
@@ -62,15 +72,17 @@ pub fn refusal_message(attempts: &str) -> String {
 /// Seconds for `Retry-After`.
 pub const RETRY_AFTER_SECONDS: u32 = (WINDOW_MINUTES * 60) as u32;
 
-/// As [`reserve`], for a signed-in user confirming a change with their password or a code: a
-/// refusal is the 429 error page.
+/// As [`reserve`], for a signed-in user confirming a change with their password or a code, whose
+/// budget is their own (shared with their sign-ins), not their address's: a refusal is the 429
+/// error page.
 pub async fn reserve_for(
     state: &AppState,
     req: &HttpRequest,
     principal: &Principal,
     action: &'static str,
 ) -> Result<Attempt, AppError> {
-    reserve(state, req, Actor::from(principal), action).await?.ok_or_else(|| AppError::TooManyRequests {
+    let refused = reserve_within(state, req, Actor::from(principal), action, None).await?;
+    refused.ok_or_else(|| AppError::TooManyRequests {
         message: refusal_message("attempts"),
         retry_after_seconds: u64::from(RETRY_AFTER_SECONDS),
     })

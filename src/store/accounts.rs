@@ -243,7 +243,7 @@ impl Store {
     }
 
     /// Sets the password through a token, once: `false` if the token was used meanwhile. Ends the
-    /// user's other sessions.
+    /// user's other sessions and their other links.
     pub async fn set_password_with_token(
         &self,
         token_id: i64,
@@ -258,6 +258,10 @@ impl Store {
             if used == 0 {
                 return Ok(false);
             }
+            // One link sets the password; any other still open for the user dies with it.
+            sqlx::query("UPDATE password_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+                .bind(now).bind(user_id)
+                .execute(&mut *tx).await?;
             sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                 .bind(hash).bind(now).bind(user_id)
                 .execute(&mut *tx).await?;

@@ -255,9 +255,13 @@ impl Store {
     ) -> IdentityResult<()> {
         in_transaction!(self, tx => {
             account_user!(tx, account_id, user_id);
-            sqlx::query("INSERT INTO password_tokens (user_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            let issued = sqlx::query("INSERT INTO password_tokens (user_id, token_hash, created_by, created_at, expires_at) \
+                                      SELECT id, $2, $3, $4, $5 FROM users WHERE id = $1 AND last_sign_in_at IS NULL")
                 .bind(user_id).bind(&token.token_hash).bind(token.created_by).bind(at).bind(token.expires_at)
-                .execute(&mut *tx).await?;
+                .execute(&mut *tx).await?.rows_affected();
+            if issued == 0 {
+                return Err(IdentityError::Rule(IdentityRule::SignedInBefore));
+            }
         })
     }
 

@@ -12,15 +12,18 @@ use super::{Store, StoreResult, execute, in_transaction};
 #[derive(Debug, Clone, Copy)]
 pub struct AttemptLimits {
     pub per_email: i64,
-    pub per_address: i64,
+    /// `None` for a signed-in user confirming a change: the budget is that user's alone.
+    pub per_address: Option<i64>,
     pub since: DateTime<Utc>,
 }
 
-/// Inserts the attempt only while both counts of failures since `$4` are under their limits.
-const RESERVE: &str = "INSERT INTO sign_in_attempts (email, client_ip, succeeded, attempted_at) \
-    SELECT $1, $2, FALSE, $3 \
+/// Inserts the attempt only while both counts of failures since `$4` are under their limits (a
+/// re-authentication, `$7`, is not limited by, and does not count towards, its address's).
+const RESERVE: &str = "INSERT INTO sign_in_attempts (email, client_ip, succeeded, attempted_at, reauthentication) \
+    SELECT $1, $2, FALSE, $3, $7 \
     WHERE (SELECT COUNT(*) FROM sign_in_attempts WHERE email = $1 AND attempted_at > $4 AND succeeded = FALSE) < $5 \
-    AND (SELECT COUNT(*) FROM sign_in_attempts WHERE client_ip = $2 AND attempted_at > $4 AND succeeded = FALSE) < $6 \
+    AND ($7 OR (SELECT COUNT(*) FROM sign_in_attempts \
+                WHERE client_ip = $2 AND attempted_at > $4 AND succeeded = FALSE AND reauthentication = FALSE) < $6) \
     RETURNING id";
 
 /// Namespaces of the PostgreSQL advisory locks taken while reserving (`pg_advisory_xact_lock(int, int)`).
@@ -44,13 +47,15 @@ impl Store {
             // for one email, and for one address, queue on a lock held until commit. Email
             // first, then address, always: no two can wait for each other.
             if postgres {
-                for (space, key) in [(EMAIL_LOCK, email), (ADDRESS_LOCK, client_ip)] {
+                let address = limits.per_address.map(|_| (ADDRESS_LOCK, client_ip));
+                for (space, key) in std::iter::once((EMAIL_LOCK, email)).chain(address) {
                     sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
                         .bind(space).bind(key).execute(&mut *tx).await?;
                 }
             }
             sqlx::query_scalar::<_, i64>(RESERVE)
-                .bind(email).bind(client_ip).bind(at).bind(limits.since).bind(limits.per_email).bind(limits.per_address)
+                .bind(email).bind(client_ip).bind(at).bind(limits.since).bind(limits.per_email)
+                .bind(limits.per_address.unwrap_or(i64::MAX)).bind(limits.per_address.is_none())
                 .fetch_optional(&mut *tx).await?
         })
     }

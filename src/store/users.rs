@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{Store, StoreResult, execute, on_pool};
+use super::{Store, StoreResult, in_transaction, on_pool};
 use crate::domain::permission::{BuiltinRole, Permission, PermissionSet};
 use crate::domain::principal::{AccountRef, Principal, PrincipalRole, TwoFactor};
 
@@ -107,9 +107,15 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self))]
+    /// Notes a sign-in. A set-password link is for a user who has never signed in (see
+    /// `IdentityRule::SignedInBefore`): any still open for this user dies now, so that nobody who
+    /// kept a copy can replace the password the user chose.
     pub async fn record_sign_in(&self, user_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
-        let sql = "UPDATE users SET last_sign_in_at = $1 WHERE id = $2";
-        execute!(self, sqlx::query(sql).bind(at).bind(user_id))?;
-        Ok(())
+        in_transaction!(self, tx => {
+            sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
+                .bind(at).bind(user_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE password_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+                .bind(at).bind(user_id).execute(&mut *tx).await?;
+        })
     }
 }

@@ -68,7 +68,8 @@ pub struct UserPage {
     pub write: bool,
     pub roles_action: String,
     pub toggle_action: String,
-    pub link_action: String,
+    /// Only for a user who has never signed in (see `IdentityRule::SignedInBefore`).
+    pub link_action: Option<String>,
     pub reset_two_factor_action: String,
     pub is_self: bool,
     pub error: Option<String>,

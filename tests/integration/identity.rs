@@ -303,7 +303,129 @@ async fn an_administrator_adds_a_user_who_sets_a_password_and_signs_in(app: Test
     assert!(html.contains("There are no security incidents to display"));
 }
 
+/// The `?token=` of the last set-password link on a page.
+fn link_token(page: &str) -> String {
+    let start = page.rfind("/password/set?token=").expect("the link is shown") + 20;
+    page[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+/// The text of a form's error message.
+fn form_error(html: &str) -> String {
+    let document = scraper::Html::parse_document(html);
+    let selector = scraper::Selector::parse(".form-error").unwrap();
+    document.select(&selector).map(|e| e.text().collect::<String>()).collect::<Vec<_>>().join(" ")
+}
+
+/// Adding a user whose address another account or the provider's staff already use is refused
+/// the same way for both, without saying why; only this account's own users are named as such.
+async fn an_administrator_cannot_learn_whose_an_email_address_is(app: TestApp) {
+    let avery = app.sign_in(AVERY).await;
+    let account = app.principal(AVERY).await.account().unwrap().id;
+    let technical =
+        app.count(&format!("SELECT id FROM roles WHERE account_id = {account} AND builtin = 'technical'")).await;
+    let mut refusals = Vec::new();
+    for email in [CASEY, SAM, MORGAN, "Casey.Admin@Contoso.example"] {
+        let fields = [
+            ("first_name", "Probe".to_string()),
+            ("last_name", "Probe".into()),
+            ("email", email.into()),
+            ("role", technical.to_string()),
+        ];
+        let response = form(&app, &avery, "/account/users", &fields).await;
+        assert_eq!(response.status().as_u16(), 422, "{email}");
+        let message = form_error(&response.text().await.unwrap());
+        for telling in ["exist", "another", "staff", "Contoso", "already", "in use", "taken"] {
+            assert!(!message.to_lowercase().contains(&telling.to_lowercase()), "{email}: {message}");
+        }
+        refusals.push(message);
+    }
+    assert!(refusals.iter().all(|m| *m == refusals[0]), "{refusals:?}");
+    let refused = "SELECT COUNT(*) FROM audit_log WHERE action = 'user_create_refused'";
+    assert_eq!(app.count(refused).await, 4, "support can see what was tried");
+    // This account's own user is named as such; a fresh address is simply added.
+    let own = [
+        ("first_name", "Tess".to_string()),
+        ("last_name", "Again".into()),
+        ("email", TESS.into()),
+        ("role", technical.to_string()),
+    ];
+    let response = form(&app, &avery, "/account/users", &own).await;
+    assert_eq!(response.status().as_u16(), 422);
+    assert!(form_error(&response.text().await.unwrap()).contains("A user of your account already has"));
+    let fresh = [
+        ("first_name", "Fresh".to_string()),
+        ("last_name", "Person".into()),
+        ("email", "fresh.person@northwind.example".into()),
+        ("role", technical.to_string()),
+    ];
+    assert_eq!(form(&app, &avery, "/account/users", &fresh).await.status().as_u16(), 303);
+}
+
+/// A set-password link goes to the administrator only for a user who has never signed in; once
+/// someone has, their password is theirs, and links made before that stop working.
+async fn a_set_password_link_is_only_for_users_who_never_signed_in(app: TestApp) {
+    let avery = app.sign_in(AVERY).await;
+    let account = app.principal(AVERY).await.account().unwrap().id;
+    let technical =
+        app.count(&format!("SELECT id FROM roles WHERE account_id = {account} AND builtin = 'technical'")).await;
+
+    // Tess has signed in: no link is offered, and a forged request for one is refused.
+    let _tess = app.sign_in(TESS).await;
+    let tess_id = app.user_id(TESS).await;
+    let (_, page) = app.get_text(&avery, &format!("/account/users/{tess_id}")).await;
+    assert!(!page.contains("password-link"), "no button for a user who has signed in");
+    assert!(page.contains("their password is theirs alone"));
+    let tokens = "SELECT COUNT(*) FROM password_tokens";
+    let before = app.count(tokens).await;
+    let response = form(&app, &avery, &format!("/account/users/{tess_id}/password-link"), &[]).await;
+    assert_eq!(response.status().as_u16(), 409);
+    assert!(form_error(&response.text().await.unwrap()).contains("only they can change their password"));
+    assert_eq!(app.count(tokens).await, before, "no link was made");
+    let refused = "SELECT COUNT(*) FROM audit_log WHERE action = 'password_link_refused'";
+    assert_eq!(app.count(refused).await, 1);
+
+    // A new user: the first link and a second one; the user sets a password with the second.
+    let fields = [
+        ("first_name", "Nina".to_string()),
+        ("last_name", "Novak".into()),
+        ("email", "nina@northwind.example".into()),
+        ("role", technical.to_string()),
+    ];
+    assert_eq!(form(&app, &avery, "/account/users", &fields).await.status().as_u16(), 303);
+    let (_, page) = app.get_text(&avery, "/account/users").await;
+    let first = link_token(&page);
+    let nina_id = app.user_id("nina@northwind.example").await;
+    let response = form(&app, &avery, &format!("/account/users/{nina_id}/password-link"), &[]).await;
+    assert_eq!(response.status().as_u16(), 303);
+    let (_, page) = app.get_text(&avery, &format!("/account/users/{nina_id}")).await;
+    let second = link_token(&page);
+    let visitor = client();
+    let (_, html) = app.get_text(&visitor, &format!("/password/set?token={second}")).await;
+    let set = [
+        ("csrf_token", csrf_token(&html)),
+        ("token", second.clone()),
+        ("password", "nina's own password".into()),
+        ("confirmation", "nina's own password".into()),
+    ];
+    assert_eq!(visitor.post(app.url("/password/set")).form(&set).send().await.unwrap().status().as_u16(), 303);
+    let (status, _) = app.get_text(&client(), &format!("/password/set?token={first}")).await;
+    assert_eq!(status, 410, "the other link died when the password was set");
+
+    // A user who has a password but never signed in: a link is offered, and dies at sign-in.
+    let response = form(&app, &avery, &format!("/account/users/{nina_id}/password-link"), &[]).await;
+    assert_eq!(response.status().as_u16(), 303);
+    let (_, page) = app.get_text(&avery, &format!("/account/users/{nina_id}")).await;
+    let kept = link_token(&page);
+    let _nina = app.sign_in_with("nina@northwind.example", "nina's own password").await;
+    let (status, _) = app.get_text(&client(), &format!("/password/set?token={kept}")).await;
+    assert_eq!(status, 410, "a link kept from before the user's first sign-in no longer works");
+    let response = form(&app, &avery, &format!("/account/users/{nina_id}/password-link"), &[]).await;
+    assert_eq!(response.status().as_u16(), 409, "and no new one is made");
+}
+
 on_both_backends!(
+    an_administrator_cannot_learn_whose_an_email_address_is,
+    a_set_password_link_is_only_for_users_who_never_signed_in,
     every_identity_route_refuses_those_who_may_not_and_changes_nothing,
     granting_read_ticket_opens_the_incidents_screen_on_the_next_request,
     every_user_keeps_a_role_and_the_account_an_administrator,

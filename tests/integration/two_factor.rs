@@ -192,7 +192,8 @@ async fn an_account_that_requires_two_factor_sends_its_users_to_enrol_and_keeps_
 }
 
 async fn administrators_reset_a_lost_device_and_nobody_else_can(app: TestApp) {
-    let (_, _) = enrol(&app, TESS).await;
+    let (secret, _) = enrol(&app, TESS).await;
+    let tess = app.sign_in_with_code(TESS, &secret).await;
     let tess_id = app.user_id(TESS).await;
     let path = format!("/account/users/{tess_id}/reset-two-factor");
     for (who, expected) in [(RILEY, 403), (CASEY, 404), (SAM, 403)] {
@@ -203,6 +204,8 @@ async fn administrators_reset_a_lost_device_and_nobody_else_can(app: TestApp) {
     }
     let avery = app.sign_in(AVERY).await;
     assert_eq!(post(&app, &avery, "/account/users", &path, &[]).await.status().as_u16(), 303);
+    let response = app.get(&tess, "/security/incidents").await;
+    assert!(location(&response).starts_with("/login"), "the lost device's session has ended");
     assert_eq!(location(&app.try_sign_in(&client(), TESS, PASSWORD).await), "/");
 
     // Staff: a support administrator resets an agent, who must then enrol again.
@@ -212,6 +215,8 @@ async fn administrators_reset_a_lost_device_and_nobody_else_can(app: TestApp) {
     assert_eq!(post(&app, &sam, "/desk/queue", &path, &[]).await.status().as_u16(), 403);
     let morgan = app.sign_in(MORGAN).await;
     assert_eq!(post(&app, &morgan, "/desk/staff", &path, &[]).await.status().as_u16(), 303);
+    let response = app.get(&sam, "/desk/queue").await;
+    assert!(location(&response).starts_with("/login"), "the lost device's session has ended");
     let sam = client();
     assert_eq!(location(&app.try_sign_in(&sam, SAM, PASSWORD).await), "/");
     let response = app.get(&sam, "/desk/queue").await;
