@@ -11,7 +11,7 @@ use incident_portal::clock::Clock;
 use incident_portal::settings::{DatabaseSettings, Settings};
 use incident_portal::startup::{Application, open_store};
 use incident_portal::store::{NewUser, Store};
-use incident_portal::{demo, generate, telemetry};
+use incident_portal::{demo, generate, report, telemetry};
 
 /// Each Argon2id hash borrows ~19 MiB. glibc raises its mmap threshold after the first such
 /// block is freed, so later ones come from the heap and stay resident; a fixed threshold keeps
@@ -43,7 +43,7 @@ async fn async_main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("incident-portal: {error:#}");
+            eprintln!("incident-portal: {}", report::one_line(&error));
             ExitCode::FAILURE
         }
     }
