@@ -12,6 +12,7 @@ mod counters;
 mod identity;
 mod listing;
 mod plans;
+mod reach;
 pub mod request;
 mod secrets;
 mod sessions;
@@ -37,6 +38,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
 pub use plans::Planned;
+pub use reach::Unreachable;
 pub use sessions::SessionRecord;
 pub use tickets::{
     ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,
@@ -250,7 +252,8 @@ async fn stable_plans(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Err
 
 impl Store {
     /// Opens a pool for the URL: `postgres://…` selects PostgreSQL, `sqlite:…` (or a bare path)
-    /// SQLite. Connections are made lazily, so a database that is down at start-up is retried.
+    /// SQLite. Connections are made lazily, and made again after an outage; start-up first tries
+    /// one directly (`reach`), to stop at once with a clear cause.
     pub fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Every statement here reads a few rows through an index: a parallel worker (or JIT)
