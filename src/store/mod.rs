@@ -179,6 +179,9 @@ pub enum StoreError {
     Duplicate(#[source] sqlx::Error),
     #[error("the database reported an error")]
     Other(#[source] sqlx::Error),
+    /// A bounded wait for the database ran out (a pool's own wait is `Unavailable`); retry later (503).
+    #[error("the database did not answer within {0:?}")]
+    NoAnswer(Duration),
     #[error("the database could not be migrated")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database URL is not valid: {0}")]
@@ -314,10 +317,20 @@ impl Store {
         Ok(())
     }
 
-    /// `/readyz`: can a connection run a query right now?
-    pub async fn ping(&self) -> StoreResult<()> {
-        let _: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
-        Ok(())
+    /// `/readyz`: can a connection run a query within `within`? A query given up midway leaves its
+    /// connection in an unknown state, so the request's connection is then closed, not reused.
+    pub async fn ping(&self, within: Duration) -> StoreResult<()> {
+        let select = async {
+            let _: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
+            StoreResult::Ok(())
+        };
+        match tokio::time::timeout(within, select).await {
+            Ok(answered) => answered,
+            Err(_) => {
+                request::discard().await;
+                Err(StoreError::NoAnswer(within))
+            }
+        }
     }
 
     pub async fn close(&self) {
