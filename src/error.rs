@@ -65,7 +65,7 @@ impl fmt::Debug for AppError {
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => AppError::Unavailable(error.into()),
+            StoreError::Unavailable(_) | StoreError::NoAnswer(_) => AppError::Unavailable(error.into()),
             other => AppError::Unexpected(other.into()),
         }
     }

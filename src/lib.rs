@@ -13,6 +13,7 @@ pub mod error;
 pub mod generate;
 pub mod http;
 pub mod paths;
+pub mod report;
 pub mod settings;
 pub mod startup;
 pub mod state;

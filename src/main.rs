@@ -10,8 +10,8 @@ use incident_portal::cli::{Cli, Command, CreateSupportUserArgs};
 use incident_portal::clock::Clock;
 use incident_portal::settings::{DatabaseSettings, Settings};
 use incident_portal::startup::{Application, open_store};
-use incident_portal::store::{NewUser, Store};
-use incident_portal::{demo, generate, telemetry};
+use incident_portal::store::NewUser;
+use incident_portal::{demo, generate, report, telemetry};
 
 /// Each Argon2id hash borrows ~19 MiB. glibc raises its mmap threshold after the first such
 /// block is freed, so later ones come from the heap and stay resident; a fixed threshold keeps
@@ -35,7 +35,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async_main())
+    let code = runtime.block_on(async_main());
+    // A host name lookup that timed out may still be running on a blocking thread: don't wait for it.
+    runtime.shutdown_background();
+    code
 }
 
 async fn async_main() -> ExitCode {
@@ -43,7 +46,7 @@ async fn async_main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("incident-portal: {error:#}");
+            eprintln!("incident-portal: {}", report::one_line(&error));
             ExitCode::FAILURE
         }
     }
@@ -54,7 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let settings = Settings::from_args(&args)?;
             telemetry::init(settings.database.log_format, std::io::stdout);
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings.database).await?;
             if settings.demo {
                 demo::fill_if_empty(&store, &incident_portal::startup::secret_cipher(&settings)?).await?;
             }
@@ -70,7 +73,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => {
             let database = DatabaseSettings::from_args(&args)?;
             telemetry::init(database.log_format, std::io::stderr);
-            let store = connect(&database).await?;
+            let store = open_store(&database).await?;
             println!("The {} database is migrated.", store.backend_name());
             Ok(())
         }
@@ -78,7 +81,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => {
             let database = DatabaseSettings::from_args(&args.database)?;
             telemetry::init(database.log_format, std::io::stderr);
-            let store = connect(&database).await?;
+            let store = open_store(&database).await?;
             let started = std::time::Instant::now();
             let summary =
                 generate::generate(&store, generate::Options { tickets: args.tickets, seed: args.seed }).await?;
@@ -108,12 +111,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn connect(database: &DatabaseSettings) -> anyhow::Result<Store> {
-    let store = Store::connect(secrecy::ExposeSecret::expose_secret(&database.url), &database.pool)?;
-    store.migrate().await.context("cannot migrate the database")?;
-    Ok(store)
 }
 
 /// The password comes from `INCIDENT_PORTAL_PASSWORD` or standard input, never the command line
@@ -150,7 +147,7 @@ async fn create_support_user(args: CreateSupportUserArgs) -> anyhow::Result<()> 
     }
     let (first_name, last_name) = name.split_once(' ').unwrap_or((name, ""));
     let password = read_password()?;
-    let store = connect(&database).await?;
+    let store = open_store(&database).await?;
     let hash = password::hash_password(password).await?;
     let user = NewUser {
         account_id: None,

@@ -23,7 +23,7 @@ use crate::http::middleware::{
     keep_token_for_error_pages, one_connection, reject_cross_origin, render_errors, security_headers, session_health,
 };
 use crate::http::routes;
-use crate::settings::{ApiKeyEncryption, Settings};
+use crate::settings::{ApiKeyEncryption, DatabaseSettings, Settings};
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::RedactingRootSpan;
@@ -39,7 +39,7 @@ pub struct Application {
 impl Application {
     /// Opens the database named in the settings, migrates it and binds the listener.
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
-        let store = open_store(&settings).await?;
+        let store = open_store(&settings.database).await?;
         Self::build_with_store(settings, store, clock).await
     }
 
@@ -89,9 +89,12 @@ impl Application {
     }
 }
 
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(settings.database.url.expose_secret(), &settings.database.pool)?;
-    store.migrate().await.context("cannot migrate the database")?;
+/// Opens and migrates the database, for every command alike. One connection is tried first, so
+/// that a database out of reach stops start-up at once with its cause.
+pub async fn open_store(database: &DatabaseSettings) -> anyhow::Result<Store> {
+    let store = Store::connect(database.url.expose_secret(), &database.pool)?;
+    store.reach(database.pool.acquire_timeout).await?;
+    store.migrate().await?;
     Ok(store)
 }
 

@@ -12,6 +12,7 @@ mod counters;
 mod identity;
 mod listing;
 mod plans;
+mod reach;
 pub mod request;
 mod secrets;
 mod sessions;
@@ -37,6 +38,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
 pub use plans::Planned;
+pub use reach::Unreachable;
 pub use sessions::SessionRecord;
 pub use throttle::AttemptLimits;
 pub use tickets::{
@@ -178,6 +180,9 @@ pub enum StoreError {
     Duplicate(#[source] sqlx::Error),
     #[error("the database reported an error")]
     Other(#[source] sqlx::Error),
+    /// A bounded wait for the database ran out (a pool's own wait is `Unavailable`); retry later (503).
+    #[error("the database did not answer within {0:?}")]
+    NoAnswer(Duration),
     #[error("the database could not be migrated")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database URL is not valid: {0}")]
@@ -251,7 +256,8 @@ async fn stable_plans(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Err
 
 impl Store {
     /// Opens a pool for the URL: `postgres://…` selects PostgreSQL, `sqlite:…` (or a bare path)
-    /// SQLite. Connections are made lazily, so a database that is down at start-up is retried.
+    /// SQLite. Connections are made lazily, and made again after an outage; start-up first tries
+    /// one directly (`reach`), to stop at once with a clear cause.
     pub fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Every statement here reads a few rows through an index: a parallel worker (or JIT)
@@ -312,10 +318,20 @@ impl Store {
         Ok(())
     }
 
-    /// `/readyz`: can a connection run a query right now?
-    pub async fn ping(&self) -> StoreResult<()> {
-        let _: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
-        Ok(())
+    /// `/readyz`: can a connection run a query within `within`? A query given up midway leaves its
+    /// connection in an unknown state, so the request's connection is then closed, not reused.
+    pub async fn ping(&self, within: Duration) -> StoreResult<()> {
+        let select = async {
+            let _: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
+            StoreResult::Ok(())
+        };
+        match tokio::time::timeout(within, select).await {
+            Ok(answered) => answered,
+            Err(_) => {
+                request::discard().await;
+                Err(StoreError::NoAnswer(within))
+            }
+        }
     }
 
     pub async fn close(&self) {

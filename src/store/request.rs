@@ -43,6 +43,17 @@ pub async fn release() {
     }
 }
 
+/// Closes the request's connection instead of returning it to the pool: a statement abandoned
+/// midway (a probe that timed out) leaves it in an unknown state.
+pub async fn discard() {
+    let Some(mut held) = slot().await else { return };
+    match held.take() {
+        Some(Held::Sqlite(mut conn)) => conn.close_on_drop(),
+        Some(Held::Postgres(mut conn)) => conn.close_on_drop(),
+        None => {}
+    }
+}
+
 /// The databases whose connections a request's slot holds.
 pub trait Holdable: sqlx::Database {
     fn hold(conn: PoolConnection<Self>) -> Held;

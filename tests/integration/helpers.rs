@@ -63,6 +63,16 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
+/// Whether tests that need PostgreSQL can run; says why one is skipped, and fails it when
+/// PostgreSQL is required.
+pub fn postgres_reachable() -> bool {
+    if !*POSTGRES_AVAILABLE {
+        assert!(!required("postgres"), "PostgreSQL is required but not reachable at {}", postgres_admin_url());
+        eprintln!("skipped: PostgreSQL is not reachable at {}", postgres_admin_url());
+    }
+    *POSTGRES_AVAILABLE
+}
+
 /// A database that exists for one test and is removed afterwards.
 enum TestDatabase {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
@@ -191,9 +201,7 @@ async fn create_database(backend: Backend) -> Option<(String, TestDatabase)> {
             Some((format!("sqlite://{}", file.display()), TestDatabase::Sqlite(dir)))
         }
         Backend::Postgres => {
-            if !*POSTGRES_AVAILABLE {
-                assert!(!required("postgres"), "PostgreSQL is required but not reachable at {}", postgres_admin_url());
-                eprintln!("skipped: PostgreSQL is not reachable at {}", postgres_admin_url());
+            if !postgres_reachable() {
                 return None;
             }
             let template = POSTGRES_TEMPLATE.clone();

@@ -17,4 +17,5 @@ mod plans;
 mod route_matrix;
 mod security;
 mod sign_in;
+mod startup;
 mod two_factor;

@@ -9,23 +9,47 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+use incident_portal::store::Store;
+
 use crate::helpers::*;
+use crate::on_both_backends;
 
 /// Forwards connections to PostgreSQL; `cut` drops every open connection and refuses new ones
-/// until `restore`, as a stopped and restarted server would.
+/// until `restore`, as a stopped and restarted server would. `stop` and `silence` close the port
+/// or leave it bound but unanswered, as a stopped server's host or a broken network would.
 struct Proxy {
     port: u16,
+    upstream: String,
     up: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    door: Mutex<Door>,
+}
+
+/// The proxy's port.
+enum Door {
+    Accepting(JoinHandle<()>),
+    /// Bound and never accepted: the kernel completes handshakes, nothing ever answers.
+    Silent(#[allow(dead_code)] TcpListener),
+    Closed,
 }
 
 impl Proxy {
     async fn start(upstream: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (accepting, tracked) = (up.clone(), connections.clone());
+        let proxy = Proxy {
+            port,
+            upstream,
+            up: Arc::new(AtomicBool::new(true)),
+            connections: Arc::default(),
+            door: Mutex::new(Door::Closed),
+        };
+        *proxy.door.lock().await = Door::Accepting(proxy.accept(listener));
+        proxy
+    }
+
+    fn accept(&self, listener: TcpListener) -> JoinHandle<()> {
+        let (accepting, tracked, upstream) = (self.up.clone(), self.connections.clone(), self.upstream.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if !accepting.load(Ordering::SeqCst) {
@@ -38,8 +62,7 @@ impl Proxy {
                     }
                 }));
             }
-        });
-        Proxy { port, up, connections }
+        })
     }
 
     async fn cut(&self) {
@@ -49,9 +72,43 @@ impl Proxy {
         }
     }
 
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
+    /// Closes the port: new connections are refused.
+    async fn stop(&self) {
+        self.cut().await;
+        let mut door = self.door.lock().await;
+        if let Door::Accepting(accepting) = std::mem::replace(&mut *door, Door::Closed) {
+            accepting.abort();
+            let _ = accepting.await; // the listener is dropped once the task is
+        }
     }
+
+    /// Leaves the port bound but unanswered: new connections wait for an answer that never comes.
+    async fn silence(&self) {
+        self.stop().await;
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        *self.door.lock().await = Door::Silent(listener);
+    }
+
+    async fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+        let mut door = self.door.lock().await;
+        if !matches!(*door, Door::Accepting(_)) {
+            *door = Door::Closed; // frees the port of a silent listener
+            let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+            *door = Door::Accepting(self.accept(listener));
+        }
+    }
+}
+
+/// The portal on a fresh PostgreSQL database reached through a [`Proxy`]; `None` when
+/// PostgreSQL is not available (and not required).
+async fn spawn_app_behind_proxy() -> Option<(TestApp, Proxy)> {
+    let admin = postgres_admin_url();
+    let host = admin.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("127.0.0.1:5432").to_string();
+    let proxy = Proxy::start(host.clone()).await;
+    let through_proxy = format!("127.0.0.1:{}", proxy.port);
+    let app = spawn_app_via(Backend::Postgres, |url| url.replacen(&host, &through_proxy, 1)).await?;
+    Some((app, proxy))
 }
 
 async fn comment(app: &TestApp, client: &reqwest::Client, token: &str, path: &str, body: &str, key: &str) -> u16 {
@@ -71,13 +128,7 @@ const OUTAGE_ROUNDS: usize = 3;
 
 #[tokio::test]
 async fn postgres_going_away_answers_503_fast_recovers_and_keeps_each_acknowledged_comment_once() {
-    let admin = postgres_admin_url();
-    let host = admin.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("127.0.0.1:5432").to_string();
-    let proxy = Proxy::start(host.clone()).await;
-    let through_proxy = format!("127.0.0.1:{}", proxy.port);
-    let Some(app) = spawn_app_via(Backend::Postgres, |url| url.replacen(&host, &through_proxy, 1)).await else {
-        return;
-    };
+    let Some((app, proxy)) = spawn_app_behind_proxy().await else { return };
     let ticket = app.fresh_incident().await;
     let riley = app.sign_in(RILEY).await;
     let token = app.csrf_token(&riley, "/support/tickets").await;
@@ -107,7 +158,7 @@ async fn postgres_going_away_answers_503_fast_recovers_and_keeps_each_acknowledg
                 }
             }
         }
-        proxy.restore();
+        proxy.restore().await;
         // Recovery needs nobody: the pool reconnects on its own.
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -130,6 +181,64 @@ async fn postgres_going_away_answers_503_fast_recovers_and_keeps_each_acknowledg
     assert_eq!(acknowledged.len(), OUTAGE_ROUNDS * 6);
     app.assert_counters_consistent().await;
 }
+
+async fn readyz(app: &TestApp) -> (u16, String, Duration) {
+    let started = Instant::now();
+    let response = client().get(app.url("/readyz")).timeout(Duration::from_secs(10)).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap(), started.elapsed())
+}
+
+#[tokio::test]
+async fn readyz_says_503_within_a_second_while_postgres_is_stopped_or_silent_and_200_once_it_is_back() {
+    let Some((app, proxy)) = spawn_app_behind_proxy().await else { return };
+    assert_eq!(readyz(&app).await.0, 200);
+    for outage in ["stopped", "silent"] {
+        match outage {
+            "stopped" => proxy.stop().await,
+            _ => proxy.silence().await,
+        }
+        // More probes than the pool has connections: the idle ones fail at once, the rest wait
+        // for a new connection, which the pool would wait for up to its 3 s acquire timeout.
+        let probes = futures_util::future::join_all((0..6).map(|_| readyz(&app))).await;
+        for (status, body, elapsed) in probes {
+            assert_eq!(status, 503, "{outage}: not ready");
+            assert!(body.contains("try again"), "{outage}: the 503 says what to do");
+            assert!(elapsed < Duration::from_millis(1500), "{outage}: the 503 took {elapsed:?}");
+        }
+        proxy.restore().await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while readyz(&app).await.0 != 200 {
+            assert!(Instant::now() < deadline, "{outage}: still not ready 15 s after PostgreSQL came back");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// `/readyz` while the test holds every connection of the app's pool.
+async fn readyz_with_every_connection_taken(app: &TestApp) -> (u16, String, Duration) {
+    use futures_util::future::try_join_all;
+    match &app.store {
+        Store::Sqlite(pool, _) => {
+            let _taken = try_join_all((0..pool.options().get_max_connections()).map(|_| pool.acquire())).await.unwrap();
+            readyz(app).await
+        }
+        Store::Postgres(pool) => {
+            let _taken = try_join_all((0..pool.options().get_max_connections()).map(|_| pool.acquire())).await.unwrap();
+            readyz(app).await
+        }
+    }
+}
+
+async fn readyz_says_503_within_a_second_while_every_connection_is_taken(app: TestApp) {
+    let (status, body, elapsed) = readyz_with_every_connection_taken(&app).await;
+    assert_eq!(status, 503, "not ready: {body}");
+    assert!(body.contains("try again"), "the 503 says what to do");
+    assert!(elapsed < Duration::from_millis(1500), "the 503 took {elapsed:?}; a page would wait 3 s");
+    assert_eq!(readyz(&app).await.0, 200, "ready again once a connection is free");
+}
+
+on_both_backends!(readyz_says_503_within_a_second_while_every_connection_is_taken);
 
 #[tokio::test]
 async fn a_locked_sqlite_database_refuses_writes_with_503_and_keeps_serving_reads() {
