@@ -232,6 +232,7 @@ pub fn settings(database_url: &str) -> Settings {
         demo: false,
         session_key: Some(SecretString::from("a test session key that is long enough to use".to_string())),
         secure_cookies: false,
+        public_url: None,
         idle_timeout: chrono::Duration::minutes(30),
         absolute_timeout: chrono::Duration::hours(12),
         trust_proxy_headers: false,
