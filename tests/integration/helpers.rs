@@ -259,6 +259,11 @@ pub async fn spawn_app_with_pool(backend: Backend, max_connections: u32) -> Opti
     spawn_app_with(backend, |url| url, |settings| settings.database.pool.max_connections = max_connections).await
 }
 
+/// The portal with settings `adjust` changes.
+pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    spawn_app_with(backend, |url| url, adjust).await
+}
+
 async fn spawn_app_with(
     backend: Backend,
     route: impl FnOnce(String) -> String,
@@ -282,14 +287,24 @@ async fn spawn_app_with(
 }
 
 /// Runs each named test `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
+/// After `configured by adjust;` the apps start with settings changed by the calling module's
+/// `fn adjust(&mut Settings)`.
 #[macro_export]
 macro_rules! on_both_backends {
+    (configured by $adjust:ident; $($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with super::$adjust; $($name),*);
+    };
     ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with |_| {}; $($name),*);
+    };
+    (@with $adjust:expr; $($name:ident),*) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.expect("SQLite always works");
+                    let app = $crate::helpers::spawn_app_configured($crate::helpers::Backend::Sqlite, $adjust)
+                        .await
+                        .expect("SQLite always works");
                     super::$name(app).await;
                 }
             )*
@@ -298,7 +313,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
+                    if let Some(app) =
+                        $crate::helpers::spawn_app_configured($crate::helpers::Backend::Postgres, $adjust).await
+                    {
                         super::$name(app).await;
                     }
                 }
@@ -306,6 +323,13 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Headers that claim the portal is `https://evil.example`, the two ways proxies say it. They must
+/// never choose the portal's origin, whether TRUST_PROXY_HEADERS is on or off.
+pub const SPOOFED_HOSTS: [&[(&str, &str)]; 2] = [
+    &[("x-forwarded-host", "evil.example"), ("x-forwarded-proto", "https")],
+    &[("forwarded", "host=evil.example;proto=https")],
+];
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests check them).
 pub fn client() -> reqwest::Client {
