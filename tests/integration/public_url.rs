@@ -1,5 +1,5 @@
-//! Behind a proxy of its own (PUBLIC_URL set, TRUST_PROXY_HEADERS on): links use PUBLIC_URL
-//! whatever host the forwarded headers name.
+//! Behind a proxy of its own (PUBLIC_URL set, TRUST_PROXY_HEADERS on): links and the
+//! cross-origin check use PUBLIC_URL whatever host the forwarded headers name.
 
 use incident_portal::settings::{PublicUrl, Settings};
 
@@ -112,9 +112,37 @@ async fn the_api_key_example_calls_the_public_url(app: TestApp) {
     }
 }
 
+async fn only_the_public_origin_may_post_even_when_forwarded_headers_are_trusted(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let token = app.csrf_token(&client, "/security/incidents").await;
+    let before = app.snapshot().await;
+    let form = [("csrf_token", token.as_str()), ("summary", "Forged ticket"), ("description", "From elsewhere")];
+    // The address the request really reached is not the portal's origin either: PUBLIC_URL is.
+    for (origin, spoofed) in SPOOFED_HOSTS
+        .into_iter()
+        .map(|spoofed| ("https://evil.example", spoofed))
+        .chain([(app.address.as_str(), &[][..])])
+    {
+        let request = with_spoofed(client.post(app.url("/support/tickets")), spoofed).header("origin", origin);
+        let response = request.form(&form).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "Origin {origin} with {spoofed:?}");
+    }
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+
+    let response = client
+        .post(app.url("/support/tickets"))
+        .header("origin", PUBLIC_URL)
+        .form(&[("csrf_token", token.as_str()), ("summary", "A real ticket"), ("description", "From the portal")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303, "the portal's own origin is accepted");
+}
+
 on_both_backends!(
     configured by behind_a_proxy;
     the_api_links_to_incidents_at_the_public_url,
     set_password_links_point_at_the_public_url,
     the_api_key_example_calls_the_public_url,
+    only_the_public_origin_may_post_even_when_forwarded_headers_are_trusted,
 );

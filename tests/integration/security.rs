@@ -131,6 +131,29 @@ async fn a_form_posted_from_another_origin_is_refused(app: TestApp) {
     assert_eq!(response.status().as_u16(), 303);
 }
 
+async fn a_foreign_origin_is_refused_whatever_the_forwarded_headers_claim(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let token = app.csrf_token(&client, "/security/incidents").await;
+    let before = app.snapshot().await;
+    for spoofed in SPOOFED_HOSTS {
+        for (path, form) in [
+            ("/support/tickets", vec![("summary", "Forged ticket"), ("description", "From another site")]),
+            ("/logout", vec![]),
+        ] {
+            let mut request = client.post(app.url(path)).header("origin", "https://evil.example");
+            for &(name, value) in spoofed {
+                request = request.header(name, value);
+            }
+            let mut fields = vec![("csrf_token", token.as_str())];
+            fields.extend(form);
+            let response = request.form(&fields).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 403, "POST {path} with {spoofed:?}");
+        }
+    }
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200, "still signed in");
+}
+
 async fn signed_out_visitors_are_sent_to_sign_in(app: TestApp) {
     let client = client();
     for path in ["/security/incidents", "/security/incidents.csv", "/security/incidents/ATS-100001", "/desk/queue"] {
@@ -175,6 +198,7 @@ on_both_backends!(
     a_form_without_the_csrf_token_is_refused,
     another_sessions_csrf_token_is_refused,
     a_form_posted_from_another_origin_is_refused,
+    a_foreign_origin_is_refused_whatever_the_forwarded_headers_claim,
     signed_out_visitors_are_sent_to_sign_in,
     health_probes_answer,
     static_assets_are_versioned_and_cached,
