@@ -1,5 +1,6 @@
 //! Behind a proxy of its own (PUBLIC_URL set, TRUST_PROXY_HEADERS on): links and the
-//! cross-origin check use PUBLIC_URL whatever host the forwarded headers name.
+//! cross-origin check use PUBLIC_URL whatever host the forwarded headers name; the forwarded
+//! client address reaches the audit log.
 
 use incident_portal::settings::{PublicUrl, Settings};
 
@@ -139,10 +140,19 @@ async fn only_the_public_origin_may_post_even_when_forwarded_headers_are_trusted
     assert_eq!(response.status().as_u16(), 303, "the portal's own origin is accepted");
 }
 
+async fn the_audit_log_takes_the_forwarded_client_address_when_trusted(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let response = client.get(app.url("/desk/queue")).header("x-forwarded-for", "203.0.113.7").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let addresses = app.strings("SELECT client_ip FROM audit_log WHERE action = 'permission_denied'").await;
+    assert_eq!(addresses, ["203.0.113.7"]);
+}
+
 on_both_backends!(
     configured by behind_a_proxy;
     the_api_links_to_incidents_at_the_public_url,
     set_password_links_point_at_the_public_url,
     the_api_key_example_calls_the_public_url,
     only_the_public_origin_may_post_even_when_forwarded_headers_are_trusted,
+    the_audit_log_takes_the_forwarded_client_address_when_trusted,
 );

@@ -154,6 +154,20 @@ async fn a_foreign_origin_is_refused_whatever_the_forwarded_headers_claim(app: T
     assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200, "still signed in");
 }
 
+async fn the_audit_log_keeps_the_peer_address_when_proxy_headers_are_not_trusted(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let response = client
+        .get(app.url("/desk/queue"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("forwarded", "for=203.0.113.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let addresses = app.strings("SELECT client_ip FROM audit_log WHERE action = 'permission_denied'").await;
+    assert_eq!(addresses, ["127.0.0.1"]);
+}
+
 async fn signed_out_visitors_are_sent_to_sign_in(app: TestApp) {
     let client = client();
     for path in ["/security/incidents", "/security/incidents.csv", "/security/incidents/ATS-100001", "/desk/queue"] {
@@ -199,6 +213,7 @@ on_both_backends!(
     another_sessions_csrf_token_is_refused,
     a_form_posted_from_another_origin_is_refused,
     a_foreign_origin_is_refused_whatever_the_forwarded_headers_claim,
+    the_audit_log_keeps_the_peer_address_when_proxy_headers_are_not_trusted,
     signed_out_visitors_are_sent_to_sign_in,
     health_probes_answer,
     static_assets_are_versioned_and_cached,
