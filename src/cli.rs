@@ -76,13 +76,19 @@ pub struct ServeArgs {
     /// and HSTS is sent.
     #[arg(long, env = "SECURE_COOKIES", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
     pub secure_cookies: String,
+    /// The portal's own origin as users reach it, such as `https://portal.example.com`: every
+    /// absolute link and the cross-origin check use it. Required with SECURE_COOKIES; otherwise
+    /// `http://` and the bound address (loopback for 0.0.0.0 or ::).
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Minutes without a request before a session ends.
     #[arg(long, env = "SESSION_IDLE_TIMEOUT_MINUTES", default_value = "30")]
     pub session_idle_timeout_minutes: String,
     /// Hours after sign-in when a session ends regardless of activity.
     #[arg(long, env = "SESSION_ABSOLUTE_TIMEOUT_HOURS", default_value = "12")]
     pub session_absolute_timeout_hours: String,
-    /// Trust `X-Forwarded-For` / `Forwarded` for the client address (only behind your own proxy).
+    /// Trust `X-Forwarded-For` / `Forwarded` for the client address (only behind your own proxy);
+    /// the host and scheme always come from PUBLIC_URL.
     #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy_headers: String,
     /// Worker threads; defaults to the number of CPU cores.

@@ -62,8 +62,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 demo::fill_if_empty(&store, &incident_portal::startup::secret_cipher(&settings)?).await?;
             }
             let app = Application::build_with_store(settings.clone(), store.clone(), Clock::system()).await?;
-            let url = format!("http://{}:{}", settings.bind.ip(), app.port());
-            println!("Incident Portal is listening on {url} ({} database)", store.backend_name());
+            let url = app.public_url().to_string();
+            let listening = std::net::SocketAddr::new(settings.bind.ip(), app.port());
+            println!("Incident Portal is listening on {listening} for {url} ({} database)", store.backend_name());
             if settings.demo {
                 print!("{}", demo::sign_in_help(&url));
             }

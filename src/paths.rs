@@ -27,6 +27,11 @@ pub const TICKET_ROUTE: &str = "/tickets/{number}";
 
 pub const PASSWORD_SET: &str = "/password/set";
 
+/// The set-password page with a one-time `token` (URL-safe already).
+pub fn password_set_with(token: &str) -> String {
+    format!("{PASSWORD_SET}?token={token}")
+}
+
 pub const DASHBOARD: &str = "/security/dashboard";
 pub const DASHBOARD_PANEL: &str = "/security/dashboard/panel";
 

@@ -9,6 +9,9 @@ use secrecy::SecretString;
 use crate::cli::{DatabaseArgs, ServeArgs};
 use crate::store::PoolSettings;
 
+mod public_url;
+pub use public_url::{PublicUrl, PublicUrlError};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -36,6 +39,8 @@ pub struct Settings {
     pub demo: bool,
     pub session_key: Option<SecretString>,
     pub secure_cookies: bool,
+    /// `PUBLIC_URL`; when unset, `http://` and the address bound (see `PublicUrl::local`).
+    pub public_url: Option<PublicUrl>,
     pub idle_timeout: chrono::Duration,
     pub absolute_timeout: chrono::Duration,
     pub trust_proxy_headers: bool,
@@ -119,6 +124,26 @@ impl DatabaseSettings {
     }
 }
 
+/// The value is not echoed: it might hold a password (which is refused, but must not print).
+fn public_url(value: Option<&str>, secure_cookies: bool) -> Result<Option<PublicUrl>, SettingError> {
+    let bad = |problem: String| bad("PUBLIC_URL", "--public-url", problem);
+    let url = match value.map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(PublicUrl::parse(text).map_err(|problem| bad(problem.to_string()))?),
+    };
+    // Secure cookies mean users arrive over HTTPS, so a guessed http:// origin would be wrong.
+    match &url {
+        None if secure_cookies => Err(bad(
+            "must be set when SECURE_COOKIES is on: the portal's https:// origin, such as https://portal.example.com"
+                .into(),
+        )),
+        Some(url) if secure_cookies && !url.is_https() => {
+            Err(bad("must start with https:// when SECURE_COOKIES is on".into()))
+        }
+        _ => Ok(url),
+    }
+}
+
 impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Self, SettingError> {
         let database = DatabaseSettings::from_args(&args.database)?;
@@ -148,6 +173,8 @@ impl Settings {
             "SESSION_ABSOLUTE_TIMEOUT_HOURS",
             "--session-absolute-timeout-hours",
         )?;
+        let secure_cookies = parse_bool(&args.secure_cookies, "SECURE_COOKIES", "--secure-cookies")?;
+        let public_url = public_url(args.public_url.as_deref(), secure_cookies)?;
         let default_workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = match &args.workers {
             Some(w) => parse_number(w, 1..=256, "WORKERS", "--workers")? as usize,
@@ -186,7 +213,8 @@ impl Settings {
             database,
             demo: args.demo,
             session_key,
-            secure_cookies: parse_bool(&args.secure_cookies, "SECURE_COOKIES", "--secure-cookies")?,
+            secure_cookies,
+            public_url,
             idle_timeout: chrono::Duration::minutes(idle as i64),
             absolute_timeout: chrono::Duration::hours(absolute as i64),
             trust_proxy_headers: parse_bool(&args.trust_proxy_headers, "TRUST_PROXY_HEADERS", "--trust-proxy-headers")?,
@@ -232,6 +260,42 @@ mod tests {
 
     #[test]
     fn a_bare_flag_turns_a_switch_on() {
-        assert!(settings(&["--secure-cookies"]).unwrap().secure_cookies);
+        let s = settings(&["--secure-cookies", "--public-url", "https://portal.example.com"]).unwrap();
+        assert!(s.secure_cookies);
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_bound_address_without_secure_cookies() {
+        assert_eq!(settings(&[]).unwrap().public_url, None);
+        assert_eq!(settings(&["--public-url", " "]).unwrap().public_url, None);
+        let s = settings(&["--public-url", "http://portal.internal:8080/"]).unwrap();
+        assert_eq!(s.public_url.unwrap().origin(), "http://portal.internal:8080");
+    }
+
+    #[test]
+    fn secure_cookies_need_an_https_public_url() {
+        let error = settings(&["--secure-cookies"]).unwrap_err().to_string();
+        assert!(error.starts_with("PUBLIC_URL (--public-url): must be set"), "{error}");
+        let error =
+            settings(&["--secure-cookies", "--public-url", "http://portal.example.com"]).unwrap_err().to_string();
+        assert!(error.starts_with("PUBLIC_URL (--public-url): must start with https://"), "{error}");
+        let s = settings(&["--secure-cookies", "--public-url", "https://portal.example.com"]).unwrap();
+        assert_eq!(s.public_url.unwrap().origin(), "https://portal.example.com");
+    }
+
+    #[test]
+    fn a_public_url_with_more_than_an_origin_is_refused() {
+        for url in [
+            "https://portal.example.com/portal",
+            "https://portal.example.com/?tenant=1",
+            "https://portal.example.com/#top",
+            "https://admin:hunter2@portal.example.com",
+            "portal.example.com",
+            "ftp://portal.example.com",
+        ] {
+            let error = settings(&["--public-url", url]).unwrap_err().to_string();
+            assert!(error.starts_with("PUBLIC_URL (--public-url):"), "{url}: {error}");
+            assert!(!error.contains("hunter2"), "the value is not echoed: {error}");
+        }
     }
 }

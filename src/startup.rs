@@ -23,7 +23,7 @@ use crate::http::middleware::{
     keep_token_for_error_pages, one_connection, reject_cross_origin, render_errors, security_headers, session_health,
 };
 use crate::http::routes;
-use crate::settings::{ApiKeyEncryption, DatabaseSettings, Settings};
+use crate::settings::{ApiKeyEncryption, DatabaseSettings, PublicUrl, Settings};
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::RedactingRootSpan;
@@ -33,6 +33,7 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
 pub struct Application {
     port: u16,
+    public_url: PublicUrl,
     server: Server,
 }
 
@@ -48,7 +49,10 @@ impl Application {
         let cipher = secret_cipher(&settings)?;
         let listener =
             TcpListener::bind(settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
-        let port = listener.local_addr()?.port();
+        let address = listener.local_addr()?;
+        let port = address.port();
+        // Known only now when the settings ask for port 0 (as the tests do).
+        let public_url = settings.public_url.clone().unwrap_or_else(|| PublicUrl::local(address));
         password::prepare();
         spawn_housekeeping(store.clone(), clock.clone());
 
@@ -58,6 +62,7 @@ impl Application {
             store: store.clone(),
             clock: clock.clone(),
             settings,
+            public_url: public_url.clone(),
             cipher,
             api_keys: KeyCache::default(),
         });
@@ -77,11 +82,16 @@ impl Application {
         .workers(workers)
         .listen(listener)?
         .run();
-        Ok(Application { port, server })
+        Ok(Application { port, public_url, server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where users reach the portal.
+    pub fn public_url(&self) -> &PublicUrl {
+        &self.public_url
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

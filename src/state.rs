@@ -2,13 +2,16 @@
 
 use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::clock::Clock;
-use crate::settings::Settings;
+use crate::settings::{PublicUrl, Settings};
 use crate::store::Store;
 
 pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub settings: Settings,
+    /// The origin of every absolute link and of the cross-origin check: PUBLIC_URL, or the
+    /// address bound when it is unset.
+    pub public_url: PublicUrl,
     /// Encrypts secrets at rest: API key secrets and two-factor secrets.
     pub cipher: SecretCipher,
     /// API keys of recent calls.

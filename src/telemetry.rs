@@ -4,6 +4,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::settings::LogFormat;
+use crate::state::AppState;
 
 pub fn init<W>(format: LogFormat, writer: W)
 where
@@ -41,12 +42,16 @@ impl tracing_actix_web::RootSpanBuilder for RedactingRootSpan {
         use actix_web::HttpMessage;
         let request_id =
             request.extensions().get::<tracing_actix_web::RequestId>().map(|id| id.to_string()).unwrap_or_default();
-        let connection = request.connection_info();
+        // The forwarded address only when TRUST_PROXY_HEADERS says a proxy of ours sets it.
+        let trusted = request
+            .app_data::<actix_web::web::Data<AppState>>()
+            .is_some_and(|state| state.settings.trust_proxy_headers);
+        let client_ip = crate::http::audit::client_ip(request.request(), trusted);
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.target = %redacted_target(request.uri()),
-            http.client_ip = %connection.realip_remote_addr().unwrap_or(""),
+            http.client_ip = %client_ip,
             request_id = %request_id,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,

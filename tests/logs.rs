@@ -57,8 +57,16 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
         secrets.extend(cookie_of(&response));
         secrets.push(app.csrf_token(&tess, "/security/incidents").await);
 
-        // A denial and a forged form.
-        app.get(&tess, "/desk/queue").await;
+        // A denial and a forged form; the denial claims another client address, which is not
+        // believed without TRUST_PROXY_HEADERS.
+        let claimed = tess
+            .get(app.url("/desk/queue"))
+            .header("x-forwarded-for", "203.0.113.77")
+            .header("forwarded", "for=203.0.113.78")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(claimed.status().as_u16(), 403);
         app.post_form(&tess, "/account/profile", &[("csrf_token", "forged"), ("first_name", "X")]).await;
 
         // Support closes an incident; an administrator changes roles.
@@ -111,6 +119,11 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
         }
         let closed = lines.iter().find(|l| l.contains(&ticket.number) && l.contains("security event"));
         assert!(closed.is_some_and(|l| l.contains("request_id")), "the closure is logged with the request id");
+        for claimed in ["203.0.113.77", "203.0.113.78"] {
+            assert!(!log.contains(claimed), "the claimed address {claimed} was believed");
+        }
+        let denial = lines.iter().find(|l| l.contains("\"action\":\"permission_denied\"")).unwrap();
+        assert!(denial.contains("\"http.client_ip\":\"127.0.0.1\""), "the peer is logged: {denial}");
         for secret in &secrets {
             assert!(!log.contains(secret.as_str()), "a secret reached the log: {secret}");
         }

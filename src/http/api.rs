@@ -23,6 +23,7 @@ use crate::domain::principal::Principal;
 use crate::domain::ticket::{Severity, TicketNumber};
 use crate::error::AppError;
 use crate::paths;
+use crate::settings::PublicUrl;
 use crate::state::AppState;
 use crate::store::{ApiCall, TicketRow};
 use crate::views::format::status_name;
@@ -276,13 +277,7 @@ fn priority(severity: Option<Severity>) -> &'static str {
     }
 }
 
-/// The portal's own origin as the caller reached it, for links.
-fn origin(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
-}
-
-fn incident(row: &TicketRow, origin: &str) -> SecurityIncident {
+fn incident(row: &TicketRow, public_url: &PublicUrl) -> SecurityIncident {
     let number = TicketNumber::from_id(row.id);
     let severity = row.severity.and_then(Severity::from_rank);
     SecurityIncident {
@@ -294,7 +289,7 @@ fn incident(row: &TicketRow, origin: &str) -> SecurityIncident {
         created_date: row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         enabled: true,
         closure_requested: row.closure_requested_at.is_some(),
-        ticket_link: format!("{origin}{}", paths::incident(number)),
+        ticket_link: public_url.link(&paths::incident(number)),
     }
 }
 
@@ -322,12 +317,11 @@ pub async fn security_incidents(
     let scope = policy::incident_screen_scope(&caller.0)?;
     let query = list_query(req.query_string())?;
     let page = state.store.list_tickets(&scope, &query).await?;
-    let origin = origin(&req);
     Ok(HttpResponse::Ok().json(SecurityIncidentList {
         total: page.total,
         page: query.page,
         page_size: query.page_size,
-        items: page.rows.iter().map(|row| incident(row, &origin)).collect(),
+        items: page.rows.iter().map(|row| incident(row, &state.public_url)).collect(),
     }))
 }
 

@@ -104,13 +104,10 @@ pub async fn create_api_key(
         .detail(name.clone())
         .record(&state, &req)
         .await?;
-    let base = {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
-    };
+    let base = state.public_url.origin();
     let new_key = NewKey {
-        shell_example: shell_example(&base, &key_id, &secret),
-        python_example: python_example(&base, &key_id, &secret),
+        shell_example: shell_example(base, &key_id, &secret),
+        python_example: python_example(base, &key_id, &secret),
         name,
         key_id,
         secret,

@@ -23,7 +23,8 @@ impl From<&Principal> for Actor {
     }
 }
 
-/// The client's address: the peer, or the proxy's `Forwarded` header when configured to trust it.
+/// The client's address: the peer, or the proxy's `Forwarded` / `X-Forwarded-For` when configured
+/// to trust them. The only thing ever read from forwarded headers.
 pub fn client_ip(req: &HttpRequest, trust_proxy_headers: bool) -> String {
     if trust_proxy_headers && let Some(ip) = req.connection_info().realip_remote_addr() {
         return ip.to_string();

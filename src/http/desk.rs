@@ -520,9 +520,8 @@ fn password_token(state: &AppState, created_by: i64) -> (String, PasswordToken) 
 }
 
 /// The absolute link to hand over; no email server is assumed.
-fn password_link(req: &HttpRequest, secret: &str) -> String {
-    let info = req.connection_info();
-    format!("{}://{}{}?token={secret}", info.scheme(), info.host(), paths::PASSWORD_SET)
+fn password_link(state: &AppState, secret: &str) -> String {
+    state.public_url.link(&paths::password_set_with(secret))
 }
 
 #[derive(Deserialize)]
@@ -594,7 +593,7 @@ pub async fn create_account(
         FlashLevel::Success,
         format!(
             "Account {name} ({number}) is created. Give {email} this one-time link to set a password; it works once, within {PASSWORD_LINK_HOURS} hours, and is not shown again: {}",
-            password_link(&req, &secret)
+            password_link(&state, &secret)
         ),
     );
     Ok(see_other(paths::DESK_ACCOUNTS))
@@ -720,7 +719,7 @@ pub async fn create_staff(
         FlashLevel::Success,
         format!(
             "{email} is a {role}. Give them this one-time link to set a password; it works once, within {PASSWORD_LINK_HOURS} hours, and is not shown again: {}",
-            password_link(&req, &secret)
+            password_link(&state, &secret)
         ),
     );
     Ok(see_other(paths::DESK_STAFF))

@@ -96,15 +96,14 @@ async fn audit(
 }
 
 /// A one-time set-password link: the secret for the URL, and what the database keeps.
-fn password_token(req: &HttpRequest, state: &AppState, created_by: i64) -> (String, PasswordToken) {
+fn password_token(state: &AppState, created_by: i64) -> (String, PasswordToken) {
     let secret = new_token();
     let token = PasswordToken {
         token_hash: token_hash(&secret),
         expires_at: state.clock.now() + Duration::hours(PASSWORD_LINK_HOURS),
         created_by,
     };
-    let info = req.connection_info();
-    (format!("{}://{}{}?token={secret}", info.scheme(), info.host(), paths::PASSWORD_SET), token)
+    (state.public_url.link(&paths::password_set_with(&secret)), token)
 }
 
 fn link_message(who: &str, link: &str) -> String {
@@ -218,7 +217,7 @@ pub async fn create_user(
         time_zone: principal.time_zone.name().to_string(),
         enabled: true,
     };
-    let (link, token) = password_token(&req, &state, principal.user_id);
+    let (link, token) = password_token(&state, principal.user_id);
     match state.store.create_account_user(access.account_id, &user, &draft.role_ids, &token, state.clock.now()).await {
         Ok(_) => {}
         Err(IdentityError::Rule(IdentityRule::DuplicateName)) => {
@@ -411,7 +410,7 @@ pub async fn password_link(
     let principal = ctx.principal()?;
     let access = policy::may_change_identity(principal)?;
     let user = account_user(&state, access, &user_id).await?;
-    let (link, token) = password_token(&req, &state, principal.user_id);
+    let (link, token) = password_token(&state, principal.user_id);
     let result = state.store.issue_password_token(access.account_id, user.user.id, &token, state.clock.now()).await;
     if let Err(IdentityError::Rule(rule)) = &result {
         audit(&state, &req, principal, "password_link_refused", user.user.email.clone(), rule.to_string()).await?;

@@ -210,6 +210,8 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// `Origin` is compared with PUBLIC_URL, never with `Host` or a forwarded header, which a client
+/// can set to match any origin it claims.
 fn cross_origin(req: &HttpRequest) -> Option<&'static str> {
     let headers = req.headers();
     if let Some(site) = headers.get("sec-fetch-site")
@@ -218,9 +220,8 @@ fn cross_origin(req: &HttpRequest) -> Option<&'static str> {
         return Some("Sec-Fetch-Site is not same-origin");
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("null");
-        let host = origin.split_once("://").map(|(_, host)| host);
-        if host != Some(req.connection_info().host()) {
+        let Some(state) = app_state(req) else { return Some("the portal's origin is unknown") };
+        if !origin.to_str().is_ok_and(|origin| state.public_url.is_same_origin(origin)) {
             return Some("Origin is another site");
         }
     }

@@ -240,6 +240,7 @@ pub fn settings(database_url: &str) -> Settings {
         demo: false,
         session_key: Some(SecretString::from("a test session key that is long enough to use".to_string())),
         secure_cookies: false,
+        public_url: None,
         idle_timeout: chrono::Duration::minutes(30),
         absolute_timeout: chrono::Duration::hours(12),
         trust_proxy_headers: false,
@@ -266,6 +267,11 @@ pub async fn spawn_app_with_pool(backend: Backend, max_connections: u32) -> Opti
     spawn_app_with(backend, |url| url, |settings| settings.database.pool.max_connections = max_connections).await
 }
 
+/// The portal with settings `adjust` changes.
+pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    spawn_app_with(backend, |url| url, adjust).await
+}
+
 async fn spawn_app_with(
     backend: Backend,
     route: impl FnOnce(String) -> String,
@@ -289,14 +295,24 @@ async fn spawn_app_with(
 }
 
 /// Runs each named test `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
+/// After `configured by adjust;` the apps start with settings changed by the calling module's
+/// `fn adjust(&mut Settings)`.
 #[macro_export]
 macro_rules! on_both_backends {
+    (configured by $adjust:ident; $($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with super::$adjust; $($name),*);
+    };
     ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with |_| {}; $($name),*);
+    };
+    (@with $adjust:expr; $($name:ident),*) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.expect("SQLite always works");
+                    let app = $crate::helpers::spawn_app_configured($crate::helpers::Backend::Sqlite, $adjust)
+                        .await
+                        .expect("SQLite always works");
                     super::$name(app).await;
                 }
             )*
@@ -305,7 +321,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
+                    if let Some(app) =
+                        $crate::helpers::spawn_app_configured($crate::helpers::Backend::Postgres, $adjust).await
+                    {
                         super::$name(app).await;
                     }
                 }
@@ -313,6 +331,13 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Headers that claim the portal is `https://evil.example`, the two ways proxies say it. They must
+/// never choose the portal's origin, whether TRUST_PROXY_HEADERS is on or off.
+pub const SPOOFED_HOSTS: [&[(&str, &str)]; 2] = [
+    &[("x-forwarded-host", "evil.example"), ("x-forwarded-proto", "https")],
+    &[("forwarded", "host=evil.example;proto=https")],
+];
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests check them).
 pub fn client() -> reqwest::Client {
@@ -433,6 +458,16 @@ impl TestApp {
             Store::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
         }
         .expect("the statement runs");
+    }
+
+    /// The first column of every row `sql` returns, as text.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match &self.store {
+            Store::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+        .expect("the query runs")
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -14,6 +14,7 @@ mod incidents;
 mod lifecycle;
 mod outages;
 mod plans;
+mod public_url;
 mod route_matrix;
 mod security;
 mod sign_in;

@@ -131,6 +131,43 @@ async fn a_form_posted_from_another_origin_is_refused(app: TestApp) {
     assert_eq!(response.status().as_u16(), 303);
 }
 
+async fn a_foreign_origin_is_refused_whatever_the_forwarded_headers_claim(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let token = app.csrf_token(&client, "/security/incidents").await;
+    let before = app.snapshot().await;
+    for spoofed in SPOOFED_HOSTS {
+        for (path, form) in [
+            ("/support/tickets", vec![("summary", "Forged ticket"), ("description", "From another site")]),
+            ("/logout", vec![]),
+        ] {
+            let mut request = client.post(app.url(path)).header("origin", "https://evil.example");
+            for &(name, value) in spoofed {
+                request = request.header(name, value);
+            }
+            let mut fields = vec![("csrf_token", token.as_str())];
+            fields.extend(form);
+            let response = request.form(&fields).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 403, "POST {path} with {spoofed:?}");
+        }
+    }
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    assert_eq!(app.get(&client, "/security/incidents").await.status().as_u16(), 200, "still signed in");
+}
+
+async fn the_audit_log_keeps_the_peer_address_when_proxy_headers_are_not_trusted(app: TestApp) {
+    let client = app.sign_in(TESS).await;
+    let response = client
+        .get(app.url("/desk/queue"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("forwarded", "for=203.0.113.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let addresses = app.strings("SELECT client_ip FROM audit_log WHERE action = 'permission_denied'").await;
+    assert_eq!(addresses, ["127.0.0.1"]);
+}
+
 async fn signed_out_visitors_are_sent_to_sign_in(app: TestApp) {
     let client = client();
     for path in ["/security/incidents", "/security/incidents.csv", "/security/incidents/ATS-100001", "/desk/queue"] {
@@ -201,6 +238,8 @@ on_both_backends!(
     a_form_without_the_csrf_token_is_refused,
     another_sessions_csrf_token_is_refused,
     a_form_posted_from_another_origin_is_refused,
+    a_foreign_origin_is_refused_whatever_the_forwarded_headers_claim,
+    the_audit_log_keeps_the_peer_address_when_proxy_headers_are_not_trusted,
     signed_out_visitors_are_sent_to_sign_in,
     health_probes_answer,
     static_assets_are_versioned_and_cached,
