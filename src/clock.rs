@@ -4,7 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+
+/// The system's current time at the precision both databases keep (microseconds), so that what
+/// is written compares equal to what is read back.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
@@ -18,7 +24,7 @@ impl Clock {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        crate::store::now() + Duration::seconds(self.offset_seconds.load(Ordering::Relaxed))
+        now() + Duration::seconds(self.offset_seconds.load(Ordering::Relaxed))
     }
 
     /// Moves this clock (and every copy of it) forward.

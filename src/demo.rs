@@ -284,7 +284,7 @@ pub async fn seed(store: &Store, cipher: &SecretCipher) -> anyhow::Result<()> {
 }
 
 async fn seed_people(store: &Store, cipher: &SecretCipher) -> anyhow::Result<Seeded> {
-    let now = crate::store::now();
+    let now = crate::clock::now();
     let mut account_ids = Vec::new();
     for account in &ACCOUNTS {
         account_ids.push(store.create_account(account.number, account.name, now).await?);
@@ -352,7 +352,7 @@ fn pick_status(rng: &mut StdRng, incident: bool) -> TicketStatus {
 
 async fn seed_tickets(store: &Store, seeded: &Seeded) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(SEED);
-    let now = crate::store::now();
+    let now = crate::clock::now();
     let support: Vec<i64> =
         USERS.iter().zip(&seeded.user_ids).filter(|(u, _)| u.account.is_none()).map(|(_, id)| *id).collect();
 

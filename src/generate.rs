@@ -82,7 +82,7 @@ pub async fn generate(store: &Store, options: Options) -> anyhow::Result<Summary
     anyhow::ensure!(!store.has_users().await?, "the database is not empty; generate into a new one");
     anyhow::ensure!(options.tickets >= 1_000, "generate at least 1000 tickets");
     let mut rng = StdRng::seed_from_u64(options.seed);
-    let now = crate::store::now();
+    let now = crate::clock::now();
     let mut summary = Summary::default();
     let recreate = store.drop_secondary_indexes().await?;
     let hash = password::hash_password(SecretString::from(BENCH_PASSWORD)).await?;

@@ -4,6 +4,7 @@
 //! Layout: `http` (routes → handlers) → `domain` (rules) → `store` (SQLite or PostgreSQL) →
 //! `views` (askama templates). `startup` builds the app that `main` and the tests both run.
 
+pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use incident_portal::auth::{password, totp};
 use incident_portal::cli::{Cli, Command, CreateSupportUserArgs};
 use incident_portal::clock::Clock;
+use incident_portal::domain::input;
 use incident_portal::settings::{DatabaseSettings, Settings};
 use incident_portal::startup::{Application, open_store};
 use incident_portal::store::NewUser;
@@ -129,8 +130,8 @@ fn read_password() -> anyhow::Result<SecretString> {
         }
     };
     let length = password.chars().count();
-    if !(password::MIN_PASSWORD_CHARS..=password::MAX_PASSWORD_CHARS).contains(&length) {
-        bail!("the password must have {} to {} characters", password::MIN_PASSWORD_CHARS, password::MAX_PASSWORD_CHARS);
+    if !(input::MIN_PASSWORD_CHARS..=input::MAX_PASSWORD_CHARS).contains(&length) {
+        bail!("the password must have {} to {} characters", input::MIN_PASSWORD_CHARS, input::MAX_PASSWORD_CHARS);
     }
     Ok(SecretString::from(password))
 }
@@ -160,7 +161,7 @@ async fn create_support_user(args: CreateSupportUserArgs) -> anyhow::Result<()> 
         time_zone: "UTC".to_string(),
         enabled: true,
     };
-    match store.create_user(&user, incident_portal::store::now()).await {
+    match store.create_user(&user, incident_portal::clock::now()).await {
         Ok(_) => {
             let role = if args.admin { "support administrator" } else { "support agent" };
             println!("Created {role} {email}.");

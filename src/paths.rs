@@ -1,119 +1,154 @@
-//! Every path of the portal, in one place. Routes are registered from these and links are built
-//! from them, so a path changes here or nowhere.
+//! Every path of the portal, in one place. Routes are registered from these patterns and links
+//! are filled in from the very same ones, so a path changes here or nowhere. This is the bottom of
+//! the house: it depends on nothing else of the portal.
 
-use crate::domain::ticket::TicketNumber;
+use std::fmt::Display;
 
 pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
+/// The sign-in page with the notice of what just happened.
+pub const LOGIN_SIGNED_OUT: &str = "/login?signed_out=1";
+pub const LOGIN_EXPIRED: &str = "/login?expired=1";
+pub const LOGIN_PASSWORD_SET: &str = "/login?password_set=1";
 pub const LOGIN_VERIFY: &str = "/login/verify";
 pub const LOGOUT: &str = "/logout";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const STATIC: &str = "/static";
-pub const STATIC_ASSET_ROUTE: &str = "/static/{name}";
-
-pub const SECURITY: &str = "/security";
-pub const INCIDENTS: &str = "/security/incidents";
-pub const INCIDENTS_CSV: &str = "/security/incidents.csv";
-/// Relative to [`SECURITY`], for the route table.
-pub const INCIDENT_ROUTE: &str = "/incidents/{number}";
-
-pub const SUPPORT: &str = "/support";
-pub const TICKETS: &str = "/support/tickets";
-pub const TICKETS_CSV: &str = "/support/tickets.csv";
-pub const NEW_TICKET: &str = "/support/tickets/new";
-/// Relative to [`SUPPORT`].
-pub const TICKET_ROUTE: &str = "/tickets/{number}";
-
+pub const STATIC_ASSET: &str = "/static/{name}";
 pub const PASSWORD_SET: &str = "/password/set";
-
-/// The set-password page with a one-time `token` (URL-safe already).
-pub fn password_set_with(token: &str) -> String {
-    format!("{PASSWORD_SET}?token={token}")
-}
 
 pub const DASHBOARD: &str = "/security/dashboard";
 pub const DASHBOARD_PANEL: &str = "/security/dashboard/panel";
+pub const INCIDENTS: &str = "/security/incidents";
+pub const INCIDENTS_CSV: &str = "/security/incidents.csv";
+pub const INCIDENT: &str = "/security/incidents/{number}";
 
-pub const ACCOUNT: &str = "/account";
+pub const TICKETS: &str = "/support/tickets";
+pub const TICKETS_CSV: &str = "/support/tickets.csv";
+pub const NEW_TICKET: &str = "/support/tickets/new";
+pub const TICKET: &str = "/support/tickets/{number}";
+pub const TICKET_COMMENTS: &str = "/support/tickets/{number}/comments";
+pub const TICKET_RECIPIENTS: &str = "/support/tickets/{number}/recipients";
+
 pub const USERS: &str = "/account/users";
 pub const NEW_USER: &str = "/account/users/new";
-pub const ROLES: &str = "/account/roles";
+pub const USER: &str = "/account/users/{user_id}";
+pub const USER_ROLES: &str = "/account/users/{user_id}/roles";
+pub const USER_DISABLE: &str = "/account/users/{user_id}/disable";
+pub const USER_ENABLE: &str = "/account/users/{user_id}/enable";
+pub const USER_PASSWORD_LINK: &str = "/account/users/{user_id}/password-link";
+pub const USER_RESET_TWO_FACTOR: &str = "/account/users/{user_id}/reset-two-factor";
 pub const ACCOUNT_TWO_FACTOR: &str = "/account/two-factor";
+pub const ROLES: &str = "/account/roles";
+pub const ROLE: &str = "/account/roles/{role_id}";
+pub const ROLE_RENAME: &str = "/account/roles/{role_id}/rename";
+pub const ROLE_PERMISSIONS: &str = "/account/roles/{role_id}/permissions";
+pub const ROLE_MEMBERS: &str = "/account/roles/{role_id}/members";
+pub const ROLE_MEMBER_REMOVE: &str = "/account/roles/{role_id}/members/{user_id}/remove";
+pub const ROLE_DELETE: &str = "/account/roles/{role_id}/delete";
 pub const PROFILE: &str = "/account/profile";
 pub const PROFILE_PASSWORD: &str = "/account/profile/password";
 pub const SIGN_OUT_EVERYWHERE: &str = "/account/profile/sign-out-everywhere";
 pub const TWO_FACTOR: &str = "/account/profile/two-factor";
 pub const TWO_FACTOR_RECOVERY_CODES: &str = "/account/profile/two-factor/recovery-codes";
 pub const TWO_FACTOR_DISABLE: &str = "/account/profile/two-factor/disable";
-
-pub fn user(id: i64) -> String {
-    format!("{USERS}/{id}")
-}
-
-/// A user's forms: `roles`, `disable`, `enable`, `password-link`.
-pub fn user_action(id: i64, action: &str) -> String {
-    format!("{USERS}/{id}/{action}")
-}
-
-pub fn role(id: i64) -> String {
-    format!("{ROLES}/{id}")
-}
-
-/// A role's forms: `rename`, `permissions`, `members`, `delete`.
-pub fn role_action(id: i64, action: &str) -> String {
-    format!("{ROLES}/{id}/{action}")
-}
-
-pub fn remove_role_member(role_id: i64, user_id: i64) -> String {
-    format!("{ROLES}/{role_id}/members/{user_id}/remove")
-}
 pub const API_KEYS: &str = "/account/api-keys";
+pub const API_KEY_REVOKE: &str = "/account/api-keys/{key_id}/revoke";
 
-pub const API: &str = "/api/v1";
 pub const API_INCIDENTS: &str = "/api/v1/security-incidents";
 pub const API_SEVERITY_COUNT: &str = "/api/v1/security-incidents/severity-count";
 pub const API_ME: &str = "/api/v1/me";
 pub const API_OPENAPI: &str = "/api/v1/openapi.json";
 pub const API_DOCS: &str = "/docs/api";
 
-pub fn revoke_api_key(key_id: &str) -> String {
-    format!("{API_KEYS}/{key_id}/revoke")
-}
-
-pub const DESK: &str = "/desk";
 pub const DESK_QUEUE: &str = "/desk/queue";
+/// The queue of every ticket, labelled or not.
+pub const DESK_QUEUE_EVERY_TICKET: &str = "/desk/queue?labelled=any";
 pub const DESK_QUEUE_CSV: &str = "/desk/queue.csv";
 pub const DESK_TICKETS: &str = "/desk/tickets";
 pub const DESK_NEW_TICKET: &str = "/desk/tickets/new";
+pub const DESK_SEVERITY: &str = "/desk/tickets/{number}/severity";
+pub const DESK_STATUS: &str = "/desk/tickets/{number}/status";
+pub const DESK_CLOSE: &str = "/desk/tickets/{number}/close";
+pub const DESK_DECLINE_CLOSURE: &str = "/desk/tickets/{number}/decline-closure";
+pub const DESK_REOPEN: &str = "/desk/tickets/{number}/reopen";
+pub const DESK_RECIPIENT_REMOVE: &str = "/desk/tickets/{number}/recipients/{user_id}/remove";
 pub const DESK_ACCOUNTS: &str = "/desk/accounts";
 pub const DESK_NEW_ACCOUNT: &str = "/desk/accounts/new";
 pub const DESK_STAFF: &str = "/desk/staff";
+pub const DESK_STAFF_RESET_TWO_FACTOR: &str = "/desk/staff/{user_id}/reset-two-factor";
 pub const DESK_AUDIT: &str = "/desk/audit";
 
-pub fn incident(number: TicketNumber) -> String {
-    format!("{INCIDENTS}/{number}")
+/// A pattern with each `{parameter}` replaced by the next of `values`, in order.
+pub fn fill(pattern: &str, values: &[&dyn Display]) -> String {
+    let mut path = String::with_capacity(pattern.len() + 16);
+    let mut values = values.iter();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        path.push_str(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        match values.next() {
+            Some(value) => path.push_str(&value.to_string()),
+            None => path.push_str(&rest[open..close]),
+        }
+        rest = &rest[close..];
+    }
+    path.push_str(rest);
+    path
 }
 
-pub fn ticket(number: TicketNumber) -> String {
-    format!("{TICKETS}/{number}")
+/// A ticket under Security (only labelled tickets are shown there) and under Support.
+pub fn incident(number: impl Display) -> String {
+    fill(INCIDENT, &[&number])
 }
 
-pub fn ticket_comments(number: TicketNumber) -> String {
-    format!("{TICKETS}/{number}/comments")
+pub fn ticket(number: impl Display) -> String {
+    fill(TICKET, &[&number])
 }
 
-pub fn ticket_recipients(number: TicketNumber) -> String {
-    format!("{TICKETS}/{number}/recipients")
+/// A ticket's own path with its `number` filled in: [`TICKET_COMMENTS`], [`DESK_CLOSE`], …
+pub fn of_ticket(pattern: &str, number: impl Display) -> String {
+    fill(pattern, &[&number])
 }
 
-/// The support desk's forms on a ticket: `severity`, `status`, `close`, `decline-closure`, `reopen`.
-pub fn desk_ticket_action(number: TicketNumber, action: &str) -> String {
-    format!("{DESK_TICKETS}/{number}/{action}")
+pub fn desk_remove_recipient(number: impl Display, user_id: i64) -> String {
+    fill(DESK_RECIPIENT_REMOVE, &[&number, &user_id])
 }
 
-pub fn desk_remove_recipient(number: TicketNumber, user_id: i64) -> String {
-    format!("{DESK_TICKETS}/{number}/recipients/{user_id}/remove")
+pub fn user(id: i64) -> String {
+    fill(USER, &[&id])
+}
+
+/// A user's own path with its id filled in: [`USER_ROLES`], [`USER_DISABLE`], …
+pub fn of_user(pattern: &str, id: i64) -> String {
+    fill(pattern, &[&id])
+}
+
+pub fn role(id: i64) -> String {
+    fill(ROLE, &[&id])
+}
+
+/// A role's own path with its id filled in: [`ROLE_RENAME`], [`ROLE_MEMBERS`], …
+pub fn of_role(pattern: &str, id: i64) -> String {
+    fill(pattern, &[&id])
+}
+
+pub fn remove_role_member(role_id: i64, user_id: i64) -> String {
+    fill(ROLE_MEMBER_REMOVE, &[&role_id, &user_id])
+}
+
+pub fn revoke_api_key(key_id: &str) -> String {
+    fill(API_KEY_REVOKE, &[&key_id])
+}
+
+pub fn reset_staff_two_factor(user_id: i64) -> String {
+    fill(DESK_STAFF_RESET_TWO_FACTOR, &[&user_id])
+}
+
+/// The set-password page with a one-time `token` (URL-safe already).
+pub fn password_set_with(token: &str) -> String {
+    format!("{PASSWORD_SET}?token={token}")
 }
 
 /// `path?query`, or just `path` for an empty query.
@@ -234,7 +269,10 @@ mod tests {
     }
 
     #[test]
-    fn incident_paths_use_the_ticket_number() {
-        assert_eq!(incident(TicketNumber::from_id(100042)), "/security/incidents/ATS-100042");
+    fn patterns_are_filled_in_order() {
+        assert_eq!(incident("ATS-100042"), "/security/incidents/ATS-100042");
+        assert_eq!(desk_remove_recipient("ATS-7", 12), "/desk/tickets/ATS-7/recipients/12/remove");
+        assert_eq!(of_ticket(DESK_DECLINE_CLOSURE, "ATS-7"), "/desk/tickets/ATS-7/decline-closure");
+        assert_eq!(fill(HOME, &[&1]), "/");
     }
 }

@@ -19,9 +19,6 @@ static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
 static DUMMY_HASH: LazyLock<String> =
     LazyLock::new(|| hash_blocking("not a real password").expect("hashing a constant cannot fail"));
 
-pub const MIN_PASSWORD_CHARS: usize = 12;
-pub const MAX_PASSWORD_CHARS: usize = 256;
-
 fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     Ok(Argon2::default().hash_password(password.as_bytes())?.to_string())
 }

@@ -9,11 +9,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::future::{Ready, ready};
 
-use super::session_store::UNAVAILABLE_MARKER;
+use super::session_store::{UNAVAILABLE_MARKER, USER_ID_KEY};
 pub use super::token::new_token;
 use crate::paths::LocalPath;
 
-pub(super) const USER_ID_KEY: &str = "user_id";
 const CSRF_KEY: &str = "csrf";
 const SIGNED_IN_AT_KEY: &str = "signed_in_at";
 const SEEN_AT_KEY: &str = "seen_at";

@@ -14,6 +14,8 @@ use crate::store::{Store, StoreError};
 /// Put into the loaded state when the database could not be asked, so that a middleware can answer
 /// 503 instead of actix-session's opaque 500. Only this module writes it; it is never persisted.
 pub const UNAVAILABLE_MARKER: &str = "_store_unavailable";
+/// The session entry holding the signed-in user, which the store keeps in a column of its own.
+pub const USER_ID_KEY: &str = "user_id";
 
 #[derive(Clone)]
 pub struct DbSessionStore {
@@ -38,7 +40,7 @@ pub fn session_id(key: &SessionKey) -> String {
 
 /// The signed-in user, kept in its own column so that all of a user's sessions can be ended at once.
 fn user_of(state: &HashMap<String, String>) -> Option<i64> {
-    state.get(super::session::USER_ID_KEY).and_then(|v| v.parse().ok())
+    state.get(USER_ID_KEY).and_then(|v| v.parse().ok())
 }
 
 fn encode(state: &HashMap<String, String>) -> Result<String, serde_json::Error> {

@@ -77,14 +77,17 @@ pub fn account_number(raw: &str) -> Result<i64, String> {
         .ok_or_else(|| "The account number must be a whole number from 1 to 999999999999.".into())
 }
 
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
 /// A new password and its confirmation.
 pub fn new_password(password: &str, confirmation: &str) -> Result<String, String> {
     let length = password.chars().count();
-    if length < crate::auth::password::MIN_PASSWORD_CHARS {
-        return Err(format!("Choose a password of at least {} characters.", crate::auth::password::MIN_PASSWORD_CHARS));
+    if length < MIN_PASSWORD_CHARS {
+        return Err(format!("Choose a password of at least {} characters.", MIN_PASSWORD_CHARS));
     }
-    if length > crate::auth::password::MAX_PASSWORD_CHARS {
-        return Err(format!("The password may have at most {} characters.", crate::auth::password::MAX_PASSWORD_CHARS));
+    if length > MAX_PASSWORD_CHARS {
+        return Err(format!("The password may have at most {} characters.", MAX_PASSWORD_CHARS));
     }
     if password != confirmation {
         return Err("The two passwords differ.".into());

@@ -214,15 +214,15 @@ impl CursorKey {
     pub fn of(
         sort: SortKey,
         summary: &str,
-        severity: Option<i16>,
-        status: &str,
+        severity: Option<Severity>,
+        status: TicketStatus,
         created_at: DateTime<Utc>,
         id: i64,
     ) -> CursorKey {
         let primary = match sort {
             SortKey::Summary => summary.to_lowercase(),
-            SortKey::Severity => severity.unwrap_or(0).to_string(),
-            SortKey::Status => status.to_string(),
+            SortKey::Severity => severity.map_or(0, Severity::rank).to_string(),
+            SortKey::Status => status.code().to_string(),
             SortKey::Number | SortKey::Created => String::new(),
         };
         CursorKey { primary, created_at, id }
@@ -620,7 +620,14 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_through_the_query_string() {
-        let key = CursorKey::of(SortKey::Summary, "Port Scan ~ 100%", Some(3), "open", Utc::now(), 100_042);
+        let key = CursorKey::of(
+            SortKey::Summary,
+            "Port Scan ~ 100%",
+            Some(Severity::High),
+            TicketStatus::Open,
+            Utc::now(),
+            100_042,
+        );
         let q = ListQuery::new(ListKind::SecurityIncidents).at(7, Some(Cursor::After(key.clone())));
         let parsed = parse(&q.to_query_string()).unwrap();
         assert_eq!(

@@ -2,6 +2,7 @@
 //! (`policy`), permissions and roles, tickets, and the state of an incident table.
 
 pub mod activity;
+pub mod audit_query;
 pub mod features;
 pub mod identity;
 pub mod input;

@@ -26,7 +26,6 @@ use crate::paths;
 use crate::settings::PublicUrl;
 use crate::state::AppState;
 use crate::store::{ApiCall, TicketRow};
-use crate::views::format::status_name;
 
 pub const MAX_PAGE_SIZE: u32 = 100;
 const ACCOUNT_CONTEXT_HEADER: &str = "x-account-context";
@@ -279,13 +278,13 @@ fn priority(severity: Option<Severity>) -> &'static str {
 
 fn incident(row: &TicketRow, public_url: &PublicUrl) -> SecurityIncident {
     let number = TicketNumber::from_id(row.id);
-    let severity = row.severity.and_then(Severity::from_rank);
+    let severity = row.severity;
     SecurityIncident {
         ticket_number: number.to_string(),
         ticket_summary: row.summary.clone(),
         ticket_severity: severity.map(|s| s.name().to_string()).unwrap_or_default(),
         ticket_priority: priority(severity).to_string(),
-        ticket_status: status_name(&row.status),
+        ticket_status: row.status.name().to_string(),
         created_date: row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         enabled: true,
         closure_requested: row.closure_requested_at.is_some(),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use super::csrf::{CsrfForm, NoFields};
-use super::sign_in::see_other;
+use super::respond::see_other;
 use crate::auth::api_key;
 use crate::auth::session::FlashLevel;
 use crate::domain::input;

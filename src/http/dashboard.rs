@@ -10,13 +10,12 @@ use crate::domain::activity::ActivityWindow;
 use crate::domain::listing::{ListKind, ListQuery, SortDir, SortKey};
 use crate::domain::policy::{self, DashboardAccess};
 use crate::domain::principal::Principal;
-use crate::domain::ticket::{Severity, TicketNumber, TicketStatus};
+use crate::domain::ticket::{Severity, TicketStatus};
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
 use crate::views::charts::{activity_chart, severity_chart};
-use crate::views::dashboard::{CriticalRow, DashboardPage, Panel, PanelFragment, Tile, age};
-use crate::views::format::{status_name, timestamp};
+use crate::views::dashboard::{DashboardPage, Panel, PanelFragment, Tile, critical_row};
 use crate::views::render;
 
 /// Rows the Critical Incidents panel lists before linking to the whole table.
@@ -65,19 +64,8 @@ async fn panel(state: &AppState, principal: &Principal, access: &DashboardAccess
             page_size: PANEL_ROWS,
             ..ListQuery::new(ListKind::SecurityIncidents)
         };
-        for row in state.store.ticket_rows(&access.scope, &query).await? {
-            let number = TicketNumber::from_id(row.id);
-            rows.push(CriticalRow {
-                number: number.to_string(),
-                href: if principal.is_support() { paths::ticket(number) } else { paths::incident(number) },
-                summary: row.summary,
-                status: status_name(&row.status),
-                requires_attention: row.status == TicketStatus::RequiresAttention.code(),
-                closure_requested: row.closure_requested_at.is_some(),
-                age: age((now - row.created_at).num_seconds()),
-                created: timestamp(row.created_at, principal.time_zone),
-            });
-        }
+        let found = state.store.ticket_rows(&access.scope, &query).await?;
+        rows = found.into_iter().map(|row| critical_row(row, principal, now)).collect();
     }
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let panel = Panel {

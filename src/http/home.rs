@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::sign_in::see_other;
+use super::respond::see_other;
 use crate::auth::session::TypedSession;
 use crate::domain::policy;
 use crate::error::AppError;

@@ -9,11 +9,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{Error, HttpMessage, HttpRequest, web};
 use askama::Template;
 use futures_util::FutureExt;
 
 use super::audit::{self, Actor, SecurityEvent};
+use super::respond::see_other;
 use crate::auth::session::{Expiry, FlashLevel, TypedSession};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Principal;
@@ -288,8 +289,7 @@ pub async fn require_sign_in<B: MessageBody>(
     match session_user(&state, &session, background).await {
         Ok(SessionUser::Active(principal)) if principal.two_factor.must_enrol() && req.path() != paths::TWO_FACTOR => {
             session.flash(FlashLevel::Info, "Set up two-factor sign-in to continue: it is required for you.");
-            let response = HttpResponse::SeeOther().insert_header((header::LOCATION, paths::TWO_FACTOR)).finish();
-            Ok(req.into_response(response).map_into_right_body())
+            Ok(req.into_response(see_other(paths::TWO_FACTOR)).map_into_right_body())
         }
         Ok(SessionUser::Active(principal)) => {
             req.extensions_mut().insert(principal);
@@ -323,6 +323,5 @@ fn redirect_to_login<B>(req: ServiceRequest, expiry: Option<Expiry>) -> ServiceR
     if expiry.is_some() {
         target.push_str(if target.contains('?') { "&expired=1" } else { "?expired=1" });
     }
-    let response = HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish();
-    req.into_response(response).map_into_right_body()
+    req.into_response(see_other(&target)).map_into_right_body()
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use super::csrf::CsrfForm;
-use super::sign_in::see_other;
+use super::respond::see_other;
 use crate::auth::password;
 use crate::auth::token::token_hash;
 use crate::domain::input;
@@ -84,5 +84,5 @@ pub async fn set_password(
     }
     let actor = Actor { user_id: Some(owner.user_id), email: Some(owner.email), account_id: None };
     SecurityEvent::new("password_set", actor).detail("through a one-time link").record(&state, &req).await?;
-    Ok(see_other(&format!("{}?password_set=1", paths::LOGIN)))
+    Ok(see_other(paths::LOGIN_PASSWORD_SET))
 }

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use super::csrf::{CsrfForm, NoFields};
-use super::sign_in::see_other;
+use super::respond::see_other;
 use super::throttle;
 use crate::auth::password;
 use crate::auth::session::FlashLevel;
@@ -157,5 +157,5 @@ pub async fn sign_out_everywhere(
         .record(&state, &req)
         .await?;
     ctx.session().sign_out();
-    Ok(see_other(&format!("{}?signed_out=1", paths::LOGIN)))
+    Ok(see_other(paths::LOGIN_SIGNED_OUT))
 }

@@ -81,7 +81,7 @@ macro_rules! routes {
 routes! {
     Public paths::HEALTHZ => { GET health::healthz }
     Public paths::READYZ => { GET health::readyz }
-    Public paths::STATIC_ASSET_ROUTE => { GET static_files::serve_asset }
+    Public paths::STATIC_ASSET => { GET static_files::serve_asset }
     Public paths::HOME => { GET home::home }
     Public paths::LOGIN => { GET sign_in::login_form, POST sign_in::login }
     Public paths::LOGIN_VERIFY => { GET sign_in::verify_form, POST sign_in::verify }
@@ -97,31 +97,31 @@ routes! {
     SignedIn paths::DASHBOARD_PANEL => { GET dashboard::dashboard_panel }
     SignedIn paths::INCIDENTS => { GET tables::security_incidents }
     SignedIn paths::INCIDENTS_CSV => { GET tables::security_incidents_csv }
-    SignedIn "/security/incidents/{number}" => { GET tickets::incident_page }
+    SignedIn paths::INCIDENT => { GET tickets::incident_page }
 
     SignedIn paths::TICKETS => { GET tables::my_tickets, POST tickets::open_ticket }
     SignedIn paths::TICKETS_CSV => { GET tables::my_tickets_csv }
     SignedIn paths::NEW_TICKET => { GET tickets::new_ticket_form }
-    SignedIn "/support/tickets/{number}" => { GET tickets::ticket_page }
-    SignedIn "/support/tickets/{number}/comments" => { POST tickets::add_comment }
-    SignedIn "/support/tickets/{number}/recipients" => { POST tickets::add_recipient }
+    SignedIn paths::TICKET => { GET tickets::ticket_page }
+    SignedIn paths::TICKET_COMMENTS => { POST tickets::add_comment }
+    SignedIn paths::TICKET_RECIPIENTS => { POST tickets::add_recipient }
 
-    SignedIn paths::USERS => { GET identity::users, POST identity::create_user }
-    SignedIn paths::NEW_USER => { GET identity::new_user_form }
-    SignedIn paths::ACCOUNT_TWO_FACTOR => { POST identity::set_account_two_factor }
-    SignedIn "/account/users/{user_id}" => { GET identity::user }
-    SignedIn "/account/users/{user_id}/roles" => { POST identity::set_user_roles }
-    SignedIn "/account/users/{user_id}/disable" => { POST identity::disable_user }
-    SignedIn "/account/users/{user_id}/enable" => { POST identity::enable_user }
-    SignedIn "/account/users/{user_id}/password-link" => { POST identity::password_link }
-    SignedIn "/account/users/{user_id}/reset-two-factor" => { POST identity::reset_two_factor }
-    SignedIn paths::ROLES => { GET identity::roles, POST identity::create_role }
-    SignedIn "/account/roles/{role_id}" => { GET identity::role }
-    SignedIn "/account/roles/{role_id}/rename" => { POST identity::rename_role }
-    SignedIn "/account/roles/{role_id}/permissions" => { POST identity::set_role_permissions }
-    SignedIn "/account/roles/{role_id}/members" => { POST identity::add_member }
-    SignedIn "/account/roles/{role_id}/members/{user_id}/remove" => { POST identity::remove_member }
-    SignedIn "/account/roles/{role_id}/delete" => { GET identity::delete_role_form, POST identity::delete_role }
+    SignedIn paths::USERS => { GET identity::users::users, POST identity::users::create_user }
+    SignedIn paths::NEW_USER => { GET identity::users::new_user_form }
+    SignedIn paths::ACCOUNT_TWO_FACTOR => { POST identity::users::set_account_two_factor }
+    SignedIn paths::USER => { GET identity::users::user }
+    SignedIn paths::USER_ROLES => { POST identity::users::set_user_roles }
+    SignedIn paths::USER_DISABLE => { POST identity::users::disable_user }
+    SignedIn paths::USER_ENABLE => { POST identity::users::enable_user }
+    SignedIn paths::USER_PASSWORD_LINK => { POST identity::users::password_link }
+    SignedIn paths::USER_RESET_TWO_FACTOR => { POST identity::users::reset_two_factor }
+    SignedIn paths::ROLES => { GET identity::roles::roles, POST identity::roles::create_role }
+    SignedIn paths::ROLE => { GET identity::roles::role }
+    SignedIn paths::ROLE_RENAME => { POST identity::roles::rename_role }
+    SignedIn paths::ROLE_PERMISSIONS => { POST identity::roles::set_role_permissions }
+    SignedIn paths::ROLE_MEMBERS => { POST identity::roles::add_member }
+    SignedIn paths::ROLE_MEMBER_REMOVE => { POST identity::roles::remove_member }
+    SignedIn paths::ROLE_DELETE => { GET identity::roles::delete_role_form, POST identity::roles::delete_role }
     SignedIn paths::PROFILE => { GET profile::profile, POST profile::update_profile }
     SignedIn paths::PROFILE_PASSWORD => { POST profile::change_password }
     SignedIn paths::SIGN_OUT_EVERYWHERE => { POST profile::sign_out_everywhere }
@@ -129,23 +129,23 @@ routes! {
     SignedIn paths::TWO_FACTOR_RECOVERY_CODES => { POST two_factor::regenerate_recovery_codes }
     SignedIn paths::TWO_FACTOR_DISABLE => { POST two_factor::disable }
     SignedIn paths::API_KEYS => { GET api_keys::api_keys, POST api_keys::create_api_key }
-    SignedIn "/account/api-keys/{key_id}/revoke" => { POST api_keys::revoke_api_key }
+    SignedIn paths::API_KEY_REVOKE => { POST api_keys::revoke_api_key }
 
     SignedIn paths::DESK_QUEUE => { GET tables::support_queue }
     SignedIn paths::DESK_QUEUE_CSV => { GET tables::support_queue_csv }
-    SignedIn paths::DESK_TICKETS => { POST desk::open_ticket }
-    SignedIn paths::DESK_NEW_TICKET => { GET desk::new_ticket_form }
-    SignedIn "/desk/tickets/{number}/severity" => { POST desk::set_severity }
-    SignedIn "/desk/tickets/{number}/status" => { POST desk::set_status }
-    SignedIn "/desk/tickets/{number}/close" => { POST desk::close }
-    SignedIn "/desk/tickets/{number}/decline-closure" => { POST desk::decline_closure }
-    SignedIn "/desk/tickets/{number}/reopen" => { POST desk::reopen }
-    SignedIn "/desk/tickets/{number}/recipients/{user_id}/remove" => { POST desk::remove_recipient }
-    SignedIn paths::DESK_ACCOUNTS => { GET desk::accounts, POST desk::create_account }
-    SignedIn paths::DESK_NEW_ACCOUNT => { GET desk::new_account_form }
-    SignedIn paths::DESK_STAFF => { GET desk::staff, POST desk::create_staff }
-    SignedIn "/desk/staff/{user_id}/reset-two-factor" => { POST desk::reset_staff_two_factor }
-    SignedIn paths::DESK_AUDIT => { GET desk::audit_log }
+    SignedIn paths::DESK_TICKETS => { POST desk::on_behalf::open_ticket }
+    SignedIn paths::DESK_NEW_TICKET => { GET desk::on_behalf::new_ticket_form }
+    SignedIn paths::DESK_SEVERITY => { POST desk::ticket_changes::set_severity }
+    SignedIn paths::DESK_STATUS => { POST desk::ticket_changes::set_status }
+    SignedIn paths::DESK_CLOSE => { POST desk::ticket_changes::close }
+    SignedIn paths::DESK_DECLINE_CLOSURE => { POST desk::ticket_changes::decline_closure }
+    SignedIn paths::DESK_REOPEN => { POST desk::ticket_changes::reopen }
+    SignedIn paths::DESK_RECIPIENT_REMOVE => { POST desk::ticket_changes::remove_recipient }
+    SignedIn paths::DESK_ACCOUNTS => { GET desk::accounts::accounts, POST desk::accounts::create_account }
+    SignedIn paths::DESK_NEW_ACCOUNT => { GET desk::accounts::new_account_form }
+    SignedIn paths::DESK_STAFF => { GET desk::staff::staff, POST desk::staff::create_staff }
+    SignedIn paths::DESK_STAFF_RESET_TWO_FACTOR => { POST desk::staff::reset_staff_two_factor }
+    SignedIn paths::DESK_AUDIT => { GET desk::audit_log::audit_log }
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -9,10 +9,12 @@ use serde::Deserialize;
 use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use super::csrf::{CsrfForm, NoFields};
+use super::respond::see_other;
 use super::throttle::{self, Attempt};
 use super::two_factor;
 use crate::auth::password;
 use crate::auth::session::FlashLevel;
+use crate::domain::input;
 use crate::error::AppError;
 use crate::paths::{self, LocalPath};
 use crate::state::AppState;
@@ -87,7 +89,7 @@ pub async fn login(
         || form.password.is_empty()
         || email.len() > 254
         || email.chars().any(char::is_control)
-        || form.password.chars().count() > password::MAX_PASSWORD_CHARS
+        || form.password.chars().count() > input::MAX_PASSWORD_CHARS
     {
         let page = login_page(&ctx, form.email.clone(), next, Some("Enter your email and password.".into()), None);
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
@@ -216,7 +218,7 @@ pub async fn verify(
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let Some(pending) = ctx.session().pending_second_factor(now) else {
-        return Ok(see_other(&format!("{}?expired=1", paths::LOGIN)));
+        return Ok(see_other(paths::LOGIN_EXPIRED));
     };
     let next = pending.next.as_ref();
     if form.code.trim().is_empty() || form.code.len() > 64 {
@@ -258,7 +260,7 @@ pub async fn logout(
         // page left open lands on the sign-in page. A signed-in session still needs the token,
         // so no other site can sign a user out.
         if ctx.session().user_id().is_none() {
-            return Ok(see_other(&format!("{}?signed_out=1", paths::LOGIN)));
+            return Ok(see_other(paths::LOGIN_SIGNED_OUT));
         }
         return Err(refused);
     }
@@ -268,9 +270,5 @@ pub async fn logout(
             .await?;
     }
     ctx.session().sign_out();
-    Ok(see_other(&format!("{}?signed_out=1", paths::LOGIN)))
-}
-
-pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+    Ok(see_other(paths::LOGIN_SIGNED_OUT))
 }

@@ -3,19 +3,17 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono_tz::Tz;
 
 use super::context::PageContext;
 use crate::domain::listing::ListQuery;
 use crate::domain::policy::{self, TicketScope};
 use crate::domain::principal::Principal;
-use crate::domain::ticket::{Severity, TicketNumber};
+
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
-use crate::store::TicketRow;
-use crate::views::format::{status_name, timestamp};
 use crate::views::page;
+use crate::views::ticket_csv;
 use crate::views::ticket_table::{Screen, TicketTablePage};
 
 /// Who may open each table, and which tickets it lists for them.
@@ -75,7 +73,7 @@ async fn csv(
     let scope = scope_of(screen, principal)?;
     let query = parse_query(screen, &req)?;
     let rows = state.store.export_tickets(&scope, &query).await?;
-    let body = tickets_csv(&rows, principal.time_zone, screen.shows_account()).map_err(AppError::Unexpected)?;
+    let body = ticket_csv::render(&rows, principal.time_zone, screen.shows_account()).map_err(AppError::Unexpected)?;
     let name = match screen {
         Screen::SecurityIncidents => "security-incidents",
         Screen::MyTickets => "support-tickets",
@@ -114,7 +112,7 @@ pub async fn my_tickets(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     if ctx.principal()?.is_support() {
-        return Ok(super::sign_in::see_other(&format!("{}?labelled=any", paths::DESK_QUEUE)));
+        return Ok(super::respond::see_other(paths::DESK_QUEUE_EVERY_TICKET));
     }
     table(Screen::MyTickets, ctx, req, state).await
 }
@@ -144,56 +142,4 @@ pub async fn support_queue_csv(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     csv(Screen::SupportQueue, ctx, req, state).await
-}
-
-/// Cells a spreadsheet would run as a formula are prefixed with `'` (OWASP CSV injection).
-fn csv_cell(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() }
-}
-
-fn tickets_csv(rows: &[TicketRow], zone: Tz, with_account: bool) -> anyhow::Result<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header = vec![
-        "Ticket Number",
-        "Ticket Summary",
-        "Ticket Severity",
-        "Ticket Status",
-        "Created Date",
-        "Created Date (UTC)",
-        "Closure Requested",
-    ];
-    if with_account {
-        header.insert(1, "Account");
-    }
-    writer.write_record(&header)?;
-    for row in rows {
-        let created = timestamp(row.created_at, zone);
-        let severity = row.severity.and_then(Severity::from_rank).map_or("", |s| s.name());
-        let mut record = vec![
-            TicketNumber::from_id(row.id).to_string(),
-            csv_cell(&row.summary),
-            severity.to_string(),
-            status_name(&row.status),
-            created.local,
-            created.iso,
-            if row.closure_requested_at.is_some() { "yes".into() } else { "no".into() },
-        ];
-        if with_account {
-            record.insert(1, csv_cell(&format!("{} ({})", row.account_name, row.account_number)));
-        }
-        writer.write_record(&record)?;
-    }
-    Ok(writer.into_inner()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formula_cells_are_neutralised() {
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_cell("Brute force"), "Brute force");
-    }
 }

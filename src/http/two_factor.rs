@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use super::csrf::CsrfForm;
-use super::sign_in::see_other;
+use super::respond::see_other;
 use super::throttle;
 use crate::auth::session::FlashLevel;
 use crate::auth::totp;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
-use crate::domain::permission::{BuiltinRole, Permission};
+use crate::domain::permission::BuiltinRole;
 
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -62,26 +62,6 @@ impl Store {
 
     /// Creates an account-defined role with the given permissions.
     #[tracing::instrument(skip(self))]
-    pub async fn create_role(
-        &self,
-        account_id: i64,
-        name: &str,
-        permissions: &[Permission],
-        at: DateTime<Utc>,
-    ) -> StoreResult<i64> {
-        in_transaction!(self, tx => {
-            let id: i64 = sqlx::query_scalar("INSERT INTO roles (account_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
-                .bind(account_id).bind(name).bind(at)
-                .fetch_one(&mut *tx).await?;
-            for permission in permissions {
-                sqlx::query("INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)")
-                    .bind(id).bind(permission.code())
-                    .execute(&mut *tx).await?;
-            }
-            id
-        })
-    }
-
     pub async fn add_role_member(&self, role_id: i64, user_id: i64) -> StoreResult<()> {
         let sql = "INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)";
         execute!(self, sqlx::query(sql).bind(role_id).bind(user_id))?;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::sql::{Sql, bind_values, like_pattern};
 use super::{Store, StoreResult, execute, on_pool};
+use crate::domain::audit_query::AuditFilter;
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
@@ -25,7 +26,7 @@ impl Store {
         execute!(
             self,
             sqlx::query(sql)
-                .bind(entry.occurred_at.unwrap_or_else(super::now))
+                .bind(entry.occurred_at.unwrap_or_else(crate::clock::now))
                 .bind(&entry.request_id)
                 .bind(entry.actor_id)
                 .bind(&entry.actor_email)
@@ -54,16 +55,6 @@ pub struct AuditRecord {
 }
 
 /// The audit log's filters; each is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    pub account_number: Option<i64>,
-    /// Part of the actor's email.
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    pub from: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-}
-
 fn push_audit_filters(sql: &mut Sql, filter: &AuditFilter) {
     sql.push(" FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id WHERE 1 = 1");
     if let Some(number) = filter.account_number {

@@ -265,7 +265,9 @@ impl Store {
         })
     }
 
-    pub async fn create_custom_role(
+    /// A role of the account with these permissions (custom roles are made here; the provider's
+    /// roles come with the account).
+    pub async fn create_role(
         &self,
         account_id: i64,
         name: &str,

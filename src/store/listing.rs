@@ -14,16 +14,46 @@ use crate::domain::listing::{Cursor, CursorKey, Labelled, ListQuery, SortDir, So
 use crate::domain::policy::TicketScope;
 use crate::domain::ticket::{Severity, TicketStatus};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketRow {
     pub id: i64,
     pub summary: String,
-    pub severity: Option<i16>,
-    pub status: String,
+    pub severity: Option<Severity>,
+    pub status: TicketStatus,
     pub created_at: DateTime<Utc>,
     pub closure_requested_at: Option<DateTime<Utc>>,
     pub account_number: i64,
     pub account_name: String,
+}
+
+/// A [`TicketRow`] as stored.
+#[derive(sqlx::FromRow)]
+struct RawTicketRow {
+    id: i64,
+    summary: String,
+    severity: Option<i16>,
+    status: String,
+    created_at: DateTime<Utc>,
+    closure_requested_at: Option<DateTime<Utc>>,
+    account_number: i64,
+    account_name: String,
+}
+
+impl TryFrom<RawTicketRow> for TicketRow {
+    type Error = sqlx::Error;
+
+    fn try_from(raw: RawTicketRow) -> Result<Self, Self::Error> {
+        Ok(TicketRow {
+            id: raw.id,
+            summary: raw.summary,
+            severity: super::decode_severity(raw.severity)?,
+            status: super::decode_status(&raw.status)?,
+            created_at: raw.created_at,
+            closure_requested_at: raw.closure_requested_at,
+            account_number: raw.account_number,
+            account_name: raw.account_name,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -364,7 +394,9 @@ impl Store {
 
     async fn fetch_ticket_rows(&self, sql: Sql) -> StoreResult<Vec<TicketRow>> {
         let (text, values) = sql.into_parts();
-        Ok(on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?)
+        let rows: Vec<RawTicketRow> =
+            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(TicketRow::try_from).collect::<Result<_, _>>()?)
     }
 }
 

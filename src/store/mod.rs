@@ -26,15 +26,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+use crate::domain::ticket::{Severity, TicketStatus};
+
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
 pub use activity::DashboardFigures;
 pub use api_keys::{ApiCall, ApiKeyRecord, ApiKeySecret};
-pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use audit::{AuditEntry, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
 pub use plans::Planned;
@@ -220,10 +221,16 @@ fn is_transient(code: Option<&str>) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The current time at the precision both databases keep (microseconds), so that what is written
-/// compares equal to what is read back.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+/// A ticket's status as stored, decoded once here: a code this program never writes is a broken
+/// row, not something to guess at.
+fn decode_status(code: &str) -> Result<TicketStatus, sqlx::Error> {
+    TicketStatus::from_code(code).ok_or_else(|| sqlx::Error::Decode(format!("unknown ticket status {code:?}").into()))
+}
+
+/// A ticket's severity as stored (its rank), decoded once here.
+fn decode_severity(rank: Option<i16>) -> Result<Option<Severity>, sqlx::Error> {
+    rank.map(|r| Severity::from_rank(r).ok_or_else(|| sqlx::Error::Decode(format!("unknown severity {r}").into())))
+        .transpose()
 }
 
 /// Turns on SQLite's query planner stability guarantee: plans never depend on bound values. Without

@@ -44,9 +44,10 @@ impl Store {
             Planned::Figures(window) => figures_sql(user_id, window),
             Planned::Principal(id) => Sql::with_values(users::PRINCIPAL_SQL, vec![id.into()]),
             Planned::ApiKey(key_id) => Sql::with_values(api_keys::SECRET_SQL, vec![key_id.to_string().into()]),
-            Planned::Session(id) => {
-                Sql::with_values(sessions::LOAD_SESSION_SQL, vec![id.to_string().into(), Some(super::now()).into()])
-            }
+            Planned::Session(id) => Sql::with_values(
+                sessions::LOAD_SESSION_SQL,
+                vec![id.to_string().into(), Some(crate::clock::now()).into()],
+            ),
         };
         match self {
             Store::Sqlite(pool, _) => {

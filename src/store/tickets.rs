@@ -6,7 +6,7 @@ use super::{Store, StoreError, StoreResult, execute, in_transaction, on_pool};
 use crate::domain::lifecycle::{self, Change, Outcome, RuleError, TicketState};
 use crate::domain::ticket::{EventKind, Severity, TicketStatus};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct TicketRecord {
     pub id: i64,
     pub account_id: i64,
@@ -16,14 +16,60 @@ pub struct TicketRecord {
     pub description: String,
     pub opener_id: i64,
     pub opener_name: String,
-    pub status: String,
-    pub severity: Option<i16>,
+    pub status: TicketStatus,
+    pub severity: Option<Severity>,
     pub closure_requested_at: Option<DateTime<Utc>>,
     pub closure_requested_by_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub version: i64,
+}
+
+/// A [`TicketRecord`] as stored.
+#[derive(sqlx::FromRow)]
+struct RawTicketRecord {
+    id: i64,
+    account_id: i64,
+    account_number: i64,
+    account_name: String,
+    summary: String,
+    description: String,
+    opener_id: i64,
+    opener_name: String,
+    status: String,
+    severity: Option<i16>,
+    closure_requested_at: Option<DateTime<Utc>>,
+    closure_requested_by_name: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl TryFrom<RawTicketRecord> for TicketRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(raw: RawTicketRecord) -> Result<Self, Self::Error> {
+        Ok(TicketRecord {
+            id: raw.id,
+            account_id: raw.account_id,
+            account_number: raw.account_number,
+            account_name: raw.account_name,
+            summary: raw.summary,
+            description: raw.description,
+            opener_id: raw.opener_id,
+            opener_name: raw.opener_name,
+            status: super::decode_status(&raw.status)?,
+            severity: super::decode_severity(raw.severity)?,
+            closure_requested_at: raw.closure_requested_at,
+            closure_requested_by_name: raw.closure_requested_by_name,
+            created_at: raw.created_at,
+            updated_at: raw.updated_at,
+            closed_at: raw.closed_at,
+            version: raw.version,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -115,12 +161,12 @@ struct StateRow {
 }
 
 impl StateRow {
-    fn state(&self) -> TicketState {
-        TicketState {
-            status: TicketStatus::from_code(&self.status).unwrap_or(TicketStatus::Open),
-            severity: self.severity.and_then(Severity::from_rank),
+    fn state(&self) -> Result<TicketState, sqlx::Error> {
+        Ok(TicketState {
+            status: super::decode_status(&self.status)?,
+            severity: super::decode_severity(self.severity)?,
             closure_requested: self.closure_requested_at.is_some(),
-        }
+        })
     }
 }
 
@@ -220,7 +266,9 @@ impl Store {
                    JOIN users o ON o.id = t.opener_id \
                    LEFT JOIN users c ON c.id = t.closure_requested_by \
                    WHERE t.id = $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
+        let raw: Option<RawTicketRecord> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
+        Ok(raw.map(TicketRecord::try_from).transpose()?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -328,7 +376,7 @@ impl Store {
                     return Ok(ChangeResult::Duplicate);
                 }
             }
-            let before = row.state();
+            let before = row.state()?;
             let outcome = lifecycle::apply_all(before, changes).map_err(ChangeError::Rule)?;
             if let Some(comment) = comment {
                 sqlx::query("INSERT INTO comments (ticket_id, author_id, body, internal, submission_key, created_at) \

@@ -4,8 +4,14 @@
 use askama::Template;
 
 use super::charts::{ActivityChart, SeverityChart};
-use super::format::Timestamp;
+use chrono::{DateTime, Utc};
+
+use super::format::{Timestamp, timestamp};
 use super::layout::Layout;
+use crate::domain::principal::Principal;
+use crate::domain::ticket::{TicketNumber, TicketStatus};
+use crate::paths;
+use crate::store::TicketRow;
 
 pub struct Tile {
     pub label: String,
@@ -24,6 +30,21 @@ pub struct CriticalRow {
     pub closure_requested: bool,
     pub age: String,
     pub created: Timestamp,
+}
+
+/// A Critical incident as the panel lists it: support staff open the ticket, customers the incident.
+pub fn critical_row(row: TicketRow, principal: &Principal, now: DateTime<Utc>) -> CriticalRow {
+    let number = TicketNumber::from_id(row.id);
+    CriticalRow {
+        number: number.to_string(),
+        href: if principal.is_support() { paths::ticket(number) } else { paths::incident(number) },
+        summary: row.summary,
+        status: row.status.name().to_string(),
+        requires_attention: row.status == TicketStatus::RequiresAttention,
+        closure_requested: row.closure_requested_at.is_some(),
+        age: age((now - row.created_at).num_seconds()),
+        created: timestamp(row.created_at, principal.time_zone),
+    }
 }
 
 pub struct Panel {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use chrono_tz::Tz;
 
-use crate::domain::ticket::{Severity, TicketStatus};
+use crate::domain::ticket::Severity;
 
 /// A moment, shown in the reader's zone, with the exact UTC time for a tooltip and machines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,13 +38,8 @@ pub struct SeverityBadge {
     pub slug: &'static str,
 }
 
-pub fn severity_badge(rank: i16) -> Option<SeverityBadge> {
-    Severity::from_rank(rank).map(|s| SeverityBadge { name: s.name(), slug: s.slug() })
-}
-
-/// The status as users read it; an unknown code (never written by this code) shows as is.
-pub fn status_name(code: &str) -> String {
-    TicketStatus::from_code(code).map_or_else(|| code.to_string(), |s| s.name().to_string())
+pub fn severity_badge(severity: Severity) -> SeverityBadge {
+    SeverityBadge { name: severity.name(), slug: severity.slug() }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use askama::Template;
 
 use super::format::Timestamp;
 use super::layout::Layout;
-use super::ticket_table::Choice;
+use super::widgets::Choice;
 
 pub struct UserListRow {
     pub href: String,

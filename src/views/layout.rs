@@ -1,9 +1,9 @@
 //! What every page shares: title, navigation, the signed-in user, flash messages, CSRF token.
 
+use crate::assets;
 use crate::auth::session::Flash;
 use crate::domain::policy;
 use crate::domain::principal::Principal;
-use crate::http::static_files;
 use crate::paths;
 
 pub struct NavLink {
@@ -31,7 +31,8 @@ pub struct Layout {
     pub nav: Vec<NavSection>,
     pub flashes: Vec<Flash>,
     pub csrf_token: String,
-    pub static_version: &'static str,
+    pub stylesheet_href: &'static str,
+    pub script_href: &'static str,
 }
 
 impl Layout {
@@ -52,7 +53,8 @@ impl Layout {
             nav: principal.map(|p| navigation(p, current_path)).unwrap_or_default(),
             flashes,
             csrf_token,
-            static_version: static_files::version(),
+            stylesheet_href: assets::stylesheet_href(),
+            script_href: assets::script_href(),
         }
     }
 }

@@ -15,8 +15,10 @@ pub mod new_ticket;
 pub mod password;
 pub mod profile;
 pub mod ticket;
+pub mod ticket_csv;
 pub mod ticket_table;
 pub mod two_factor;
+pub mod widgets;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;

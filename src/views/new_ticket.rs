@@ -3,7 +3,7 @@
 use askama::Template;
 
 use super::layout::Layout;
-use super::ticket_table::Choice;
+use super::widgets::Choice;
 
 pub struct PersonChoice {
     pub id: i64,

@@ -4,9 +4,9 @@
 use askama::Template;
 use chrono_tz::Tz;
 
-use super::format::{SeverityBadge, Timestamp, severity_badge, status_name, timestamp};
+use super::format::{SeverityBadge, Timestamp, severity_badge, timestamp};
 use super::layout::Layout;
-use super::ticket_table::Choice;
+use super::widgets::Choice;
 use crate::domain::ticket::{EventKind, Severity, TicketNumber, TicketStatus};
 use crate::store::{CommentRecord, EventRecord, PersonRef, TicketRecord};
 
@@ -127,9 +127,9 @@ impl TicketPage {
         TicketPage {
             layout,
             number: TicketNumber::from_id(ticket.id).to_string(),
-            severity: ticket.severity.and_then(severity_badge),
-            status: status_name(&ticket.status),
-            requires_attention: ticket.status == TicketStatus::RequiresAttention.code(),
+            severity: ticket.severity.map(severity_badge),
+            status: ticket.status.name().to_string(),
+            requires_attention: ticket.status == TicketStatus::RequiresAttention,
             created: timestamp(ticket.created_at, zone),
             updated: timestamp(ticket.updated_at, zone),
             closed: ticket.closed_at.map(|at| timestamp(at, zone)),
@@ -192,20 +192,20 @@ fn history_item(event: &EventRecord, zone: Tz) -> HistoryItem {
 }
 
 /// The severity choices of the desk's label form: "not an incident" and the four severities.
-pub fn severity_choices(current: Option<i16>) -> Vec<Choice> {
+pub fn severity_choices(current: Option<Severity>) -> Vec<Choice> {
     let mut choices =
         vec![Choice { value: String::new(), label: "Not a security incident".into(), selected: current.is_none() }];
     choices.extend(Severity::ALL.into_iter().map(|s| Choice {
         value: s.name().into(),
         label: s.name().into(),
-        selected: current == Some(s.rank()),
+        selected: current == Some(s),
     }));
     choices
 }
 
-pub fn status_choices(current: &str) -> Vec<Choice> {
+pub fn status_choices(current: TicketStatus) -> Vec<Choice> {
     TicketStatus::ACTIVE
         .into_iter()
-        .map(|s| Choice { value: s.code().into(), label: s.name().into(), selected: s.code() == current })
+        .map(|s| Choice { value: s.code().into(), label: s.name().into(), selected: s == current })
         .collect()
 }

@@ -3,8 +3,9 @@
 use askama::Template;
 use chrono_tz::Tz;
 
-use super::format::{SeverityBadge, Timestamp, severity_badge, status_name, timestamp};
+use super::format::{SeverityBadge, Timestamp, severity_badge, timestamp};
 use super::layout::Layout;
+use super::widgets::{Choice, Pager};
 use crate::domain::listing::{Cursor, CursorKey, Labelled, ListKind, ListQuery, PAGE_SIZES, SortDir, SortKey};
 use crate::domain::ticket::{Severity, TicketNumber, TicketStatus};
 use crate::paths;
@@ -85,12 +86,6 @@ pub struct RowView {
     pub account: String,
 }
 
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
 pub struct Filters {
     pub severities: Vec<Choice>,
     pub statuses: Vec<Choice>,
@@ -110,16 +105,6 @@ pub struct CountLink {
     pub count: i64,
     pub href: String,
     pub slug: &'static str,
-}
-
-pub struct Pager {
-    pub summary: String,
-    pub page: u32,
-    pub pages: u32,
-    pub first: Option<String>,
-    pub previous: Option<String>,
-    pub next: Option<String>,
-    pub last: Option<String>,
 }
 
 /// What an empty table says, as the original's troubleshooting does.
@@ -214,9 +199,9 @@ pub fn row_view(screen: Screen, row: &TicketRow, zone: Tz) -> RowView {
         number: number.to_string(),
         href: screen.row_href(number),
         summary: row.summary.clone(),
-        severity: row.severity.and_then(severity_badge),
-        status: status_name(&row.status),
-        requires_attention: row.status == TicketStatus::RequiresAttention.code(),
+        severity: row.severity.map(severity_badge),
+        status: row.status.name().to_string(),
+        requires_attention: row.status == TicketStatus::RequiresAttention,
         closure_requested: row.closure_requested_at.is_some(),
         created: timestamp(row.created_at, zone),
         account: format!("{} ({})", row.account_name, row.account_number),
@@ -323,7 +308,7 @@ fn pager(query: &ListQuery, page: &TicketPage, base: &str) -> Pager {
     let number = if query.cursor == Some(Cursor::Last) { pages } else { query.page };
     let link = |n: u32, cursor: Option<Cursor>| paths::with_query(base, &query.at(n, cursor).to_query_string());
     let key =
-        |row: &TicketRow| CursorKey::of(query.sort, &row.summary, row.severity, &row.status, row.created_at, row.id);
+        |row: &TicketRow| CursorKey::of(query.sort, &row.summary, row.severity, row.status, row.created_at, row.id);
     let first_row = (i64::from(number) - 1) * size + 1;
     let last_row = (first_row + page.rows.len() as i64 - 1).min(total);
     let summary = if page.rows.is_empty() {

@@ -258,7 +258,7 @@ async fn sort_filter_search_paging_and_csv_agree(app: TestApp) {
 /// page, or backward from the last.
 async fn walk(app: &TestApp, scope: &TicketScope, query: &ListQuery, forward: bool) -> Vec<i64> {
     let key =
-        |row: &TicketRow| CursorKey::of(query.sort, &row.summary, row.severity, &row.status, row.created_at, row.id);
+        |row: &TicketRow| CursorKey::of(query.sort, &row.summary, row.severity, row.status, row.created_at, row.id);
     let mut pages: Vec<Vec<i64>> = Vec::new();
     let mut page = query.at(1, if forward { None } else { Some(Cursor::Last) });
     for _ in 0..500 {

@@ -43,7 +43,7 @@ async fn the_main_queries_use_their_indexes(app: TestApp) {
         next.sort,
         &last.summary,
         last.severity,
-        &last.status,
+        last.status,
         last.created_at,
         last.id,
     )));
