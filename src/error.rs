@@ -1,6 +1,6 @@
 //! One error type for the whole web layer. Each variant chooses its status here; the response body
-//! (an HTML page, or JSON under `/api/`) is rendered by `http::errors::render_errors`, which knows
-//! the request. Causes go to the log with the request id, never into a response.
+//! (an HTML page, or JSON under `/api/`) is rendered by `http::middleware::render_errors`, which
+//! knows the request. Causes go to the log with the request id, never into a response.
 
 use std::fmt;
 

@@ -1,8 +1,10 @@
 //! incident-portal: the customer portal of a managed security provider, where customers see their
 //! open security incidents and the provider's support staff triage and close them.
 //!
-//! Layout: `http` (routes → handlers) → `domain` (rules) → `store` (SQLite or PostgreSQL) →
-//! `views` (askama templates). `startup` builds the app that `main` and the tests both run.
+//! Dependencies point down the house: `http` (routes, middleware, thin handlers) → `views` (one
+//! struct per askama template) → `auth` (passwords, sessions, keys) → `store` (SQLite or
+//! PostgreSQL) → `domain` (the rules, free of HTTP and SQL) → `paths`, `clock`, `assets`.
+//! `startup` builds the app that `main` and the tests both run.
 
 pub mod assets;
 pub mod auth;

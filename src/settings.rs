@@ -50,68 +50,61 @@ pub struct Settings {
     pub dashboard_refresh_seconds: u32,
 }
 
-/// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`.
+/// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`. The names come from the
+/// command line's own definition (`cli`), so each is written once.
 #[derive(Debug, thiserror::Error)]
 #[error("{variable} ({flag}): {problem}")]
 pub struct SettingError {
-    variable: &'static str,
-    flag: &'static str,
+    variable: String,
+    flag: String,
     problem: String,
 }
 
-fn bad(variable: &'static str, flag: &'static str, problem: impl Into<String>) -> SettingError {
-    SettingError { variable, flag, problem: problem.into() }
+/// The setting whose `cli` field is `id` has a bad value.
+fn bad(id: &str, problem: impl Into<String>) -> SettingError {
+    let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let arg = command.get_arguments().find(|arg| arg.get_id() == id);
+    debug_assert!(arg.is_some(), "no setting named {id} on the command line");
+    let variable =
+        arg.and_then(|a| a.get_env()).map_or_else(|| id.to_uppercase(), |v| v.to_string_lossy().into_owned());
+    let flag = arg.and_then(|a| a.get_long()).map_or_else(|| id.replace('_', "-"), str::to_string);
+    SettingError { variable, flag: format!("--{flag}"), problem: problem.into() }
 }
 
-fn parse_bool(value: &str, variable: &'static str, flag: &'static str) -> Result<bool, SettingError> {
+fn parse_bool(value: &str, id: &str) -> Result<bool, SettingError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" | "" => Ok(false),
-        _ => Err(bad(variable, flag, format!("\"{value}\" is not true or false"))),
+        _ => Err(bad(id, format!("\"{value}\" is not true or false"))),
     }
 }
 
-fn parse_number(
-    value: &str,
-    range: std::ops::RangeInclusive<u64>,
-    variable: &'static str,
-    flag: &'static str,
-) -> Result<u64, SettingError> {
-    value.trim().parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-        bad(variable, flag, format!("\"{value}\" is not a whole number from {} to {}", range.start(), range.end()))
-    })
+fn parse_number(value: &str, range: std::ops::RangeInclusive<u64>, id: &str) -> Result<u64, SettingError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| bad(id, format!("\"{value}\" is not a whole number from {} to {}", range.start(), range.end())))
 }
 
 impl DatabaseSettings {
     pub fn from_args(args: &DatabaseArgs) -> Result<Self, SettingError> {
         let url = args.database_url.trim();
         if url.is_empty() {
-            return Err(bad("DATABASE_URL", "--database-url", "must not be empty"));
+            return Err(bad("database_url", "must not be empty"));
         }
         let known = ["sqlite:", "postgres://", "postgresql://"];
         if url.contains("://") && !known.iter().any(|prefix| url.starts_with(prefix)) {
-            return Err(bad(
-                "DATABASE_URL",
-                "--database-url",
-                "use sqlite://<file> or postgres://<user>@<host>/<database>",
-            ));
+            return Err(bad("database_url", "use sqlite://<file> or postgres://<user>@<host>/<database>"));
         }
-        let max_connections = parse_number(
-            &args.database_max_connections,
-            1..=1000,
-            "DATABASE_MAX_CONNECTIONS",
-            "--database-max-connections",
-        )?;
-        let acquire = parse_number(
-            &args.database_acquire_timeout_seconds,
-            1..=300,
-            "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
-            "--database-acquire-timeout-seconds",
-        )?;
+        let max_connections = parse_number(&args.database_max_connections, 1..=1000, "database_max_connections")?;
+        let acquire =
+            parse_number(&args.database_acquire_timeout_seconds, 1..=300, "database_acquire_timeout_seconds")?;
         let log_format = match args.log_format.trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(bad("LOG_FORMAT", "--log-format", format!("\"{other}\" is not text or json"))),
+            other => return Err(bad("log_format", format!("\"{other}\" is not text or json"))),
         };
         Ok(DatabaseSettings {
             url: SecretString::from(url.to_string()),
@@ -126,7 +119,7 @@ impl DatabaseSettings {
 
 /// The value is not echoed: it might hold a password (which is refused, but must not print).
 fn public_url(value: Option<&str>, secure_cookies: bool) -> Result<Option<PublicUrl>, SettingError> {
-    let bad = |problem: String| bad("PUBLIC_URL", "--public-url", problem);
+    let bad = |problem: String| bad("public_url", problem);
     let url = match value.map(str::trim) {
         None | Some("") => None,
         Some(text) => Some(PublicUrl::parse(text).map_err(|problem| bad(problem.to_string()))?),
@@ -147,45 +140,32 @@ fn public_url(value: Option<&str>, secure_cookies: bool) -> Result<Option<Public
 impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Self, SettingError> {
         let database = DatabaseSettings::from_args(&args.database)?;
-        let bind = args.bind.trim().parse::<SocketAddr>().map_err(|_| {
-            bad(
-                "BIND_ADDRESS",
-                "--bind",
-                format!("\"{}\" is not an address and port such as 127.0.0.1:8080", args.bind),
-            )
-        })?;
+        let bind =
+            args.bind.trim().parse::<SocketAddr>().map_err(|_| {
+                bad("bind", format!("\"{}\" is not an address and port such as 127.0.0.1:8080", args.bind))
+            })?;
         let session_key = match args.session_key.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(key) if key.len() < 32 => {
-                return Err(bad("SESSION_KEY", "--session-key", "must be at least 32 characters long"));
+                return Err(bad("session_key", "must be at least 32 characters long"));
             }
             Some(key) => Some(SecretString::from(key.to_string())),
         };
-        let idle = parse_number(
-            &args.session_idle_timeout_minutes,
-            1..=24 * 60,
-            "SESSION_IDLE_TIMEOUT_MINUTES",
-            "--session-idle-timeout-minutes",
-        )?;
-        let absolute = parse_number(
-            &args.session_absolute_timeout_hours,
-            1..=24 * 30,
-            "SESSION_ABSOLUTE_TIMEOUT_HOURS",
-            "--session-absolute-timeout-hours",
-        )?;
-        let secure_cookies = parse_bool(&args.secure_cookies, "SECURE_COOKIES", "--secure-cookies")?;
+        let idle = parse_number(&args.session_idle_timeout_minutes, 1..=24 * 60, "session_idle_timeout_minutes")?;
+        let absolute =
+            parse_number(&args.session_absolute_timeout_hours, 1..=24 * 30, "session_absolute_timeout_hours")?;
+        let secure_cookies = parse_bool(&args.secure_cookies, "secure_cookies")?;
         let public_url = public_url(args.public_url.as_deref(), secure_cookies)?;
         let default_workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = match &args.workers {
-            Some(w) => parse_number(w, 1..=256, "WORKERS", "--workers")? as usize,
+            Some(w) => parse_number(w, 1..=256, "workers")? as usize,
             None => default_workers,
         };
         let api_key_encryption = match args.api_key_encryption_key.as_deref().map(str::trim) {
             Some(key) if !key.is_empty() => {
                 if crate::auth::api_key::SecretCipher::from_base64(key).is_none() {
                     return Err(bad(
-                        "API_KEY_ENCRYPTION_KEY",
-                        "--api-key-encryption-key",
+                        "api_key_encryption_key",
                         "must be 32 random bytes, base64-encoded (openssl rand -base64 32)",
                     ));
                 }
@@ -193,18 +173,8 @@ impl Settings {
             }
             _ => ApiKeyEncryption::File(args.api_key_encryption_key_file.trim().into()),
         };
-        let rate = parse_number(
-            &args.api_rate_limit_per_minute,
-            1..=1_000_000,
-            "API_RATE_LIMIT_PER_MINUTE",
-            "--api-rate-limit-per-minute",
-        )?;
-        let refresh = parse_number(
-            &args.dashboard_refresh_seconds,
-            1..=3600,
-            "DASHBOARD_REFRESH_SECONDS",
-            "--dashboard-refresh-seconds",
-        )?;
+        let rate = parse_number(&args.api_rate_limit_per_minute, 1..=1_000_000, "api_rate_limit_per_minute")?;
+        let refresh = parse_number(&args.dashboard_refresh_seconds, 1..=3600, "dashboard_refresh_seconds")?;
         Ok(Settings {
             api_key_encryption,
             api_rate_limit_per_minute: rate as u32,
@@ -217,7 +187,7 @@ impl Settings {
             public_url,
             idle_timeout: chrono::Duration::minutes(idle as i64),
             absolute_timeout: chrono::Duration::hours(absolute as i64),
-            trust_proxy_headers: parse_bool(&args.trust_proxy_headers, "TRUST_PROXY_HEADERS", "--trust-proxy-headers")?,
+            trust_proxy_headers: parse_bool(&args.trust_proxy_headers, "trust_proxy_headers")?,
             workers,
         })
     }

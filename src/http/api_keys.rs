@@ -17,8 +17,7 @@ use crate::domain::principal::Principal;
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
-use crate::views::api_keys::{ApiKeysPage, KeyRow, NewKey};
-use crate::views::format::timestamp;
+use crate::views::api_keys::{ApiKeysPage, NewKey, key_row};
 use crate::views::render;
 
 async fn page(
@@ -37,15 +36,9 @@ async fn page(
         .await?
         .into_iter()
         .filter(|k| access.may_see(principal, k.user_id))
-        .map(|k| KeyRow {
-            revoke_action: (k.revoked_at.is_none() && access.may_revoke(principal, k.user_id))
-                .then(|| paths::revoke_api_key(&k.key_id)),
-            name: k.name,
-            key_id: k.key_id,
-            owner: format!("{} ({})", k.user_name, k.user_email),
-            created: timestamp(k.created_at, zone),
-            last_used: k.last_used_at.map(|at| timestamp(at, zone)),
-            revoked: k.revoked_at.map(|at| timestamp(at, zone)),
+        .map(|k| {
+            let revocable = k.revoked_at.is_none() && access.may_revoke(principal, k.user_id);
+            key_row(k, revocable, zone)
         })
         .collect();
     Ok(ApiKeysPage {

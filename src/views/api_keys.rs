@@ -2,8 +2,12 @@
 
 use askama::Template;
 
-use super::format::Timestamp;
+use chrono_tz::Tz;
+
+use super::format::{Timestamp, timestamp};
 use super::layout::Layout;
+use crate::paths;
+use crate::store::ApiKeyRecord;
 
 pub struct KeyRow {
     pub name: String,
@@ -36,4 +40,17 @@ pub struct ApiKeysPage {
     pub name: String,
     pub error: Option<String>,
     pub docs_href: &'static str,
+}
+
+/// A key as the list shows it; `revocable` offers the revoke button.
+pub fn key_row(key: ApiKeyRecord, revocable: bool, zone: Tz) -> KeyRow {
+    KeyRow {
+        revoke_action: revocable.then(|| paths::revoke_api_key(&key.key_id)),
+        owner: format!("{} ({})", key.user_name, key.user_email),
+        created: timestamp(key.created_at, zone),
+        last_used: key.last_used_at.map(|at| timestamp(at, zone)),
+        revoked: key.revoked_at.map(|at| timestamp(at, zone)),
+        name: key.name,
+        key_id: key.key_id,
+    }
 }

@@ -2,9 +2,14 @@
 
 use askama::Template;
 
-use super::format::Timestamp;
+use chrono_tz::Tz;
+
+use super::format::{Timestamp, timestamp};
 use super::layout::Layout;
 use super::widgets::Choice;
+use crate::domain::permission::Permission;
+use crate::paths;
+use crate::store::{AccountUser, RoleRecord};
 
 pub struct UserListRow {
     pub href: String,
@@ -148,4 +153,41 @@ pub struct DeleteRolePage {
     pub action: String,
     pub back_href: String,
     pub members: Vec<String>,
+}
+
+/// "First Last", as the user gave them.
+pub fn display_name(user: &AccountUser) -> String {
+    format!("{} {}", user.user.first_name, user.user.last_name).trim().to_string()
+}
+
+/// A user as the list shows them, with the names of their roles among `roles`.
+pub fn user_list_row(user: AccountUser, roles: &[RoleRecord], zone: Tz) -> UserListRow {
+    let role_names: Vec<&str> =
+        roles.iter().filter(|r| user.role_ids.contains(&r.id)).map(|r| r.name.as_str()).collect();
+    UserListRow {
+        href: paths::user(user.user.id),
+        name: display_name(&user),
+        roles: role_names.join(", "),
+        last_sign_in: user.user.last_sign_in_at.map(|at| timestamp(at, zone)),
+        email: user.user.email,
+        enabled: user.user.enabled,
+        api_keys: user.user.api_keys,
+        two_factor: user.user.two_factor,
+    }
+}
+
+/// A role as the list shows it, with the permissions it `granted`.
+pub fn role_list_row(role: RoleRecord, granted: &[Permission]) -> RoleListRow {
+    RoleListRow {
+        href: paths::role(role.id),
+        permissions: granted.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
+        builtin: role.builtin.is_some(),
+        members: role.member_ids.len(),
+        name: role.name,
+    }
+}
+
+/// A member of a role; `remove_action` when the reader may take them out.
+pub fn member_row(user: &AccountUser, remove_action: Option<String>) -> MemberRow {
+    MemberRow { name: display_name(user), email: user.user.email.clone(), remove_action }
 }

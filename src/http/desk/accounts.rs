@@ -16,8 +16,7 @@ use crate::http::respond::see_other;
 use crate::paths;
 use crate::state::AppState;
 use crate::store::NewUser;
-use crate::views::desk::accounts::{AccountDraft, AccountRow, AccountsPage, NewAccountPage};
-use crate::views::format::timestamp;
+use crate::views::desk::accounts::{AccountDraft, AccountsPage, NewAccountPage, account_row};
 use crate::views::render;
 
 #[tracing::instrument(skip_all)]
@@ -28,20 +27,7 @@ pub async fn accounts(
 ) -> Result<HttpResponse, AppError> {
     let principal = support_admin_only(&ctx, &state, &req).await?;
     let zone = principal.time_zone;
-    let accounts = state
-        .store
-        .list_accounts()
-        .await?
-        .into_iter()
-        .map(|a| AccountRow {
-            queue_href: paths::with_query(paths::DESK_QUEUE, &format!("account={}", a.number)),
-            number: a.number,
-            name: a.name,
-            users: a.users,
-            open_incidents: a.open_incidents,
-            created: timestamp(a.created_at, zone),
-        })
-        .collect();
+    let accounts = state.store.list_accounts().await?.into_iter().map(|a| account_row(a, zone)).collect();
     render(
         StatusCode::OK,
         &AccountsPage { layout: ctx.layout("Accounts"), accounts, new_account_href: paths::DESK_NEW_ACCOUNT },

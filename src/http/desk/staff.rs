@@ -17,8 +17,7 @@ use crate::http::respond::see_other;
 use crate::paths;
 use crate::state::AppState;
 use crate::store::NewUser;
-use crate::views::desk::staff::{StaffDraft, StaffPage, StaffRow};
-use crate::views::format::timestamp;
+use crate::views::desk::staff::{StaffDraft, StaffPage, staff_row};
 use crate::views::render;
 
 async fn staff_page(
@@ -32,15 +31,10 @@ async fn staff_page(
         .list_staff()
         .await?
         .into_iter()
-        .map(|m| StaffRow {
-            name: m.name,
-            email: m.email,
-            role: if m.is_support_admin { "Support administrator" } else { "Support agent" },
-            enabled: m.enabled,
-            two_factor: m.two_factor,
-            reset_two_factor_action: (m.two_factor && m.id != principal.user_id)
-                .then(|| paths::reset_staff_two_factor(m.id)),
-            last_sign_in: m.last_sign_in_at.map(|at| timestamp(at, principal.time_zone)),
+        .map(|m| {
+            // Another administrator resets one's own two-factor sign-in.
+            let resettable = m.two_factor && m.id != principal.user_id;
+            staff_row(m, resettable, principal.time_zone)
         })
         .collect();
     Ok(StaffPage { layout: ctx.layout("Support staff"), action: paths::DESK_STAFF, staff, draft })

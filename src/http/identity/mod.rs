@@ -13,10 +13,6 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::{AccountUser, IdentityError};
 
-pub(super) fn display_name(user: &AccountUser) -> String {
-    format!("{} {}", user.user.first_name, user.user.last_name).trim().to_string()
-}
-
 pub(super) async fn audit(
     state: &AppState,
     req: &HttpRequest,

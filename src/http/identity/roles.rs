@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{account_user, audit, display_name, identity_error};
+use super::{account_user, audit, identity_error};
 use crate::auth::session::FlashLevel;
 use crate::domain::features;
 use crate::domain::identity::IdentityRule;
@@ -20,7 +20,8 @@ use crate::paths;
 use crate::state::AppState;
 use crate::store::{IdentityError, RoleRecord};
 use crate::views::identity::{
-    Candidate, DeleteRolePage, MemberRow, PermissionOption, RoleListRow, RolePage, RolesPage, UnlockView,
+    Candidate, DeleteRolePage, PermissionOption, RolePage, RolesPage, UnlockView, display_name, member_row,
+    role_list_row,
 };
 use crate::views::render;
 
@@ -73,12 +74,9 @@ async fn roles_page(
         .account_roles(access.account_id)
         .await?
         .into_iter()
-        .map(|r| RoleListRow {
-            href: paths::role(r.id),
-            permissions: role_permissions(&r).iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
-            builtin: r.builtin.is_some(),
-            members: r.member_ids.len(),
-            name: r.name,
+        .map(|r| {
+            let granted = role_permissions(&r);
+            role_list_row(r, &granted)
         })
         .collect();
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
@@ -149,11 +147,7 @@ async fn role_page(
     let members = users
         .iter()
         .filter(|u| role.member_ids.contains(&u.user.id))
-        .map(|u| MemberRow {
-            name: display_name(u),
-            email: u.user.email.clone(),
-            remove_action: access.write.then(|| paths::remove_role_member(role.id, u.user.id)),
-        })
+        .map(|u| member_row(u, access.write.then(|| paths::remove_role_member(role.id, u.user.id))))
         .collect();
     let candidates = users
         .iter()

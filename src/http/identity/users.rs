@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{account_user, audit, display_name, identity_error};
+use super::{account_user, audit, identity_error};
 use crate::auth::session::FlashLevel;
 use crate::domain::identity::IdentityRule;
 use crate::domain::input;
@@ -19,7 +19,7 @@ use crate::paths;
 use crate::state::AppState;
 use crate::store::{IdentityError, NewUser};
 use crate::views::format::timestamp;
-use crate::views::identity::{NewUserPage, RoleCheck, UserDraft, UserListRow, UserPage, UsersPage};
+use crate::views::identity::{NewUserPage, RoleCheck, UserDraft, UserPage, UsersPage, display_name, user_list_row};
 use crate::views::render;
 use crate::views::widgets::Choice;
 
@@ -46,21 +46,7 @@ pub async fn users(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpR
         .account_users(access.account_id)
         .await?
         .into_iter()
-        .map(|u| UserListRow {
-            href: paths::user(u.user.id),
-            name: display_name(&u),
-            roles: roles
-                .iter()
-                .filter(|r| u.role_ids.contains(&r.id))
-                .map(|r| r.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            email: u.user.email,
-            enabled: u.user.enabled,
-            api_keys: u.user.api_keys,
-            two_factor: u.user.two_factor,
-            last_sign_in: u.user.last_sign_in_at.map(|at| timestamp(at, principal.time_zone)),
-        })
+        .map(|u| user_list_row(u, &roles, principal.time_zone))
         .collect();
     let page = UsersPage {
         layout: ctx.layout("Users"),

@@ -1,6 +1,10 @@
 use askama::Template;
 
-use crate::views::format::Timestamp;
+use chrono_tz::Tz;
+
+use crate::paths;
+use crate::store::AccountSummary;
+use crate::views::format::{Timestamp, timestamp};
 use crate::views::layout::Layout;
 
 pub struct AccountRow {
@@ -37,4 +41,16 @@ pub struct NewAccountPage {
     pub layout: Layout,
     pub action: &'static str,
     pub draft: AccountDraft,
+}
+
+/// An account as the list shows it, with a link to its tickets in the queue.
+pub fn account_row(account: AccountSummary, zone: Tz) -> AccountRow {
+    AccountRow {
+        queue_href: paths::with_query(paths::DESK_QUEUE, &format!("account={}", account.number)),
+        number: account.number,
+        name: account.name,
+        users: account.users,
+        open_incidents: account.open_incidents,
+        created: timestamp(account.created_at, zone),
+    }
 }

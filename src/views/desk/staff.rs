@@ -1,6 +1,10 @@
 use askama::Template;
 
-use crate::views::format::Timestamp;
+use chrono_tz::Tz;
+
+use crate::paths;
+use crate::store::StaffMember;
+use crate::views::format::{Timestamp, timestamp};
 use crate::views::layout::Layout;
 
 pub struct StaffRow {
@@ -30,4 +34,17 @@ pub struct StaffPage {
     pub action: &'static str,
     pub staff: Vec<StaffRow>,
     pub draft: StaffDraft,
+}
+
+/// A staff member as the list shows them; `resettable` offers the two-factor reset.
+pub fn staff_row(member: StaffMember, resettable: bool, zone: Tz) -> StaffRow {
+    StaffRow {
+        role: if member.is_support_admin { "Support administrator" } else { "Support agent" },
+        enabled: member.enabled,
+        two_factor: member.two_factor,
+        reset_two_factor_action: resettable.then(|| paths::reset_staff_two_factor(member.id)),
+        last_sign_in: member.last_sign_in_at.map(|at| timestamp(at, zone)),
+        name: member.name,
+        email: member.email,
+    }
 }
