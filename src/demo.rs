@@ -58,9 +58,23 @@ pub const ACCOUNTS: [DemoAccount; 3] = [
 
 use BuiltinRole::{Admin, Billing, Technical};
 
+/// The demo users' email addresses, by first name: [`USERS`] and the tests both use these.
+pub const TESS: &str = "tess.tech@northwind.example";
+pub const RILEY: &str = "riley.recipient@northwind.example";
+pub const AVERY: &str = "avery.admin@northwind.example";
+pub const BILLIE: &str = "billie.billing@northwind.example";
+pub const DANA: &str = "dana.dashboard@northwind.example";
+pub const DORA: &str = "dora.disabled@northwind.example";
+pub const CASEY: &str = "casey.admin@contoso.example";
+pub const CAMERON: &str = "cameron.tech@contoso.example";
+pub const FRANKIE: &str = "frankie.admin@fabrikam.example";
+pub const FERN: &str = "fern.tech@fabrikam.example";
+pub const SAM: &str = "sam.agent@support.example";
+pub const MORGAN: &str = "morgan.lead@support.example";
+
 pub const USERS: [DemoUser; 12] = [
     DemoUser {
-        email: "tess.tech@northwind.example",
+        email: TESS,
         first_name: "Tess",
         last_name: "Okafor",
         account: Some(0),
@@ -71,7 +85,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Technical user: opens many tickets; sees open incidents of every severity (dates in New York time)",
     },
     DemoUser {
-        email: "riley.recipient@northwind.example",
+        email: RILEY,
         first_name: "Riley",
         last_name: "Chen",
         account: Some(0),
@@ -82,7 +96,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Recipient but never opener: sees only the incidents they are listed on (dates in Tokyo time)",
     },
     DemoUser {
-        email: "avery.admin@northwind.example",
+        email: AVERY,
         first_name: "Avery",
         last_name: "Quinn",
         account: Some(0),
@@ -93,7 +107,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Account administrator: sees only their own and received incidents, like everyone",
     },
     DemoUser {
-        email: "billie.billing@northwind.example",
+        email: BILLIE,
         first_name: "Billie",
         last_name: "Park",
         account: Some(0),
@@ -104,7 +118,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Billing only: lacks Read Dashboard Statistics, so Security Incidents answers 403 naming it",
     },
     DemoUser {
-        email: "dana.dashboard@northwind.example",
+        email: DANA,
         first_name: "Dana",
         last_name: "Brooks",
         account: Some(0),
@@ -115,7 +129,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Custom role with Read Dashboard Statistics only: lacks Read Ticket (403 naming it)",
     },
     DemoUser {
-        email: "dora.disabled@northwind.example",
+        email: DORA,
         first_name: "Dora",
         last_name: "Frost",
         account: Some(0),
@@ -126,7 +140,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Disabled user: cannot sign in (same message as a wrong password)",
     },
     DemoUser {
-        email: "casey.admin@contoso.example",
+        email: CASEY,
         first_name: "Casey",
         last_name: "Diaz",
         account: Some(1),
@@ -137,7 +151,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Administrator of another account: never sees Northwind's incidents",
     },
     DemoUser {
-        email: "cameron.tech@contoso.example",
+        email: CAMERON,
         first_name: "Cameron",
         last_name: "Reyes",
         account: Some(1),
@@ -148,7 +162,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Technical user of Contoso Retail",
     },
     DemoUser {
-        email: "frankie.admin@fabrikam.example",
+        email: FRANKIE,
         first_name: "Frankie",
         last_name: "Novak",
         account: Some(2),
@@ -159,7 +173,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Administrator of Fabrikam Energy",
     },
     DemoUser {
-        email: "fern.tech@fabrikam.example",
+        email: FERN,
         first_name: "Fern",
         last_name: "Ito",
         account: Some(2),
@@ -170,7 +184,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Technical user of Fabrikam Energy",
     },
     DemoUser {
-        email: "sam.agent@support.example",
+        email: SAM,
         first_name: "Sam",
         last_name: "Rivera",
         account: None,
@@ -181,7 +195,7 @@ pub const USERS: [DemoUser; 12] = [
         shows: "Support agent: the incident queue across every account",
     },
     DemoUser {
-        email: "morgan.lead@support.example",
+        email: MORGAN,
         first_name: "Morgan",
         last_name: "Lee",
         account: None,

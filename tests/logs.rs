@@ -3,7 +3,8 @@
 //! secret or signature appears in any line. Its own test binary, because the log subscriber is
 //! global to a process.
 
-#[allow(dead_code)]
+// The integration tests' helpers, of which this binary uses a few.
+#[allow(dead_code, unused_imports)]
 #[path = "integration/helpers.rs"]
 mod helpers;
 

@@ -17,15 +17,7 @@ use secrecy::SecretString;
 use sqlx::Connection;
 
 pub const PASSWORD: &str = demo::DEMO_PASSWORD;
-pub const TESS: &str = "tess.tech@northwind.example";
-pub const RILEY: &str = "riley.recipient@northwind.example";
-pub const AVERY: &str = "avery.admin@northwind.example";
-pub const BILLIE: &str = "billie.billing@northwind.example";
-pub const DANA: &str = "dana.dashboard@northwind.example";
-pub const DORA: &str = "dora.disabled@northwind.example";
-pub const CASEY: &str = "casey.admin@contoso.example";
-pub const SAM: &str = "sam.agent@support.example";
-pub const MORGAN: &str = "morgan.lead@support.example";
+pub use incident_portal::demo::{AVERY, BILLIE, CASEY, DANA, DORA, MORGAN, RILEY, SAM, TESS};
 
 /// The key every test app encrypts secrets with (the demo's two-factor secrets are encrypted
 /// with it when the template database is made).
@@ -41,9 +33,11 @@ pub fn demo_code(clock: &Clock) -> String {
     totp::code_at(&secret, clock.now().timestamp())
 }
 
-/// Does signing in as this demo user ask for a two-factor code?
+/// Does signing in as this demo user ask for a two-factor code? (Only the support staff have
+/// set it up.)
 pub fn is_staff(email: &str) -> bool {
-    email.ends_with("@support.example")
+    let user = demo::USERS.iter().find(|user| user.email == email);
+    user.unwrap_or_else(|| panic!("{email} is not a demo user")).account.is_none()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
