@@ -5,7 +5,7 @@
 
 // The integration tests' helpers, of which this binary uses a few.
 #[allow(dead_code, unused_imports)]
-#[path = "integration/helpers.rs"]
+#[path = "integration/helpers/mod.rs"]
 mod helpers;
 
 use std::io::Write;

@@ -1,0 +1,146 @@
+//! The portal under test: started on a random port with a fresh database, as `main` starts it.
+
+use std::time::Duration;
+
+use incident_portal::auth::api_key::SecretCipher;
+use incident_portal::clock::Clock;
+use incident_portal::settings::{DatabaseSettings, LogFormat, Settings};
+use incident_portal::startup::Application;
+use incident_portal::store::{PoolSettings, Store};
+use secrecy::SecretString;
+
+use super::database::{Backend, TestDatabase, create_database};
+
+/// The key every test app encrypts secrets with (the demo's two-factor secrets are encrypted
+/// with it when the template database is made).
+pub const CIPHER_KEY: &str = "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=";
+
+pub fn cipher() -> SecretCipher {
+    SecretCipher::from_base64(CIPHER_KEY).expect("a 32-byte test key")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub store: Store,
+    pub clock: Clock,
+    /// The key the app encrypts API key secrets with.
+    pub api_cipher: SecretCipher,
+    pub database_url: String,
+    _database: TestDatabase,
+}
+
+pub fn settings(database_url: &str) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        database: DatabaseSettings {
+            url: SecretString::from(database_url.to_string()),
+            pool: PoolSettings { max_connections: 5, acquire_timeout: Duration::from_secs(3) },
+            log_format: LogFormat::Text,
+        },
+        demo: false,
+        session_key: Some(SecretString::from("a test session key that is long enough to use".to_string())),
+        secure_cookies: false,
+        public_url: None,
+        idle_timeout: chrono::Duration::minutes(30),
+        absolute_timeout: chrono::Duration::hours(12),
+        trust_proxy_headers: false,
+        workers: 1,
+        api_key_encryption: incident_portal::settings::ApiKeyEncryption::Key(SecretString::from(CIPHER_KEY)),
+        api_rate_limit_per_minute: 30,
+        dashboard_refresh_seconds: 1,
+    }
+}
+
+/// The portal on a fresh copy of the demo data; `None` when PostgreSQL is asked for but
+/// not available (and not required).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_via(backend, |url| url).await
+}
+
+/// The portal on a fresh database whose URL `route` may change (to reach it through a proxy).
+pub async fn spawn_app_via(backend: Backend, route: impl FnOnce(String) -> String) -> Option<TestApp> {
+    spawn_app_with(backend, route, |_| {}).await
+}
+
+/// The portal with a database pool of `max_connections`.
+pub async fn spawn_app_with_pool(backend: Backend, max_connections: u32) -> Option<TestApp> {
+    spawn_app_with(backend, |url| url, |settings| settings.database.pool.max_connections = max_connections).await
+}
+
+/// The portal with settings `adjust` changes.
+pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    spawn_app_with(backend, |url| url, adjust).await
+}
+
+async fn spawn_app_with(
+    backend: Backend,
+    route: impl FnOnce(String) -> String,
+    adjust: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    if std::env::var("TEST_LOG").is_ok() {
+        incident_portal::telemetry::init(LogFormat::Text, std::io::stdout);
+    }
+    let (url, database) = create_database(backend).await?;
+    let url = route(url);
+    let mut settings = settings(&url);
+    adjust(&mut settings);
+    let api_cipher = cipher();
+    let store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
+    store.migrate().await.expect("migrations run");
+    let clock = Clock::system();
+    let app = Application::build_with_store(settings, store.clone(), clock.clone()).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp { address, store, clock, api_cipher, database_url: url, _database: database })
+}
+
+impl TestApp {
+    /// Another instance of the portal on the same database, with a pool of its own, as a second
+    /// server behind a load balancer would be; its address.
+    pub async fn another_instance(&self) -> String {
+        let settings = settings(&self.database_url);
+        let store = Store::connect(&self.database_url, &settings.database.pool).expect("a valid database URL");
+        let app = Application::build_with_store(settings, store, self.clock.clone()).await.expect("the app starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+}
+
+/// Runs each named test `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
+/// After `configured by adjust;` the apps start with settings changed by the calling module's
+/// `fn adjust(&mut Settings)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    (configured by $adjust:ident; $($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with super::$adjust; $($name),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with |_| {}; $($name),*);
+    };
+    (@with $adjust:expr; $($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_app_configured($crate::helpers::Backend::Sqlite, $adjust)
+                        .await
+                        .expect("SQLite always works");
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) =
+                        $crate::helpers::spawn_app_configured($crate::helpers::Backend::Postgres, $adjust).await
+                    {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,19 @@
+//! Starts the real portal on a random port with a fresh database (SQLite, or PostgreSQL when it is
+//! reachable) filled with the demo data set, and talks HTTP to it. One file per concern; every
+//! test module takes them all with `use crate::helpers::*;`.
+
+mod api_signing;
+mod app;
+mod database;
+mod fixtures;
+mod http;
+/// Only methods of `TestApp`, nothing to re-export.
+mod queries;
+mod sign_in;
+
+pub use api_signing::*;
+pub use app::*;
+pub use database::*;
+pub use fixtures::*;
+pub use http::*;
+pub use sign_in::*;
