@@ -93,11 +93,7 @@ async fn the_panel_fragment_refreshes_without_counting_as_activity(app: TestApp)
 }
 
 async fn times(app: &TestApp, sql: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
-    match &app.store {
-        incident_portal::store::Store::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
-        incident_portal::store::Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
-    }
+    app.scalars(sql).await
 }
 
 /// The chart's table of (day, opened, closed) rows.

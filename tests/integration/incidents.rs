@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use incident_portal::domain::listing::{Cursor, CursorKey, ListKind, ListQuery};
 use incident_portal::domain::policy::{self, TicketFacts, TicketScope, can_see_ticket};
 use incident_portal::domain::principal::Principal;
-use incident_portal::store::{Store, TicketRow};
+use incident_portal::store::TicketRow;
 
 use crate::helpers::*;
 use crate::on_both_backends;
@@ -21,16 +21,8 @@ struct TicketFactsRow {
 async fn expected_visible(app: &TestApp, principal: &Principal) -> BTreeSet<String> {
     let tickets_sql = "SELECT id, account_id, opener_id, severity, status FROM tickets";
     let recipients_sql = "SELECT ticket_id, user_id FROM ticket_recipients";
-    let (tickets, recipients): (Vec<TicketFactsRow>, Vec<(i64, i64)>) = match &app.store {
-        Store::Sqlite(pool, _) => (
-            sqlx::query_as(tickets_sql).fetch_all(pool).await.unwrap(),
-            sqlx::query_as(recipients_sql).fetch_all(pool).await.unwrap(),
-        ),
-        Store::Postgres(pool) => (
-            sqlx::query_as(tickets_sql).fetch_all(pool).await.unwrap(),
-            sqlx::query_as(recipients_sql).fetch_all(pool).await.unwrap(),
-        ),
-    };
+    let tickets: Vec<TicketFactsRow> = app.rows(tickets_sql).await;
+    let recipients: Vec<(i64, i64)> = app.rows(recipients_sql).await;
     tickets
         .iter()
         .filter(|t| t.severity.is_some() && t.status != "closed")
@@ -177,10 +169,7 @@ async fn a_user_without_open_incidents_is_told_why_the_table_is_empty(app: TestA
     let riley = app.user_id(RILEY).await;
     let sam = app.user_id(SAM).await;
     let sql = format!("SELECT ticket_id FROM ticket_visibility WHERE user_id = {riley} AND status <> 'closed'");
-    let open: Vec<i64> = match &app.store {
-        Store::Sqlite(pool, _) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap(),
-        Store::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap(),
-    };
+    let open: Vec<i64> = app.scalars(&sql).await;
     for id in open {
         let close = [incident_portal::domain::lifecycle::Change::Close];
         app.store.change_ticket(id, sam, None, None, &close, app.clock.now()).await.unwrap();

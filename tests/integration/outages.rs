@@ -9,10 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use incident_portal::store::Store;
-
 use crate::helpers::*;
-use crate::on_both_backends;
+use crate::{on_both_backends, on_test_pool};
 
 /// Forwards connections to PostgreSQL; `cut` drops every open connection and refuses new ones
 /// until `restore`, as a stopped and restarted server would. `stop` and `silence` close the port
@@ -218,16 +216,10 @@ async fn readyz_says_503_within_a_second_while_postgres_is_stopped_or_silent_and
 /// `/readyz` while the test holds every connection of the app's pool.
 async fn readyz_with_every_connection_taken(app: &TestApp) -> (u16, String, Duration) {
     use futures_util::future::try_join_all;
-    match &app.store {
-        Store::Sqlite(pool, _) => {
-            let _taken = try_join_all((0..pool.options().get_max_connections()).map(|_| pool.acquire())).await.unwrap();
-            readyz(app).await
-        }
-        Store::Postgres(pool) => {
-            let _taken = try_join_all((0..pool.options().get_max_connections()).map(|_| pool.acquire())).await.unwrap();
-            readyz(app).await
-        }
-    }
+    on_test_pool!(&app.store, pool => {
+        let _taken = try_join_all((0..pool.options().get_max_connections()).map(|_| pool.acquire())).await.unwrap();
+        readyz(app).await
+    })
 }
 
 async fn readyz_says_503_within_a_second_while_every_connection_is_taken(app: TestApp) {

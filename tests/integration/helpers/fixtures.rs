@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use incident_portal::store::Store;
 
 use super::app::TestApp;
 use super::sign_in::{BILLIE, RILEY, SAM, TESS};
@@ -48,13 +47,7 @@ impl TestApp {
     }
 
     pub async fn ticket_status(&self, id: i64) -> String {
-        let sql = format!("SELECT status FROM tickets WHERE id = {id}");
-        let sql = sqlx::AssertSqlSafe(sql);
-        match &self.store {
-            Store::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_one(pool).await,
-            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-        }
-        .unwrap()
+        self.scalar(&format!("SELECT status FROM tickets WHERE id = {id}")).await
     }
 
     /// Everything a refused request must leave as it was (the audit log may grow: refusals are
@@ -93,20 +86,8 @@ impl TestApp {
         type Times = Vec<(i64, String, DateTime<Utc>, Option<DateTime<Utc>>)>;
         type Counts = Vec<(i64, i64, String, i64)>;
         type Activity = Vec<(i64, i64, i64, i64)>;
-        let (counted, actual, rows, activity): (Counts, Counts, Times, Activity) = match &self.store {
-            Store::Sqlite(pool, _) => (
-                sqlx::query_as(counted).fetch_all(pool).await.unwrap(),
-                sqlx::query_as(actual).fetch_all(pool).await.unwrap(),
-                sqlx::query_as(rows).fetch_all(pool).await.unwrap(),
-                sqlx::query_as(activity).fetch_all(pool).await.unwrap(),
-            ),
-            Store::Postgres(pool) => (
-                sqlx::query_as(counted).fetch_all(pool).await.unwrap(),
-                sqlx::query_as(actual).fetch_all(pool).await.unwrap(),
-                sqlx::query_as(rows).fetch_all(pool).await.unwrap(),
-                sqlx::query_as(activity).fetch_all(pool).await.unwrap(),
-            ),
-        };
+        let (counted, actual): (Counts, Counts) = (self.rows(counted).await, self.rows(actual).await);
+        let (rows, activity): (Times, Activity) = (self.rows(rows).await, self.rows(activity).await);
         assert_eq!(counted, actual, "incident_counts follow ticket_visibility");
         let mut expected = BTreeMap::<(i64, i64), (i64, i64)>::new();
         for (user, zone, created, closed) in rows {

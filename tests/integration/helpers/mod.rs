@@ -7,7 +7,7 @@ mod app;
 mod database;
 mod fixtures;
 mod http;
-/// Only methods of `TestApp`, nothing to re-export.
+/// Only methods of `TestApp` and `on_test_pool!`, nothing to re-export.
 mod queries;
 mod sign_in;
 
