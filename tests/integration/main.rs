@@ -16,6 +16,7 @@ mod outages;
 mod plans;
 mod public_url;
 mod route_matrix;
+mod schema;
 mod security;
 mod sign_in;
 mod startup;
