@@ -7,7 +7,7 @@ mod app;
 mod database;
 mod fixtures;
 mod http;
-/// Only methods of `TestApp` and `on_test_pool!`, nothing to re-export.
+/// Methods of `TestApp` and the `on_test_pool!` macro: nothing a test names by path.
 mod queries;
 mod sign_in;
 

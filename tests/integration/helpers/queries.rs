@@ -62,6 +62,7 @@ impl TestApp {
         self.scalars(sql).await
     }
 
+    /// The one integer `sql` returns: a count, or an id or version.
     pub async fn count(&self, sql: &str) -> i64 {
         self.scalar(sql).await
     }
