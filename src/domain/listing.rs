@@ -3,11 +3,9 @@
 //! Security Incidents screen, a customer's Support > Tickets and the support queue; their
 //! [`ListKind`] decides which filters exist and what they default to.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+pub use super::cursor::{Cursor, CursorKey};
 use super::ticket::{Severity, TicketNumber, TicketStatus};
 
 pub const PAGE_SIZES: [u32; 3] = [25, 50, 100];
@@ -187,67 +185,6 @@ pub struct ListQuery {
     /// Where the page starts relative to a row of the previous one (keyset pagination), so that
     /// deep pages cost what the first does.
     pub cursor: Option<Cursor>,
-}
-
-/// A row's position in the order of a table: what its sort column holds, its creation time and
-/// its number, which together are unique.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CursorKey {
-    /// The sort column's value as text (empty when the sort column is the time or the number).
-    pub primary: String,
-    pub created_at: DateTime<Utc>,
-    pub id: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cursor {
-    /// The rows that follow this one.
-    After(CursorKey),
-    /// The rows that precede this one.
-    Before(CursorKey),
-    /// The last page.
-    Last,
-}
-
-impl CursorKey {
-    /// The key of a row for the given sort.
-    pub fn of(
-        sort: SortKey,
-        summary: &str,
-        severity: Option<Severity>,
-        status: TicketStatus,
-        created_at: DateTime<Utc>,
-        id: i64,
-    ) -> CursorKey {
-        let primary = match sort {
-            SortKey::Summary => summary.to_lowercase(),
-            SortKey::Severity => severity.map_or(0, Severity::rank).to_string(),
-            SortKey::Status => status.code().to_string(),
-            SortKey::Number | SortKey::Created => String::new(),
-        };
-        CursorKey { primary, created_at, id }
-    }
-
-    /// `base64url(primary)~microseconds~id`: opaque to users, stable in bookmarks.
-    pub fn encode(&self) -> String {
-        format!("{}~{}~{}", URL_SAFE_NO_PAD.encode(&self.primary), self.created_at.timestamp_micros(), self.id)
-    }
-
-    pub fn decode(token: &str) -> Option<CursorKey> {
-        let mut parts = token.split('~');
-        let primary = String::from_utf8(URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
-        let created_at = DateTime::from_timestamp_micros(parts.next()?.parse().ok()?)?;
-        let id = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || primary.len() > 1024 {
-            return None;
-        }
-        Some(CursorKey { primary, created_at, id })
-    }
-
-    /// The primary value as the sort column's type: severity rank, or text.
-    pub fn severity_rank(&self) -> Option<i64> {
-        self.primary.parse().ok()
-    }
 }
 
 impl ListQuery {
@@ -522,131 +459,5 @@ fn truncate(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::SubsecRound;
-
-    fn parse(qs: &str) -> Result<ListQuery, QueryError> {
-        ListQuery::from_query_string(ListKind::SecurityIncidents, qs)
-    }
-
-    fn parse_queue(qs: &str) -> Result<ListQuery, QueryError> {
-        ListQuery::from_query_string(ListKind::SupportQueue, qs)
-    }
-
-    #[test]
-    fn an_empty_query_is_the_default_view() {
-        let defaults = ListQuery::new(ListKind::SecurityIncidents);
-        assert_eq!(parse("").unwrap(), defaults);
-        assert_eq!(defaults.to_query_string(), "");
-        assert_eq!((defaults.sort, defaults.dir), (SortKey::Severity, SortDir::Desc));
-        let tickets = ListQuery::new(ListKind::MyTickets);
-        assert_eq!((tickets.sort, tickets.dir), (SortKey::Created, SortDir::Desc));
-    }
-
-    #[test]
-    fn my_tickets_may_be_filtered_to_closed_ones() {
-        let q = ListQuery::from_query_string(ListKind::MyTickets, "status=closed").unwrap();
-        assert_eq!(q.statuses, vec![TicketStatus::Closed]);
-        assert_eq!(q.effective_labelled(), Labelled::Any);
-        assert_eq!(
-            ListQuery::from_query_string(ListKind::MyTickets, "").unwrap().effective_statuses(),
-            &TicketStatus::ALL
-        );
-    }
-
-    #[test]
-    fn the_support_queue_filters_by_label_and_closure_request() {
-        let q = parse_queue("labelled=no&closure=requested&account=100234").unwrap();
-        assert_eq!((q.labelled, q.closure_requested, q.account), (Labelled::No, true, Some(100234)));
-        assert_eq!(parse_queue(&q.to_query_string()).unwrap(), q);
-        assert!(parse_queue("labelled=maybe").is_err());
-        assert!(parse_queue("account=x").is_err());
-        assert!(parse_queue("closure=perhaps").is_err());
-        // Customers' tables ignore the support queue's filters.
-        let q = parse("labelled=no&account=5&closure=requested").unwrap();
-        assert_eq!((q.labelled, q.account, q.closure_requested), (Labelled::Yes, None, false));
-    }
-
-    #[test]
-    fn severities_accept_repeated_keys_and_commas() {
-        let q = parse("severity=low&severity=Critical,High&severity=").unwrap();
-        assert_eq!(q.severities, vec![Severity::Critical, Severity::High, Severity::Low]);
-    }
-
-    #[test]
-    fn both_statuses_mean_no_status_filter() {
-        assert!(parse("status=open&status=requires_attention").unwrap().statuses.is_empty());
-        assert_eq!(parse("status=Requires%20Attention").unwrap().statuses, vec![TicketStatus::RequiresAttention]);
-    }
-
-    #[test]
-    fn closed_is_not_a_status_of_this_screen() {
-        assert!(parse("status=closed").is_err());
-    }
-
-    #[test]
-    fn bad_values_are_refused_with_a_message() {
-        for qs in ["page=-3", "page=0", "page=abc", "size=7", "sort=bogus", "dir=up", "severity=Purple", "q=%01"] {
-            let err = parse(qs).unwrap_err();
-            assert!(!err.0.is_empty(), "{qs}");
-        }
-        let huge = format!("q={}", "a".repeat(10_000));
-        assert!(parse(&huge).unwrap_err().0.contains("too long"));
-    }
-
-    #[test]
-    fn echoed_bad_values_are_truncated() {
-        let err = parse(&format!("sort={}", "x".repeat(5_000))).unwrap_err();
-        assert!(err.0.len() < 200);
-    }
-
-    #[test]
-    fn a_search_for_a_number_also_matches_tickets_by_number() {
-        let q = parse("q=ATS-105").unwrap();
-        let search = q.search.unwrap();
-        assert_eq!(search.number, Some(TicketNumber::from_id(105)));
-        let q = parse("q=%20Brute%20%20force%20").unwrap();
-        let search = q.search.unwrap();
-        assert_eq!(search.words, vec!["brute", "force"]);
-        assert_eq!(search.number, None);
-    }
-
-    #[test]
-    fn the_query_string_round_trips() {
-        let q = parse("severity=High&status=open&q=tls&sort=created&dir=asc&size=50&page=3").unwrap();
-        assert_eq!(parse(&q.to_query_string()).unwrap(), q);
-    }
-
-    #[test]
-    fn cursors_round_trip_through_the_query_string() {
-        let key = CursorKey::of(
-            SortKey::Summary,
-            "Port Scan ~ 100%",
-            Some(Severity::High),
-            TicketStatus::Open,
-            Utc::now(),
-            100_042,
-        );
-        let q = ListQuery::new(ListKind::SecurityIncidents).at(7, Some(Cursor::After(key.clone())));
-        let parsed = parse(&q.to_query_string()).unwrap();
-        assert_eq!(
-            parsed.cursor,
-            Some(Cursor::After(CursorKey { created_at: key.created_at.trunc_subsecs(6), ..key }))
-        );
-        assert_eq!(parsed.page, 7);
-        assert!(parse("after=garbage").is_err());
-        assert!(parse("after=YQ~1~2&before=YQ~1~2").is_err());
-        assert!(parse("last=2").is_err());
-        assert_eq!(parse("last=1").unwrap().cursor, Some(Cursor::Last));
-    }
-
-    #[test]
-    fn clicking_a_column_flips_it_or_starts_it_in_its_natural_direction() {
-        let q = ListQuery::new(ListKind::SecurityIncidents).at(4, None);
-        let by_severity = q.sorted_by(SortKey::Severity);
-        assert_eq!((by_severity.sort, by_severity.dir, by_severity.page), (SortKey::Severity, SortDir::Asc, 1));
-        let by_summary = q.sorted_by(SortKey::Summary);
-        assert_eq!((by_summary.sort, by_summary.dir), (SortKey::Summary, SortDir::Asc));
-    }
-}
+#[path = "listing_tests.rs"]
+mod tests;

@@ -18,6 +18,7 @@ mod secrets;
 mod sessions;
 pub mod sql;
 mod throttle;
+mod ticket_changes;
 mod tickets;
 mod two_factor;
 mod users;
@@ -42,9 +43,8 @@ pub use plans::Planned;
 pub use reach::Unreachable;
 pub use sessions::SessionRecord;
 pub use throttle::AttemptLimits;
-pub use tickets::{
-    ChangeError, ChangeResult, CommentInput, CommentRecord, EventRecord, NewComment, NewTicket, PersonRef, TicketRecord,
-};
+pub use ticket_changes::{ChangeError, ChangeResult, CommentInput, NewComment, NewTicket};
+pub use tickets::{CommentRecord, EventRecord, PersonRef, TicketRecord};
 pub use two_factor::TwoFactorRecord;
 pub use users::Credentials;
 
