@@ -106,6 +106,17 @@ pub struct ServeArgs {
     /// How often an open Security Dashboard refreshes its panel.
     #[arg(long, env = "DASHBOARD_REFRESH_SECONDS", default_value = "30")]
     pub dashboard_refresh_seconds: String,
+    /// Where notification mails go out: `smtp://host:port` (plain, for a local relay),
+    /// `smtp://host?tls=required` (STARTTLS) or `smtps://host` (TLS); credentials in the user part.
+    /// Unset: notifications are recorded and shown to support administrators, not mailed.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of notification mails, such as `Incident Portal <portal@example.com>`.
+    #[arg(long, env = "MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// The support desk's own address: told of new tickets, customer replies and closure requests.
+    #[arg(long, env = "DESK_EMAIL")]
+    pub desk_email: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,9 @@ pub const SIGN_OUT_EVERYWHERE: &str = "/account/profile/sign-out-everywhere";
 pub const TWO_FACTOR: &str = "/account/profile/two-factor";
 pub const TWO_FACTOR_RECOVERY_CODES: &str = "/account/profile/two-factor/recovery-codes";
 pub const TWO_FACTOR_DISABLE: &str = "/account/profile/two-factor/disable";
+pub const PROFILE_NOTIFICATIONS: &str = "/account/profile/notifications";
+/// A mail's one-click link, which works without signing in.
+pub const UNSUBSCRIBE: &str = "/notifications/unsubscribe";
 pub const API_KEYS: &str = "/account/api-keys";
 pub const API_KEY_REVOKE: &str = "/account/api-keys/{key_id}/revoke";
 

@@ -9,7 +9,9 @@ use secrecy::SecretString;
 use crate::cli::{DatabaseArgs, ServeArgs};
 use crate::store::PoolSettings;
 
+mod mail;
 mod public_url;
+pub use mail::MailSettings;
 pub use public_url::{PublicUrl, PublicUrlError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,7 @@ pub struct Settings {
     pub api_key_encryption: ApiKeyEncryption,
     pub api_rate_limit_per_minute: u32,
     pub dashboard_refresh_seconds: u32,
+    pub mail: MailSettings,
 }
 
 /// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`. The names come from the
@@ -179,6 +182,7 @@ impl Settings {
             api_key_encryption,
             api_rate_limit_per_minute: rate as u32,
             dashboard_refresh_seconds: refresh as u32,
+            mail: mail::mail_settings(args.smtp_url.as_deref(), args.mail_from.as_deref(), args.desk_email.as_deref())?,
             bind,
             database,
             demo: args.demo,

@@ -18,11 +18,14 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
+use crate::auth::unsubscribe::LinkSigner;
 use crate::clock::Clock;
 use crate::http::middleware::{
     keep_token_for_error_pages, one_connection, reject_cross_origin, render_errors, security_headers, session_health,
 };
 use crate::http::routes;
+use crate::notify::mail::Mailer;
+use crate::notify::{Outbox, Sender};
 use crate::settings::{ApiKeyEncryption, DatabaseSettings, PublicUrl, Settings};
 use crate::state::AppState;
 use crate::store::Store;
@@ -55,6 +58,18 @@ impl Application {
         let public_url = settings.public_url.clone().unwrap_or_else(|| PublicUrl::local(address));
         password::prepare();
         spawn_housekeeping(store.clone(), clock.clone());
+        let link_signer = link_signer(&store).await?;
+        let outbox = Outbox::default();
+        Sender {
+            store: store.clone(),
+            clock: clock.clone(),
+            public_url: public_url.clone(),
+            desk: settings.mail.desk.as_ref().map(ToString::to_string),
+            mailer: Mailer::from_settings(&settings.mail, &public_url)?,
+            signer: link_signer.clone(),
+            outbox: outbox.clone(),
+        }
+        .spawn();
 
         let workers = settings.workers;
         let tls = settings.secure_cookies;
@@ -65,6 +80,8 @@ impl Application {
             public_url: public_url.clone(),
             cipher,
             api_keys: KeyCache::default(),
+            outbox,
+            link_signer,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -149,6 +166,20 @@ async fn session_key(settings: &Settings, store: &Store) -> anyhow::Result<Key> 
         }
     };
     Ok(Key::derive_from(&master))
+}
+
+/// The key of the mails' unsubscribe links, generated once and shared through the database.
+async fn link_signer(store: &Store) -> anyhow::Result<LinkSigner> {
+    let encoded = store
+        .server_secret("unsubscribe_link_key", || {
+            let mut bytes = [0u8; 32];
+            rand::fill(&mut bytes);
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        })
+        .await
+        .context("cannot read or create the unsubscribe link key")?;
+    let key = base64::engine::general_purpose::STANDARD.decode(encoded).context("the stored link key is corrupt")?;
+    Ok(LinkSigner::new(key))
 }
 
 /// The configured key, or the one in the key file, created on first start. (A file keeps the key

@@ -1,7 +1,9 @@
 //! What every handler can reach: the store, the clock and the settings.
 
 use crate::auth::api_key::{KeyCache, SecretCipher};
+use crate::auth::unsubscribe::LinkSigner;
 use crate::clock::Clock;
+use crate::notify::Outbox;
 use crate::settings::{PublicUrl, Settings};
 use crate::store::Store;
 
@@ -16,4 +18,8 @@ pub struct AppState {
     pub cipher: SecretCipher,
     /// API keys of recent calls.
     pub api_keys: KeyCache,
+    /// Wakes this instance's notification sender after a change.
+    pub outbox: Outbox,
+    /// Signs and checks the one-click unsubscribe links of mails.
+    pub link_signer: LinkSigner,
 }

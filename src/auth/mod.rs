@@ -1,4 +1,5 @@
-//! Authentication: passwords, sessions and the session store.
+//! Authentication: passwords, sessions and the session store, API keys, two-factor codes, and
+//! the signed links mails carry.
 
 pub mod api_key;
 pub mod password;
@@ -6,3 +7,4 @@ pub mod session;
 pub mod session_store;
 pub mod token;
 pub mod totp;
+pub mod unsubscribe;

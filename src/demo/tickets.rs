@@ -158,6 +158,7 @@ pub(super) async fn seed_tickets(store: &Store, seeded: &Seeded) -> anyhow::Resu
                 severity,
                 created_at,
                 submission_key: None,
+                notify_desk: false,
             };
             let id = store.insert_ticket(&ticket).await?;
             let agent = *support.choose(&mut rng).unwrap_or(&seeded.user_ids[0]);

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod input;
 pub mod lifecycle;
 pub mod listing;
+pub mod notify;
 pub mod permission;
 pub mod policy;
 pub mod principal;

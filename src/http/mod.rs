@@ -25,3 +25,4 @@ pub mod ticket_forms;
 pub mod ticket_page;
 pub mod tickets;
 pub mod two_factor;
+pub mod unsubscribe;

@@ -11,7 +11,7 @@ use actix_web::{Error, Resource};
 use super::middleware::{catch_panic, optional_sign_in, require_sign_in};
 use super::{
     api, api_keys, dashboard, desk, health, home, identity, password, profile, sign_in, static_files, tables, tickets,
-    two_factor,
+    two_factor, unsubscribe,
 };
 use crate::error::AppError;
 use crate::paths;
@@ -86,6 +86,7 @@ routes! {
     Public paths::LOGIN => { GET sign_in::login_form, POST sign_in::login }
     Public paths::LOGIN_VERIFY => { GET sign_in::verify_form, POST sign_in::verify }
     Public paths::LOGOUT => { POST sign_in::logout }
+    Public paths::UNSUBSCRIBE => { GET unsubscribe::unsubscribe_form, POST unsubscribe::unsubscribe }
     Public paths::PASSWORD_SET => { GET password::set_password_form, POST password::set_password }
     Public paths::API_INCIDENTS => { GET api::security_incidents }
     Public paths::API_SEVERITY_COUNT => { GET api::severity_count }

@@ -23,6 +23,8 @@ pub async fn record_ticket_events(
     account_id: Option<i64>,
     events: &[Event],
 ) -> Result<(), AppError> {
+    // The change may have written notices; this instance's sender takes them at once.
+    state.outbox.wake();
     for event in events {
         let mut actor = Actor::from(principal);
         actor.account_id = actor.account_id.or(account_id);
@@ -109,7 +111,10 @@ pub fn recipient_ids(raw: &[String]) -> Result<Vec<i64>, AppError> {
 /// Inserts a new ticket; a second copy of the same form (a double click) finds the first.
 pub async fn insert_once(state: &AppState, ticket: &NewTicket) -> Result<TicketNumber, AppError> {
     match state.store.insert_ticket(ticket).await {
-        Ok(id) => Ok(TicketNumber::from_id(id)),
+        Ok(id) => {
+            state.outbox.wake();
+            Ok(TicketNumber::from_id(id))
+        }
         Err(crate::store::StoreError::Duplicate(_)) => {
             let key = ticket.submission_key.as_deref().unwrap_or_default();
             let id = state.store.ticket_by_submission(key).await?.ok_or(AppError::NotFound)?;

@@ -250,6 +250,7 @@ pub async fn open_ticket(
         severity: None,
         created_at: state.clock.now(),
         submission_key: key.clone(),
+        notify_desk: true,
     };
     let number = insert_once(&state, &ticket).await?;
     SecurityEvent::new("ticket_opened", Actor::from(principal)).target(number.to_string()).record(&state, &req).await?;

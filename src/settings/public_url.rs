@@ -80,6 +80,14 @@ impl PublicUrl {
         &self.serialized
     }
 
+    /// The host, as a mail's `Message-ID` and a default sender name it: `portal.example.com`.
+    pub fn host(&self) -> String {
+        match &self.origin {
+            Origin::Tuple(_, host, _) => host.to_string(),
+            Origin::Opaque(_) => "localhost".to_string(),
+        }
+    }
+
     pub fn is_https(&self) -> bool {
         matches!(&self.origin, Origin::Tuple(scheme, _, _) if scheme == "https")
     }

@@ -11,6 +11,7 @@ mod calls;
 mod counters;
 mod identity;
 mod listing;
+mod outbox;
 mod plans;
 mod reach;
 pub mod request;
@@ -39,6 +40,10 @@ pub use api_keys::{ApiCall, ApiKeyRecord, ApiKeySecret};
 pub use audit::{AuditEntry, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
+pub use outbox::{
+    Channel, ClaimedDelivery, DeliveryRecord, NewDelivery, NotificationSettings, OutboxDepth, OutboxEvent, Settled,
+    Target, TicketReader,
+};
 pub use plans::Planned;
 pub use reach::Unreachable;
 pub use sessions::SessionRecord;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, StoreResult, execute, in_transaction, on_pool};
 use crate::domain::lifecycle::{self, Change, Outcome, RuleError, TicketState};
+use crate::domain::notify::{self, CommentShape, Notice, NoticeKind};
 use crate::domain::ticket::{EventKind, Severity, TicketStatus};
 
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct NewTicket {
     pub created_at: DateTime<Utc>,
     /// The form's one-time key: a resubmitted form opens one ticket.
     pub submission_key: Option<String>,
+    /// Tell the support desk (a customer opened it in the portal; not seeded history).
+    pub notify_desk: bool,
 }
 
 /// A comment that comes with a change (or alone).
@@ -96,6 +99,25 @@ pub struct NewComment {
     pub internal: bool,
     pub submission_key: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Writes a notice to the outbox (`notification_events`), inside the transaction of its change.
+macro_rules! insert_notice {
+    ($tx:expr, $ticket_id:expr, $actor_id:expr, $comment_id:expr, $notice:expr, $at:expr) => {{
+        let notice: Notice = $notice;
+        sqlx::query(
+            "INSERT INTO notification_events (ticket_id, kind, actor_id, comment_id, severity, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($ticket_id)
+        .bind(notice.kind.code())
+        .bind($actor_id)
+        .bind($comment_id)
+        .bind(notice.severity.map(Severity::rank))
+        .bind($at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
 }
 
 /// A ticket's visibility rows with each viewer's activity zone. PostgreSQL share-locks the viewers
@@ -185,6 +207,10 @@ impl Store {
             sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(id).bind(ticket.created_by).bind(EventKind::Opened.code()).bind(ticket.created_at)
                 .execute(&mut *tx).await?;
+            if ticket.notify_desk {
+                let notice = Notice { kind: NoticeKind::TicketOpened, severity: ticket.severity, with_comment: false };
+                insert_notice!(tx, id, ticket.created_by, None::<i64>, notice, ticket.created_at);
+            }
             refresh_visibility!(self, tx, id);
             id
         })
@@ -233,12 +259,14 @@ impl Store {
             }
             let before = row.state()?;
             let outcome = lifecycle::apply_all(before, changes).map_err(ChangeError::Rule)?;
+            let mut comment_id = None;
             if let Some(comment) = comment {
-                sqlx::query("INSERT INTO comments (ticket_id, author_id, body, internal, submission_key, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6)")
+                let id: i64 = sqlx::query_scalar("INSERT INTO comments (ticket_id, author_id, body, internal, submission_key, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
                     .bind(ticket_id).bind(actor_id).bind(&comment.body).bind(comment.internal)
                     .bind(&comment.submission_key).bind(at)
-                    .execute(&mut *tx).await?;
+                    .fetch_one(&mut *tx).await?;
+                comment_id = Some(id);
             }
             let after = outcome.state;
             if after == before {
@@ -270,6 +298,18 @@ impl Store {
                              VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(ticket_id).bind(actor_id).bind(event.kind.code()).bind(&event.from).bind(&event.to).bind(at)
                     .execute(&mut *tx).await?;
+            }
+            // In the change's own transaction: a committed change always notifies, a rolled-back
+            // one never does. Only a customer's comment comes with `CustomerComment`.
+            let shape = match comment {
+                None => CommentShape::None,
+                Some(c) if c.internal => CommentShape::Internal,
+                Some(_) => CommentShape::Public,
+            };
+            let by_support = !changes.contains(&Change::CustomerComment);
+            for notice in notify::notices_of(&outcome.events, shape, by_support, after.severity) {
+                let carried = if notice.with_comment { comment_id } else { None };
+                insert_notice!(tx, ticket_id, actor_id, carried, notice, at);
             }
             if after.status != before.status || after.severity != before.severity {
                 refresh_visibility!(self, tx, ticket_id);

@@ -127,6 +127,14 @@ impl Store {
 
     /// The thread in time order; internal notes only when asked for (support staff).
     #[tracing::instrument(skip(self))]
+    /// One comment, internal or not (the caller decides who may read it).
+    pub async fn comment(&self, id: i64) -> StoreResult<Option<CommentRecord>> {
+        let sql = "SELECT c.id, u.first_name || ' ' || u.last_name AS author_name, \
+                   u.is_support AS author_is_support, c.body, c.internal, c.created_at \
+                   FROM comments c JOIN users u ON u.id = c.author_id WHERE c.id = $1";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
+    }
+
     pub async fn ticket_comments(&self, ticket_id: i64, include_internal: bool) -> StoreResult<Vec<CommentRecord>> {
         let sql = "SELECT c.id, u.first_name || ' ' || u.last_name AS author_name, \
                    u.is_support AS author_is_support, c.body, c.internal, c.created_at \

@@ -11,6 +11,7 @@ pub mod format;
 pub mod identity;
 pub mod layout;
 pub mod login;
+pub mod mail;
 pub mod new_ticket;
 pub mod password;
 pub mod profile;
@@ -18,6 +19,7 @@ pub mod ticket;
 pub mod ticket_csv;
 pub mod ticket_table;
 pub mod two_factor;
+pub mod unsubscribe;
 pub mod widgets;
 
 use actix_web::HttpResponse;

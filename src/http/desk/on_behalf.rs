@@ -145,6 +145,7 @@ pub async fn open_ticket(
         severity: None,
         created_at: state.clock.now(),
         submission_key: key,
+        notify_desk: false,
     };
     let number = insert_once(&state, &ticket).await?;
     let mut actor = Actor::from(principal);

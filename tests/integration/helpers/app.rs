@@ -48,6 +48,7 @@ pub fn settings(database_url: &str) -> Settings {
         api_key_encryption: incident_portal::settings::ApiKeyEncryption::Key(SecretString::from(CIPHER_KEY)),
         api_rate_limit_per_minute: 30,
         dashboard_refresh_seconds: 1,
+        mail: incident_portal::settings::MailSettings::default(),
     }
 }
 
@@ -98,7 +99,13 @@ impl TestApp {
     /// Another instance of the portal on the same database, with a pool of its own, as a second
     /// server behind a load balancer would be; its address.
     pub async fn another_instance(&self) -> String {
-        let settings = settings(&self.database_url);
+        self.another_instance_configured(|_| {}).await
+    }
+
+    /// As [`TestApp::another_instance`], with settings `adjust` changes.
+    pub async fn another_instance_configured(&self, adjust: impl FnOnce(&mut Settings)) -> String {
+        let mut settings = settings(&self.database_url);
+        adjust(&mut settings);
         let store = Store::connect(&self.database_url, &settings.database.pool).expect("a valid database URL");
         let app = Application::build_with_store(settings, store, self.clock.clone()).await.expect("the app starts");
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -32,6 +32,7 @@ impl TestApp {
             severity: None,
             created_at: self.clock.now(),
             submission_key: None,
+            notify_desk: false,
         };
         let id = self.store.insert_ticket(&ticket).await.unwrap();
         let sam = self.user_id(SAM).await;

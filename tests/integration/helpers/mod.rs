@@ -10,6 +10,7 @@ mod http;
 /// Methods of `TestApp` and the `on_test_pool!` macro: nothing a test names by path.
 mod queries;
 mod sign_in;
+mod smtp;
 
 pub use api_signing::*;
 pub use app::*;
@@ -17,3 +18,4 @@ pub use database::*;
 pub use fixtures::*;
 pub use http::*;
 pub use sign_in::*;
+pub use smtp::*;

@@ -1,0 +1,191 @@
+//! Notifications: the sender that every instance runs. It fans the outbox's events out into
+//! deliveries (`fanout`), then builds each mail for its reader and hands it to the relay
+//! (`mail`), retrying with backoff for a day. Claims are leases held in the database, so several
+//! instances never send one delivery at once; a sender that dies between sending and marking
+//! leaves it to be sent again after the lease, so a mail may repeat but is never lost.
+
+pub mod fanout;
+pub mod mail;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+
+use crate::auth::unsubscribe::LinkSigner;
+use crate::clock::Clock;
+use crate::settings::PublicUrl;
+use crate::store::{Channel, ClaimedDelivery, Settled, Store, StoreResult, Target};
+use mail::{MailContext, Mailer, Sent};
+
+/// How many rows a sender takes at once.
+const BATCH: i64 = 100;
+/// How long a sender holds what it took; another sender takes it over after.
+const LEASE_MINUTES: i64 = 5;
+/// How many mails are on their way at once.
+const IN_FLIGHT: usize = 8;
+/// How long an idle sender waits before looking again (a change in this instance wakes it).
+const IDLE: StdDuration = StdDuration::from_secs(1);
+/// After this long a failing delivery is given up and shown as failed.
+const GIVE_UP_HOURS: i64 = 24;
+
+/// Wakes this instance's sender when a change has written to the outbox.
+#[derive(Clone, Default)]
+pub struct Outbox {
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+pub struct Sender {
+    pub store: Store,
+    pub clock: Clock,
+    pub public_url: PublicUrl,
+    pub desk: Option<String>,
+    pub mailer: Mailer,
+    pub signer: LinkSigner,
+    pub outbox: Outbox,
+}
+
+/// When a delivery that failed `attempts` times is tried again: 30 s, doubling to an hour, give or
+/// take a fifth so that many failures do not come back at once.
+pub fn backoff(attempts: i32, jitter: f64) -> Duration {
+    let base = 30_i64.saturating_mul(1_i64 << attempts.clamp(1, 8).saturating_sub(1)).min(3600);
+    let spread = (base as f64 * 0.2 * jitter.clamp(-1.0, 1.0)) as i64;
+    Duration::seconds(base + spread)
+}
+
+impl Sender {
+    pub fn spawn(self) {
+        tokio::spawn(async move {
+            loop {
+                let worked = match self.round().await {
+                    Ok(worked) => worked,
+                    Err(error) => {
+                        tracing::warn!(?error, "the notification sender could not reach the database");
+                        false
+                    }
+                };
+                if !worked {
+                    let _ = tokio::time::timeout(IDLE, self.outbox.wake.notified()).await;
+                }
+            }
+        });
+    }
+
+    /// One pass: fan out what waits, send what is due. `true` if there was anything to do.
+    pub async fn round(&self) -> StoreResult<bool> {
+        let now = self.clock.now();
+        let (events, deliveries) = self.store.outbox_work(now).await?;
+        if events {
+            self.fan_out(now).await?;
+        }
+        if deliveries {
+            self.deliver(self.clock.now()).await?;
+        }
+        Ok(events || deliveries)
+    }
+
+    async fn fan_out(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        let lease = now + Duration::minutes(LEASE_MINUTES);
+        for event in self.store.claim_events(now, lease, BATCH).await? {
+            let deliveries = fanout::deliveries(&self.store, &event, self.desk.as_deref(), now).await?;
+            self.store.expand_event(event.id, &deliveries, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn deliver(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        let lease = now + Duration::minutes(LEASE_MINUTES);
+        let claimed = self.store.claim_deliveries(now, lease, BATCH).await?;
+        // A user's digest entries go out as one mail; everything else on its own.
+        let mut digests: BTreeMap<i64, Vec<ClaimedDelivery>> = BTreeMap::new();
+        let mut single = Vec::new();
+        for delivery in claimed {
+            match (&delivery.target, delivery.digest) {
+                (Target::User(user_id), true) => digests.entry(*user_id).or_default().push(delivery),
+                _ => single.push(delivery),
+            }
+        }
+        let results: Vec<StoreResult<()>> =
+            futures_util::stream::iter(single.into_iter().map(|d| vec![d]).chain(digests.into_values()))
+                .map(|group| self.send_group(group, now))
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+        results.into_iter().collect()
+    }
+
+    /// Builds and sends one mail for `group` (one delivery, or a user's digest), and settles each.
+    async fn send_group(&self, group: Vec<ClaimedDelivery>, now: DateTime<Utc>) -> StoreResult<()> {
+        let Some(first) = group.first() else { return Ok(()) };
+        let ctx = MailContext { public_url: &self.public_url, signer: &self.signer, now };
+        if first.channel != Channel::Mail {
+            // Webhook deliveries are sent by the webhooks module.
+            return Ok(());
+        }
+        let built = match (&first.target, first.digest) {
+            (Target::User(user_id), true) => {
+                let events: Vec<_> = group.iter().map(|d| d.event.clone()).collect();
+                mail::digest_mail(&self.store, &ctx, *user_id, &events).await?
+            }
+            (target, _) => mail::notice_mail(&self.store, &ctx, &first.event, target).await?,
+        };
+        let mail = match built {
+            Ok(mail) => mail,
+            Err(unseen) => {
+                for delivery in &group {
+                    self.store
+                        .settle_delivery(delivery.id, Settled::Dropped, None, Some((unseen.0, None)), now)
+                        .await?;
+                }
+                return Ok(());
+            }
+        };
+        let subject = Some(mail.subject.as_str());
+        let sent = if self.mailer.is_on() { self.mailer.send(&mail).await } else { Sent::Never(String::new()) };
+        for delivery in &group {
+            match &sent {
+                Sent::Yes => self.store.settle_delivery(delivery.id, Settled::Sent, subject, None, now).await?,
+                Sent::Never(_) if !self.mailer.is_on() => {
+                    self.store.settle_delivery(delivery.id, Settled::Recorded, subject, None, now).await?
+                }
+                Sent::Never(error) => {
+                    tracing::warn!(delivery = delivery.id, %error, "a notification mail was refused for good");
+                    self.store.settle_delivery(delivery.id, Settled::Failed, subject, Some((error, None)), now).await?
+                }
+                Sent::Later(error) if now - delivery.created_at >= Duration::hours(GIVE_UP_HOURS) => {
+                    tracing::warn!(delivery = delivery.id, %error, "a notification mail failed for a day; given up");
+                    self.store.settle_delivery(delivery.id, Settled::Failed, subject, Some((error, None)), now).await?
+                }
+                Sent::Later(error) => {
+                    let jitter = rand::random::<f64>() * 2.0 - 1.0;
+                    let due = now + backoff(delivery.attempts, jitter);
+                    self.store.retry_delivery(delivery.id, due, error, None, subject).await?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_half_a_minute_to_an_hour() {
+        assert_eq!(backoff(1, 0.0), Duration::seconds(30));
+        assert_eq!(backoff(2, 0.0), Duration::seconds(60));
+        assert_eq!(backoff(20, 0.0), Duration::seconds(3600));
+        assert_eq!(backoff(1, 1.0), Duration::seconds(36));
+        assert_eq!(backoff(1, -1.0), Duration::seconds(24));
+    }
+}
