@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// How often an open Security Dashboard refreshes its panel.
     #[arg(long, env = "DASHBOARD_REFRESH_SECONDS", default_value = "30")]
     pub dashboard_refresh_seconds: String,
+    /// Lets a scraper on another host read `/metrics` with `Authorization: Bearer <token>`; at
+    /// least 16 characters. Loopback clients need none (unless proxy headers are trusted).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
