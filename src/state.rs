@@ -1,7 +1,8 @@
-//! What every handler can reach: the store, the clock and the settings.
+//! What every handler can reach: the store, the clock, the settings and the metrics.
 
 use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::settings::{PublicUrl, Settings};
 use crate::store::Store;
 
@@ -16,4 +17,6 @@ pub struct AppState {
     pub cipher: SecretCipher,
     /// API keys of recent calls.
     pub api_keys: KeyCache,
+    /// Where modules register their counters and gauges; `/metrics` encodes it.
+    pub metrics: Metrics,
 }
