@@ -117,6 +117,10 @@ pub struct ServeArgs {
     /// The support desk's own address: told of new tickets, customer replies and closure requests.
     #[arg(long, env = "DESK_EMAIL")]
     pub desk_email: Option<String>,
+    /// Lets a scraper on another host read `/metrics` with `Authorization: Bearer <token>`; at
+    /// least 16 characters. Loopback clients need none (unless proxy headers are trusted).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod generate;
 pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod paths;
 pub mod report;

@@ -28,6 +28,7 @@ fn keep_large_allocations_returnable() {
 }
 
 fn main() -> ExitCode {
+    incident_portal::metrics::mark_process_start();
     keep_large_allocations_returnable();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -14,6 +14,8 @@ pub const LOGIN_VERIFY: &str = "/login/verify";
 pub const LOGOUT: &str = "/logout";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
+/// Prometheus metrics, for a scraper on this host or one holding METRICS_TOKEN.
+pub const METRICS: &str = "/metrics";
 pub const STATIC: &str = "/static";
 pub const STATIC_ASSET: &str = "/static/{name}";
 pub const PASSWORD_SET: &str = "/password/set";

@@ -51,6 +51,8 @@ pub struct Settings {
     pub api_rate_limit_per_minute: u32,
     pub dashboard_refresh_seconds: u32,
     pub mail: MailSettings,
+    /// `METRICS_TOKEN`: the bearer token that opens `/metrics` to other hosts; `None` when unset.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`. The names come from the
@@ -140,6 +142,25 @@ fn public_url(value: Option<&str>, secure_cookies: bool) -> Result<Option<Public
     }
 }
 
+/// The fewest characters a metrics token may have.
+const MIN_METRICS_TOKEN_CHARS: usize = 16;
+
+/// The value is never echoed: it is a secret.
+fn metrics_token(value: Option<&str>) -> Result<Option<SecretString>, SettingError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(token) if token.len() < MIN_METRICS_TOKEN_CHARS => Err(bad(
+            "metrics_token",
+            format!("must be at least {MIN_METRICS_TOKEN_CHARS} characters long (openssl rand -hex 32 makes one)"),
+        )),
+        // It travels in an `Authorization` header, which holds no spaces or control characters.
+        Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => {
+            Err(bad("metrics_token", "may hold only printable ASCII characters without spaces"))
+        }
+        Some(token) => Ok(Some(SecretString::from(token.to_string()))),
+    }
+}
+
 impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Self, SettingError> {
         let database = DatabaseSettings::from_args(&args.database)?;
@@ -183,6 +204,7 @@ impl Settings {
             api_rate_limit_per_minute: rate as u32,
             dashboard_refresh_seconds: refresh as u32,
             mail: mail::mail_settings(args.smtp_url.as_deref(), args.mail_from.as_deref(), args.desk_email.as_deref())?,
+            metrics_token: metrics_token(args.metrics_token.as_deref())?,
             bind,
             database,
             demo: args.demo,
@@ -230,6 +252,19 @@ mod tests {
         let error = settings(&["--session-key", "short"]).unwrap_err().to_string();
         assert!(error.starts_with("SESSION_KEY"), "{error}");
         assert!(!error.contains("short"), "the secret must not be echoed: {error}");
+    }
+
+    #[test]
+    fn an_empty_metrics_token_is_unset_and_a_short_one_is_refused_unechoed() {
+        assert!(settings(&[]).unwrap().metrics_token.is_none());
+        assert!(settings(&["--metrics-token", "  "]).unwrap().metrics_token.is_none());
+        let token = settings(&["--metrics-token", " 0123456789abcdef0123 "]).unwrap().metrics_token.unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&token), "0123456789abcdef0123");
+        for bad in ["tooshort", "0123456789 abcdef0123", "0123456789abcdéf0123"] {
+            let error = settings(&["--metrics-token", bad]).unwrap_err().to_string();
+            assert!(error.starts_with("METRICS_TOKEN (--metrics-token):"), "{error}");
+            assert!(!error.contains(bad), "the secret must not be echoed: {error}");
+        }
     }
 
     #[test]

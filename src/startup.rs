@@ -21,11 +21,13 @@ use crate::auth::session_store::DbSessionStore;
 use crate::auth::unsubscribe::LinkSigner;
 use crate::clock::Clock;
 use crate::http::middleware::{
-    keep_token_for_error_pages, one_connection, reject_cross_origin, render_errors, security_headers, session_health,
+    keep_token_for_error_pages, one_connection, record_metrics, reject_cross_origin, render_errors, security_headers,
+    session_health,
 };
 use crate::http::routes;
+use crate::metrics::Metrics;
 use crate::notify::mail::Mailer;
-use crate::notify::{Outbox, Sender};
+use crate::notify::{Outbox, Sender, SenderMetrics};
 use crate::settings::{ApiKeyEncryption, DatabaseSettings, PublicUrl, Settings};
 use crate::state::AppState;
 use crate::store::Store;
@@ -60,6 +62,8 @@ impl Application {
         spawn_housekeeping(store.clone(), clock.clone());
         let link_signer = link_signer(&store).await?;
         let outbox = Outbox::default();
+        let metrics = Metrics::new();
+        database_pool_metrics(&metrics, &store);
         Sender {
             store: store.clone(),
             clock: clock.clone(),
@@ -68,6 +72,7 @@ impl Application {
             mailer: Mailer::from_settings(&settings.mail, &public_url)?,
             signer: link_signer.clone(),
             outbox: outbox.clone(),
+            metrics: SenderMetrics::register(&metrics, &store, &clock),
         }
         .spawn();
 
@@ -82,6 +87,7 @@ impl Application {
             api_keys: KeyCache::default(),
             outbox,
             link_signer,
+            metrics,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -93,6 +99,7 @@ impl Application {
                 .wrap(TracingLogger::<RedactingRootSpan>::new())
                 .wrap(security_headers(tls))
                 .wrap(from_fn(one_connection))
+                .wrap(from_fn(record_metrics))
                 .app_data(state.clone())
                 .configure(routes::configure)
         })
@@ -209,6 +216,21 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// The pool's connections, read at each scrape.
+fn database_pool_metrics(metrics: &Metrics, store: &Store) {
+    let in_use = metrics.gauge("db_pool_connections_in_use", "Database connections held by requests and tasks");
+    let idle = metrics.gauge("db_pool_connections_idle", "Database connections open and waiting for work");
+    let max = metrics.gauge("db_pool_max_connections", "The most database connections the pool opens");
+    let store = store.clone();
+    metrics.on_scrape("db_pool", move || {
+        let usage = store.pool_usage();
+        in_use.set(usage.in_use.into());
+        idle.set(usage.idle.into());
+        max.set(usage.max.into());
+        std::future::ready(Ok(()))
+    });
 }
 
 fn spawn_housekeeping(store: Store, clock: Clock) {

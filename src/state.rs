@@ -1,8 +1,9 @@
-//! What every handler can reach: the store, the clock and the settings.
+//! What every handler can reach: the store, the clock, the settings and the metrics.
 
 use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::auth::unsubscribe::LinkSigner;
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::notify::Outbox;
 use crate::settings::{PublicUrl, Settings};
 use crate::store::Store;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub outbox: Outbox,
     /// Signs and checks the one-click unsubscribe links of mails.
     pub link_signer: LinkSigner,
+    /// Where modules register their counters and gauges; `/metrics` encodes it.
+    pub metrics: Metrics,
 }

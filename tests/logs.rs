@@ -1,6 +1,6 @@
-//! The security log, captured: sign-ins, failures, denials, forged forms, closure, role changes
-//! and API key use are logged with the request id, and no password, cookie, CSRF token, API
-//! secret or signature appears in any line. Its own test binary, because the log subscriber is
+//! The security log, captured: sign-ins, failures, denials, forged forms, closure, role changes,
+//! API key use and refused metrics scrapes are logged with the request id, and no password,
+//! cookie, CSRF token, API secret, signature or metrics token appears in any line. Its own test binary, because the log subscriber is
 //! global to a process.
 
 // The integration tests' helpers, of which this binary uses a few.
@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use helpers::*;
 use incident_portal::settings::LogFormat;
+use secrecy::SecretString;
+
+const METRICS_TOKEN: &str = "metrics-token-never-logged-8c2f";
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -45,7 +48,10 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
     let sink = captured.clone();
     incident_portal::telemetry::init(LogFormat::Json, move || sink.clone());
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some(app) = spawn_app(backend).await else { continue };
+        let configured = |settings: &mut incident_portal::settings::Settings| {
+            settings.metrics_token = Some(SecretString::from(METRICS_TOKEN));
+        };
+        let Some(app) = spawn_app_configured(backend, configured).await else { continue };
         let mut secrets: Vec<String> = vec![PASSWORD.into(), "a wrong password".into()];
 
         // Sign-in: a failure, then success (whose cookie and token must never be logged).
@@ -105,6 +111,20 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
             reqwest::Client::new().get(app.url(target)).header("authorization", authorization).send().await.unwrap();
         assert_eq!(signed.status().as_u16(), 200);
 
+        // Metrics through a proxy: a wrong token is refused, the right one served.
+        let wrong_token = "wrong-metrics-token-5d0e91";
+        secrets.extend([METRICS_TOKEN.to_string(), wrong_token.to_string()]);
+        for (token, expected) in [(wrong_token, 404), (METRICS_TOKEN, 200)] {
+            let scrape = reqwest::Client::new()
+                .get(app.url("/metrics"))
+                .header("x-forwarded-for", "203.0.113.77")
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(scrape.status().as_u16(), expected);
+        }
+
         let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
         let lines: Vec<&str> = log.lines().collect();
         for (what, needle) in [
@@ -114,6 +134,7 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
             ("forged form", "CSRF token refused"),
             ("role change", "\"action\":\"user_roles_changed\""),
             ("API key use", "API key used"),
+            ("metrics refusal", "metrics scrape refused"),
         ] {
             let line = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {what} in the log"));
             assert!(line.contains("request_id"), "the {what} line has no request id: {line}");

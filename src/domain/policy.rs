@@ -1,6 +1,12 @@
 //! Who may see and do what. Every authorization decision of the portal is one of these functions;
 //! handlers and the store ask them instead of deciding themselves.
 
+use std::net::IpAddr;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
 use super::features::{self, Feature};
 use super::permission::Permission;
 use super::principal::{Principal, PrincipalRole};
@@ -208,6 +214,60 @@ pub fn sees_internal_notes(principal: &Principal) -> bool {
     principal.is_support()
 }
 
+/// Why `/metrics` was refused, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScrapeRefusal {
+    /// A bearer token that is not METRICS_TOKEN, or one while none is set.
+    WrongToken,
+    /// No token, and the request may have come through a proxy.
+    ProxiedWithoutToken,
+    /// No token, from another host.
+    RemoteWithoutToken,
+}
+
+impl ScrapeRefusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            ScrapeRefusal::WrongToken => "the bearer token is not METRICS_TOKEN",
+            ScrapeRefusal::ProxiedWithoutToken => "through a proxy, the token is needed even from loopback",
+            ScrapeRefusal::RemoteWithoutToken => "a client on another host needs the token",
+        }
+    }
+}
+
+/// `/metrics` is for a scraper on this host, or one holding METRICS_TOKEN. "On this host" means
+/// the TCP peer (`peer`, never a forwarded address) is on loopback and the request cannot have
+/// come through a proxy (`proxied`: TRUST_PROXY_HEADERS is on, or it carries a forwarding
+/// header), since a proxy on this host makes every client a loopback peer. A token presented
+/// (`bearer`) must be the right one, even from loopback.
+pub fn may_scrape(
+    peer: Option<IpAddr>,
+    proxied: bool,
+    bearer: Option<&str>,
+    token: Option<&SecretString>,
+) -> Result<(), ScrapeRefusal> {
+    if let Some(presented) = bearer {
+        return match token {
+            Some(token) if same_secret(presented, token.expose_secret()) => Ok(()),
+            _ => Err(ScrapeRefusal::WrongToken),
+        };
+    }
+    match peer {
+        _ if proxied => Err(ScrapeRefusal::ProxiedWithoutToken),
+        // `to_canonical`: an IPv4 client of a dual-stack socket arrives as ::ffff:127.0.0.1.
+        Some(ip) if ip.to_canonical().is_loopback() => Ok(()),
+        _ => Err(ScrapeRefusal::RemoteWithoutToken),
+    }
+}
+
+/// Compares digests in constant time, so that the time taken tells neither the token's bytes nor
+/// its length.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    let presented = Sha256::digest(presented.as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
+    presented.as_slice().ct_eq(expected.as_slice()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,5 +431,65 @@ mod tests {
         assert!(!sees_internal_notes(&admin));
         assert!(require_support(&support()).is_ok());
         assert!(sees_internal_notes(&support()));
+    }
+
+    mod scraping {
+        use super::super::*;
+
+        const TOKEN: &str = "a-metrics-token-0123456789";
+
+        fn ip(text: &str) -> Option<IpAddr> {
+            Some(text.parse().unwrap())
+        }
+
+        fn token() -> Option<SecretString> {
+            Some(SecretString::from(TOKEN))
+        }
+
+        #[test]
+        fn a_loopback_peer_needs_no_token() {
+            for peer in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+                assert_eq!(may_scrape(ip(peer), false, None, None), Ok(()), "{peer}");
+                assert_eq!(may_scrape(ip(peer), false, None, token().as_ref()), Ok(()), "{peer}");
+            }
+        }
+
+        #[test]
+        fn another_host_needs_the_token() {
+            for peer in ["203.0.113.9", "10.0.0.1", "::ffff:192.0.2.1", "2001:db8::1"] {
+                assert_eq!(may_scrape(ip(peer), false, None, token().as_ref()), Err(ScrapeRefusal::RemoteWithoutToken));
+                assert_eq!(may_scrape(ip(peer), false, Some(TOKEN), token().as_ref()), Ok(()), "{peer}");
+            }
+            assert_eq!(may_scrape(None, false, None, None), Err(ScrapeRefusal::RemoteWithoutToken));
+        }
+
+        #[test]
+        fn a_request_that_may_have_come_through_a_proxy_needs_the_token_even_from_loopback() {
+            assert_eq!(may_scrape(ip("127.0.0.1"), true, None, None), Err(ScrapeRefusal::ProxiedWithoutToken));
+            assert_eq!(
+                may_scrape(ip("127.0.0.1"), true, None, token().as_ref()),
+                Err(ScrapeRefusal::ProxiedWithoutToken)
+            );
+            assert_eq!(may_scrape(ip("127.0.0.1"), true, Some(TOKEN), token().as_ref()), Ok(()));
+        }
+
+        #[test]
+        fn a_wrong_token_is_refused_even_from_loopback() {
+            let near_misses =
+                ["", "a-metrics-token-012345678", "a-metrics-token-01234567890", "A-METRICS-TOKEN-0123456789"];
+            for presented in near_misses {
+                for peer in ["127.0.0.1", "203.0.113.9"] {
+                    let decision = may_scrape(ip(peer), false, Some(presented), token().as_ref());
+                    assert_eq!(decision, Err(ScrapeRefusal::WrongToken), "{presented:?} from {peer}");
+                }
+            }
+        }
+
+        #[test]
+        fn no_token_is_right_while_none_is_set() {
+            for presented in ["", TOKEN] {
+                assert_eq!(may_scrape(ip("127.0.0.1"), false, Some(presented), None), Err(ScrapeRefusal::WrongToken));
+            }
+        }
     }
 }

@@ -1,8 +1,10 @@
-//! The middleware every request passes through, outermost first: security headers, request
-//! tracing, error rendering, sessions, session health, cross-origin refusal, panic catching; and
-//! the sign-in guard on the scopes that need a user.
+//! The middleware every request passes through, outermost first: request metrics, the request's
+//! database connection, security headers, request tracing, error rendering, sessions, session
+//! health, cross-origin refusal, panic catching; and the sign-in guard on the scopes that need a
+//! user.
 
 use std::panic::AssertUnwindSafe;
+use std::time::Instant;
 
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -15,10 +17,12 @@ use futures_util::FutureExt;
 
 use super::audit::{self, Actor, SecurityEvent};
 use super::respond::see_other;
+use super::routes::{self, RoutePattern};
 use crate::auth::session::{Expiry, FlashLevel, TypedSession};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Principal;
 use crate::error::{AppError, ErrorInfo};
+use crate::metrics::UNMATCHED_ROUTE;
 use crate::paths;
 use crate::state::AppState;
 use crate::views::error_page::{ErrorPage, PermissionView};
@@ -49,6 +53,52 @@ fn app_state(req: &HttpRequest) -> Option<web::Data<AppState>> {
 
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
+}
+
+/// Counts and times every request by its route's pattern, method and status. Outermost, so it sees
+/// the final status and the whole time; it reads the pattern from the route's data and allocates
+/// nothing.
+pub async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let state = app_state(req.request());
+    let result = next.call(req).await;
+    if let Some(state) = state {
+        let (route, status) = match &result {
+            Ok(res) => (route_pattern(res.request()), res.status()),
+            Err(error) => (UNMATCHED_ROUTE, error.as_response_error().status_code()),
+        };
+        state.metrics.http().record(route, method, status.as_u16(), started.elapsed());
+    }
+    result
+}
+
+/// The pattern of the route that answered; for a request refused before routing (cross-origin,
+/// session store down), the one its path matches; else one label for every unknown path.
+fn route_pattern(req: &HttpRequest) -> &'static str {
+    if let Some(RoutePattern(pattern)) = req.app_data::<RoutePattern>() {
+        return pattern;
+    }
+    req.match_pattern().and_then(|pattern| routes::registered_pattern(&pattern)).unwrap_or(UNMATCHED_ROUTE)
+}
+
+/// A client may send any method name; the label takes only the standard ones.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Runs the request with a database connection of its own (see `store::request`).

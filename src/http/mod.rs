@@ -11,6 +11,7 @@ pub mod desk;
 pub mod health;
 pub mod home;
 pub mod identity;
+pub mod metrics;
 pub mod middleware;
 pub mod password;
 pub mod password_links;

@@ -1,6 +1,9 @@
 //! Every route of the portal, declared once: registered from here, and listed by [`table`] for
 //! the tests that must cover every route.
 
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -10,13 +13,18 @@ use actix_web::{Error, Resource};
 
 use super::middleware::{catch_panic, optional_sign_in, require_sign_in};
 use super::{
-    api, api_keys, dashboard, desk, health, home, identity, password, profile, sign_in, static_files, tables, tickets,
-    two_factor, unsubscribe,
+    api, api_keys, dashboard, desk, health, home, identity, metrics, password, profile, sign_in, static_files, tables,
+    tickets, two_factor, unsubscribe,
 };
 use crate::error::AppError;
 use crate::paths;
 
-/// A resource whose handler panics answer with the 500 page.
+/// The pattern a request's route was registered with, kept in the resource's data: the request
+/// metrics read it without allocating, where `HttpRequest::match_pattern` builds a new `String`.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutePattern(pub &'static str);
+
+/// A resource whose handler panics answer with the 500 page, and that tells its pattern.
 fn resource(
     path: &'static str,
 ) -> Resource<
@@ -28,7 +36,7 @@ fn resource(
         InitError = (),
     >,
 > {
-    web::resource(path).wrap(from_fn(catch_panic))
+    web::resource(path).app_data(RoutePattern(path)).wrap(from_fn(catch_panic))
 }
 
 /// Who may reach a route before its handler applies its own rules.
@@ -81,6 +89,8 @@ macro_rules! routes {
 routes! {
     Public paths::HEALTHZ => { GET health::healthz }
     Public paths::READYZ => { GET health::readyz }
+    // A refusal answers like an unknown address, whose 404 page shows a signed-in reader's navigation.
+    OptionalSignIn paths::METRICS => { GET metrics::metrics }
     Public paths::STATIC_ASSET => { GET static_files::serve_asset }
     Public paths::HOME => { GET home::home }
     Public paths::LOGIN => { GET sign_in::login_form, POST sign_in::login }
@@ -147,6 +157,12 @@ routes! {
     SignedIn paths::DESK_STAFF => { GET desk::staff::staff, POST desk::staff::create_staff }
     SignedIn paths::DESK_STAFF_RESET_TWO_FACTOR => { POST desk::staff::reset_staff_two_factor }
     SignedIn paths::DESK_AUDIT => { GET desk::audit_log::audit_log }
+}
+
+/// The registered pattern equal to `pattern`, as the `'static` string the router holds.
+pub fn registered_pattern(pattern: &str) -> Option<&'static str> {
+    static PATTERNS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| table().into_iter().map(|r| r.path).collect());
+    PATTERNS.get(pattern).copied()
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {

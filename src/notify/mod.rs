@@ -17,6 +17,9 @@ use tokio::sync::Notify;
 
 use crate::auth::unsubscribe::LinkSigner;
 use crate::clock::Clock;
+use prometheus_client::metrics::counter::Counter;
+
+use crate::metrics::Metrics;
 use crate::settings::PublicUrl;
 use crate::store::{Channel, ClaimedDelivery, Settled, Store, StoreResult, Target};
 use mail::{MailContext, Mailer, Sent};
@@ -44,6 +47,40 @@ impl Outbox {
     }
 }
 
+/// What the sender counts, for `/metrics`.
+#[derive(Clone)]
+pub struct SenderMetrics {
+    sent: Counter,
+    failed: Counter,
+}
+
+impl SenderMetrics {
+    /// Registers the sender's counters, and the outbox's depth and the age of its oldest due row
+    /// (read from the database at each scrape, waiting at most a second).
+    pub fn register(metrics: &Metrics, store: &Store, clock: &Clock) -> SenderMetrics {
+        let waiting = metrics.gauge("outbox_waiting", "Notifications not yet fanned out or sent");
+        let oldest =
+            metrics.gauge("outbox_oldest_due_age_seconds", "How long the oldest waiting notification has been due");
+        let (store, clock) = (store.clone(), clock.clone());
+        metrics.on_scrape("outbox", move || {
+            let (store, clock, waiting, oldest) = (store.clone(), clock.clone(), waiting.clone(), oldest.clone());
+            async move {
+                let depth = tokio::time::timeout(StdDuration::from_secs(1), store.outbox_depth())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the outbox's depth took over a second"))??;
+                waiting.set(depth.waiting);
+                oldest.set(depth.oldest_due.map_or(0, |due| (clock.now() - due).num_seconds().max(0)));
+                Ok(())
+            }
+        });
+        SenderMetrics {
+            sent: metrics.counter("mails_sent", "Notification mails the relay accepted"),
+            failed: metrics
+                .counter("mails_failed", "Notification mails given up (refused for good, or failing for a day)"),
+        }
+    }
+}
+
 pub struct Sender {
     pub store: Store,
     pub clock: Clock,
@@ -52,6 +89,7 @@ pub struct Sender {
     pub mailer: Mailer,
     pub signer: LinkSigner,
     pub outbox: Outbox,
+    pub metrics: SenderMetrics,
 }
 
 /// When a delivery that failed `attempts` times is tried again: 30 s, doubling to an hour, give or
@@ -153,16 +191,21 @@ impl Sender {
         let sent = if self.mailer.is_on() { self.mailer.send(&mail).await } else { Sent::Never(String::new()) };
         for delivery in &group {
             match &sent {
-                Sent::Yes => self.store.settle_delivery(delivery.id, Settled::Sent, subject, None, now).await?,
+                Sent::Yes => {
+                    self.metrics.sent.inc();
+                    self.store.settle_delivery(delivery.id, Settled::Sent, subject, None, now).await?
+                }
                 Sent::Never(_) if !self.mailer.is_on() => {
                     self.store.settle_delivery(delivery.id, Settled::Recorded, subject, None, now).await?
                 }
                 Sent::Never(error) => {
                     tracing::warn!(delivery = delivery.id, %error, "a notification mail was refused for good");
+                    self.metrics.failed.inc();
                     self.store.settle_delivery(delivery.id, Settled::Failed, subject, Some((error, None)), now).await?
                 }
                 Sent::Later(error) if now - delivery.created_at >= Duration::hours(GIVE_UP_HOURS) => {
                     tracing::warn!(delivery = delivery.id, %error, "a notification mail failed for a day; given up");
+                    self.metrics.failed.inc();
                     self.store.settle_delivery(delivery.id, Settled::Failed, subject, Some((error, None)), now).await?
                 }
                 Sent::Later(error) => {

@@ -176,6 +176,14 @@ impl Default for PoolSettings {
     }
 }
 
+/// How the connection pool is used at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or is too busy; worth retrying later (503).
@@ -344,6 +352,17 @@ impl Store {
                 Err(StoreError::NoAnswer(within))
             }
         }
+    }
+
+    /// The pool's connections now: in use by requests, idle, and the most it opens.
+    pub fn pool_usage(&self) -> PoolUsage {
+        let (open, idle, max) = match self {
+            Store::Sqlite(pool, _) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+            Store::Postgres(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+        };
+        // Read one after the other, so a connection may have opened or closed in between.
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(open);
+        PoolUsage { in_use: open - idle, idle, max }
     }
 
     pub async fn close(&self) {

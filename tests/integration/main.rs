@@ -12,6 +12,7 @@ mod fuzz;
 mod identity;
 mod incidents;
 mod lifecycle;
+mod metrics;
 mod notifications;
 mod outages;
 mod plans;

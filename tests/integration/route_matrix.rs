@@ -74,6 +74,9 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/me", "UPPPPPPPPPPPPUPPPPU"),
     ("GET", "/api/v1/openapi.json", "PPPPPPPPPPPPPPPPPPP"),
     ("GET", "/docs/api", "PPPPPPPPPPPPPPPP"),
+    // A loopback peer without forwarding headers, as the test client is (metrics.rs tries the
+    // others). After /docs/api: like it, it ends the disabled user's session.
+    ("GET", "/metrics", "PPPPPPPPPPPPPPPP"),
     ("GET", "/security/dashboard", "LPPPPPFPPPPPPLPP"),
     ("GET", "/security/dashboard/panel", "LPPPPPFPPPPPPLPP"),
     ("GET", "/security/incidents", "LPPPFPFPPPPPPLPP"),

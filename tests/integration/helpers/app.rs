@@ -49,6 +49,7 @@ pub fn settings(database_url: &str) -> Settings {
         api_rate_limit_per_minute: 30,
         dashboard_refresh_seconds: 1,
         mail: incident_portal::settings::MailSettings::default(),
+        metrics_token: None,
     }
 }
 
