@@ -27,7 +27,7 @@ use crate::http::middleware::{
 use crate::http::routes;
 use crate::metrics::Metrics;
 use crate::notify::mail::Mailer;
-use crate::notify::{Outbox, Sender, SenderMetrics};
+use crate::notify::{Outbox, Sender, SenderGuard, SenderMetrics};
 use crate::settings::{ApiKeyEncryption, DatabaseSettings, PublicUrl, Settings};
 use crate::state::AppState;
 use crate::store::Store;
@@ -40,6 +40,8 @@ pub struct Application {
     port: u16,
     public_url: PublicUrl,
     server: Server,
+    /// The notification sender stops when this is dropped with the application.
+    _sender: SenderGuard,
 }
 
 impl Application {
@@ -64,7 +66,7 @@ impl Application {
         let outbox = Outbox::default();
         let metrics = Metrics::new();
         database_pool_metrics(&metrics, &store);
-        Sender {
+        let sender = Sender {
             store: store.clone(),
             clock: clock.clone(),
             public_url: public_url.clone(),
@@ -74,7 +76,7 @@ impl Application {
             outbox: outbox.clone(),
             metrics: SenderMetrics::register(&metrics, &store, &clock),
         }
-        .spawn();
+        .spawn()?;
 
         let workers = settings.workers;
         let tls = settings.secure_cookies;
@@ -106,7 +108,7 @@ impl Application {
         .workers(workers)
         .listen(listener)?
         .run();
-        Ok(Application { port, public_url, server })
+        Ok(Application { port, public_url, server, _sender: sender })
     }
 
     pub fn port(&self) -> u16 {
@@ -119,6 +121,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _sender = self._sender;
         self.server.await
     }
 }

@@ -38,7 +38,8 @@ async fn at_low_priority<T: Send + 'static>(work: impl FnOnce() -> T + Send + 's
     Ok(result.await?)
 }
 
-fn lower_this_threads_priority() {
+/// Lowers the calling thread's priority to that of background work (password hashing, mail).
+pub fn lower_this_threads_priority() {
     // SAFETY: only changes the scheduling weight of the calling thread (on Linux, PRIO_PROCESS
     // with `who = 0` means the calling thread); failure leaves it at normal priority.
     #[cfg(target_os = "linux")]

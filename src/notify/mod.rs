@@ -100,22 +100,39 @@ pub fn backoff(attempts: i32, jitter: f64) -> Duration {
     Duration::seconds(base + spread)
 }
 
+/// Keeps the sender running; it stops when this is dropped.
+pub struct SenderGuard {
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
 impl Sender {
-    pub fn spawn(self) {
-        tokio::spawn(async move {
-            loop {
-                let worked = match self.round().await {
-                    Ok(worked) => worked,
-                    Err(error) => {
+    /// Runs the sender on a thread of its own at a low priority, with its own runtime: mails never
+    /// take the CPU from the requests being answered; when requests leave it idle, they go out.
+    pub fn spawn(self) -> std::io::Result<SenderGuard> {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new().name("notifications".into()).spawn(move || {
+            crate::auth::password::lower_this_threads_priority();
+            runtime.block_on(async move {
+                loop {
+                    let worked = tokio::select! {
+                        _ = &mut stopped => return,
+                        worked = self.round() => worked,
+                    };
+                    let worked = worked.unwrap_or_else(|error| {
                         tracing::warn!(?error, "the notification sender could not reach the database");
                         false
+                    });
+                    if !worked {
+                        tokio::select! {
+                            _ = &mut stopped => return,
+                            _ = tokio::time::timeout(IDLE, self.outbox.wake.notified()) => {}
+                        }
                     }
-                };
-                if !worked {
-                    let _ = tokio::time::timeout(IDLE, self.outbox.wake.notified()).await;
                 }
-            }
-        });
+            });
+        })?;
+        Ok(SenderGuard { _stop: stop })
     }
 
     /// One pass: fan out what waits, send what is due. `true` if there was anything to do.
