@@ -18,7 +18,7 @@ use crate::domain::principal::Principal;
 use crate::domain::ticket::TicketNumber;
 use crate::paths;
 use crate::settings::{MailSettings, PublicUrl};
-use crate::store::{OutboxEvent, Store, StoreResult, Target, TicketRecord};
+use crate::store::{CommentRecord, OutboxEvent, Store, StoreResult, Target, TicketRecord};
 use crate::views::format::timestamp;
 use crate::views::mail::{DigestHtml, DigestText, MailFooter, NoticeHtml, NoticeText, NoticeView, subject};
 
@@ -129,20 +129,43 @@ enum Reader {
     Desk(Mailbox),
 }
 
-/// The notice of `event` for its reader, as they may see it now.
-async fn notice_view(
-    store: &Store,
-    ctx: &MailContext<'_>,
-    event: &OutboxEvent,
-    ticket: &TicketRecord,
-    zone: Tz,
-) -> StoreResult<NoticeView> {
-    let comment = match event.comment_id {
-        Some(id) => store.comment(id).await?.filter(|c| !c.internal),
-        None => None,
-    };
-    let author =
-        comment.as_ref().map(|c| if c.author_is_support { "Armor Support".to_string() } else { c.author_name.clone() });
+/// What every reader's mail of one event shares, read once: the ticket, who is on it, the
+/// comment the notice carries (never an internal note) and the ticket's first notice.
+pub struct EventParts {
+    ticket: TicketRecord,
+    recipients: Vec<i64>,
+    comment: Option<CommentRecord>,
+    first_notice: Option<i64>,
+}
+
+impl EventParts {
+    /// `None` when the ticket is gone.
+    pub async fn read(store: &Store, event: &OutboxEvent) -> StoreResult<Option<EventParts>> {
+        let Some(ticket) = store.ticket(event.ticket_id).await? else { return Ok(None) };
+        let readers = store.ticket_readers(ticket.id).await?;
+        let recipients = readers.iter().map(|r| r.user_id).filter(|id| *id != ticket.opener_id).collect();
+        let comment = match event.comment_id {
+            Some(id) => store.comment(id).await?.filter(|c| !c.internal),
+            None => None,
+        };
+        let first_notice = store.first_notice_of(ticket.id).await?;
+        Ok(Some(EventParts { ticket, recipients, comment, first_notice }))
+    }
+
+    fn facts(&self) -> TicketFacts<'_> {
+        TicketFacts {
+            account_id: self.ticket.account_id,
+            opener_id: self.ticket.opener_id,
+            recipient_ids: &self.recipients,
+        }
+    }
+}
+
+/// The notice of `event` for a reader in `zone`.
+fn notice_view(ctx: &MailContext<'_>, event: &OutboxEvent, parts: &EventParts, zone: Tz) -> NoticeView {
+    let ticket = &parts.ticket;
+    let comment = parts.comment.as_ref();
+    let author = comment.map(|c| if c.author_is_support { "Armor Support".to_string() } else { c.author_name.clone() });
     let severity = ticket.severity.map(|s| s.name());
     let headline = match event.kind {
         NoticeKind::Labelled => format!("Armor Support labelled this a {} security incident", severity.unwrap_or("")),
@@ -157,20 +180,20 @@ async fn notice_view(
         NoticeKind::ClosureRequested => format!("{} asks to close it", author.as_deref().unwrap_or("The customer")),
     };
     let number = TicketNumber::from_id(ticket.id);
-    Ok(NoticeView {
+    NoticeView {
         headline,
         number: number.to_string(),
         summary: ticket.summary.clone(),
         severity,
         status: ticket.status.name(),
-        comment: author.zip(comment.map(|c| c.body)),
+        comment: author.zip(comment.map(|c| c.body.clone())),
         when: timestamp(event.created_at, zone),
         link: ctx.link(&paths::ticket(number)),
-    })
+    }
 }
 
 /// Resolves the reader and checks, now, that they may still see the ticket.
-async fn reader(store: &Store, target: &Target, ticket: &TicketRecord) -> StoreResult<Result<Reader, Unseen>> {
+async fn reader(store: &Store, target: &Target, parts: &EventParts) -> StoreResult<Result<Reader, Unseen>> {
     let user_id = match target {
         Target::Address(address) => {
             return Ok(address.parse().map(Reader::Desk).map_err(|_| Unseen("the desk's address is not valid")));
@@ -179,10 +202,7 @@ async fn reader(store: &Store, target: &Target, ticket: &TicketRecord) -> StoreR
         Target::User(id) => *id,
     };
     let Some(principal) = store.load_principal(user_id).await? else { return Ok(Err(Unseen("the user is disabled"))) };
-    let readers = store.ticket_readers(ticket.id).await?;
-    let recipients: Vec<i64> = readers.iter().map(|r| r.user_id).filter(|id| *id != ticket.opener_id).collect();
-    let facts = TicketFacts { account_id: ticket.account_id, opener_id: ticket.opener_id, recipient_ids: &recipients };
-    if !policy::can_see_ticket(&principal, &facts) {
+    if !policy::can_see_ticket(&principal, &parts.facts()) {
         return Ok(Err(Unseen("the reader can no longer see the ticket")));
     }
     Ok(Ok(Reader::User(principal)))
@@ -224,10 +244,10 @@ pub async fn notice_mail(
     store: &Store,
     ctx: &MailContext<'_>,
     event: &OutboxEvent,
+    parts: &EventParts,
     target: &Target,
 ) -> StoreResult<Result<Mail, Unseen>> {
-    let Some(ticket) = store.ticket(event.ticket_id).await? else { return Ok(Err(Unseen("the ticket is gone"))) };
-    let reader = match reader(store, target, &ticket).await? {
+    let reader = match reader(store, target, parts).await? {
         Ok(reader) => reader,
         Err(unseen) => return Ok(Err(unseen)),
     };
@@ -238,11 +258,11 @@ pub async fn notice_mail(
         },
         Reader::Desk(to) => (to.clone(), chrono_tz::UTC),
     };
-    let view = notice_view(store, ctx, event, &ticket, zone).await?;
+    let view = notice_view(ctx, event, parts, zone);
     // Closures and Critical incidents are always sent, so their mails offer no unsubscribing.
     let notice = Notice { kind: event.kind, severity: event.severity, with_comment: event.comment_id.is_some() };
     let footer = footer(ctx, &reader, Some(event.kind).filter(|_| !notice.always_sent()));
-    let first = store.first_notice_of(ticket.id).await?.filter(|first| *first != event.id);
+    let first = parts.first_notice.filter(|first| *first != event.id);
     Ok(Ok(Mail {
         subject: subject(&view),
         text: render(&NoticeText { notice: &view, footer: &footer }),
@@ -265,9 +285,9 @@ pub async fn digest_mail(
     let mut notices = Vec::new();
     let mut principal = None;
     for event in events {
-        let Some(ticket) = store.ticket(event.ticket_id).await? else { continue };
-        if let Ok(Reader::User(p)) = reader(store, &Target::User(user_id), &ticket).await? {
-            notices.push(notice_view(store, ctx, event, &ticket, p.time_zone).await?);
+        let Some(parts) = EventParts::read(store, event).await? else { continue };
+        if let Ok(Reader::User(p)) = reader(store, &Target::User(user_id), &parts).await? {
+            notices.push(notice_view(ctx, event, &parts, p.time_zone));
             principal = Some(p);
         }
     }

@@ -22,7 +22,7 @@ use prometheus_client::metrics::counter::Counter;
 use crate::metrics::Metrics;
 use crate::settings::PublicUrl;
 use crate::store::{Channel, ClaimedDelivery, Settled, Store, StoreResult, Target};
-use mail::{MailContext, Mailer, Sent};
+use mail::{EventParts, Mail, MailContext, Mailer, Sent, Unseen};
 
 /// How many rows a sender takes at once.
 const BATCH: i64 = 100;
@@ -100,6 +100,9 @@ pub fn backoff(attempts: i32, jitter: f64) -> Duration {
     Duration::seconds(base + spread)
 }
 
+/// A mail's fate at the relay, with its subject for the record; or why it was not built.
+type Outcome = Result<(Sent, String), Unseen>;
+
 /// Keeps the sender running; it stops when this is dropped.
 pub struct SenderGuard {
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -160,77 +163,90 @@ impl Sender {
     async fn deliver(&self, now: DateTime<Utc>) -> StoreResult<()> {
         let lease = now + Duration::minutes(LEASE_MINUTES);
         let claimed = self.store.claim_deliveries(now, lease, BATCH).await?;
-        // A user's digest entries go out as one mail; everything else on its own.
+        // A user's digest entries go out as one mail; the other mails of one event share what
+        // they read (the ticket, who is on it, the comment).
         let mut digests: BTreeMap<i64, Vec<ClaimedDelivery>> = BTreeMap::new();
-        let mut single = Vec::new();
+        let mut by_event: BTreeMap<i64, Vec<ClaimedDelivery>> = BTreeMap::new();
         for delivery in claimed {
-            match (&delivery.target, delivery.digest) {
-                (Target::User(user_id), true) => digests.entry(*user_id).or_default().push(delivery),
-                _ => single.push(delivery),
+            match (&delivery.target, delivery.digest, delivery.channel) {
+                // Webhook deliveries are sent by the webhooks module.
+                (_, _, Channel::Webhook) => {}
+                (Target::User(user_id), true, _) => digests.entry(*user_id).or_default().push(delivery),
+                _ => by_event.entry(delivery.event.id).or_default().push(delivery),
             }
         }
-        let results: Vec<StoreResult<()>> =
-            futures_util::stream::iter(single.into_iter().map(|d| vec![d]).chain(digests.into_values()))
-                .map(|group| self.send_group(group, now))
+        let ctx = MailContext { public_url: &self.public_url, signer: &self.signer, now };
+        let mut outcomes = Vec::new();
+        for group in by_event.into_values() {
+            let Some(parts) = EventParts::read(&self.store, &group[0].event).await? else {
+                outcomes.extend(group.into_iter().map(|d| (d, Err(Unseen("the ticket is gone")))));
+                continue;
+            };
+            let sent: Vec<StoreResult<(ClaimedDelivery, Outcome)>> = futures_util::stream::iter(group)
+                .map(|delivery| {
+                    let (ctx, parts) = (&ctx, &parts);
+                    async move {
+                        let built =
+                            mail::notice_mail(&self.store, ctx, &delivery.event, parts, &delivery.target).await?;
+                        Ok((delivery, self.send(built).await))
+                    }
+                })
                 .buffer_unordered(IN_FLIGHT)
                 .collect()
                 .await;
-        results.into_iter().collect()
+            for result in sent {
+                outcomes.push(result?);
+            }
+        }
+        for (user_id, group) in digests {
+            let events: Vec<_> = group.iter().map(|d| d.event.clone()).collect();
+            let outcome = self.send(mail::digest_mail(&self.store, &ctx, user_id, &events).await?).await;
+            outcomes.extend(group.into_iter().map(|d| (d, outcome.clone())));
+        }
+        self.settle(outcomes, now).await
     }
 
-    /// Builds and sends one mail for `group` (one delivery, or a user's digest), and settles each.
-    async fn send_group(&self, group: Vec<ClaimedDelivery>, now: DateTime<Utc>) -> StoreResult<()> {
-        let Some(first) = group.first() else { return Ok(()) };
-        let ctx = MailContext { public_url: &self.public_url, signer: &self.signer, now };
-        if first.channel != Channel::Mail {
-            // Webhook deliveries are sent by the webhooks module.
-            return Ok(());
-        }
-        let built = match (&first.target, first.digest) {
-            (Target::User(user_id), true) => {
-                let events: Vec<_> = group.iter().map(|d| d.event.clone()).collect();
-                mail::digest_mail(&self.store, &ctx, *user_id, &events).await?
-            }
-            (target, _) => mail::notice_mail(&self.store, &ctx, &first.event, target).await?,
-        };
-        let mail = match built {
-            Ok(mail) => mail,
-            Err(unseen) => {
-                for delivery in &group {
-                    self.store
-                        .settle_delivery(delivery.id, Settled::Dropped, None, Some((unseen.0, None)), now)
-                        .await?;
+    /// Hands a built mail to the relay (or keeps it, with mail off); its subject for the record.
+    async fn send(&self, built: Result<Mail, Unseen>) -> Outcome {
+        let mail = built?;
+        let sent = if self.mailer.is_on() { self.mailer.send(&mail).await } else { Sent::Yes };
+        Ok((sent, mail.subject))
+    }
+
+    /// Records what became of each delivery: the common outcomes in one statement per kind.
+    async fn settle(&self, outcomes: Vec<(ClaimedDelivery, Outcome)>, now: DateTime<Utc>) -> StoreResult<()> {
+        let done = if self.mailer.is_on() { Settled::Sent } else { Settled::Recorded };
+        let mut settled: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (delivery, outcome) in outcomes {
+            match outcome {
+                Ok((Sent::Yes, subject)) => settled.entry(subject).or_default().push(delivery.id),
+                Err(unseen) => {
+                    self.store.settle_delivery(delivery.id, Settled::Dropped, None, Some((unseen.0, None)), now).await?
                 }
-                return Ok(());
-            }
-        };
-        let subject = Some(mail.subject.as_str());
-        let sent = if self.mailer.is_on() { self.mailer.send(&mail).await } else { Sent::Never(String::new()) };
-        for delivery in &group {
-            match &sent {
-                Sent::Yes => {
-                    self.metrics.sent.inc();
-                    self.store.settle_delivery(delivery.id, Settled::Sent, subject, None, now).await?
-                }
-                Sent::Never(_) if !self.mailer.is_on() => {
-                    self.store.settle_delivery(delivery.id, Settled::Recorded, subject, None, now).await?
-                }
-                Sent::Never(error) => {
+                Ok((Sent::Never(error), subject)) => {
                     tracing::warn!(delivery = delivery.id, %error, "a notification mail was refused for good");
                     self.metrics.failed.inc();
-                    self.store.settle_delivery(delivery.id, Settled::Failed, subject, Some((error, None)), now).await?
+                    let error = Some((error.as_str(), None));
+                    self.store.settle_delivery(delivery.id, Settled::Failed, Some(&subject), error, now).await?
                 }
-                Sent::Later(error) if now - delivery.created_at >= Duration::hours(GIVE_UP_HOURS) => {
+                Ok((Sent::Later(error), subject)) if now - delivery.created_at >= Duration::hours(GIVE_UP_HOURS) => {
                     tracing::warn!(delivery = delivery.id, %error, "a notification mail failed for a day; given up");
                     self.metrics.failed.inc();
-                    self.store.settle_delivery(delivery.id, Settled::Failed, subject, Some((error, None)), now).await?
+                    let error = Some((error.as_str(), None));
+                    self.store.settle_delivery(delivery.id, Settled::Failed, Some(&subject), error, now).await?
                 }
-                Sent::Later(error) => {
+                Ok((Sent::Later(error), subject)) => {
                     let jitter = rand::random::<f64>() * 2.0 - 1.0;
                     let due = now + backoff(delivery.attempts, jitter);
-                    self.store.retry_delivery(delivery.id, due, error, None, subject).await?
+                    self.store.retry_delivery(delivery.id, due, &error, None, Some(&subject)).await?
                 }
             }
+        }
+        for (subject, ids) in settled {
+            if done == Settled::Sent {
+                self.metrics.sent.inc_by(ids.len() as u64);
+            }
+            self.store.settle_deliveries(&ids, done, &subject, now).await?;
         }
         Ok(())
     }

@@ -393,6 +393,29 @@ impl Store {
         Ok(())
     }
 
+    /// Several deliveries of one mail are done with alike (sent, or recorded with mail off).
+    pub async fn settle_deliveries(
+        &self,
+        ids: &[i64],
+        settled: Settled,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sent_at = (settled == Settled::Sent).then_some(now);
+        let mut sql = Sql::with_values(
+            "UPDATE notification_deliveries SET state = $1, subject = $2, sent_at = $3, last_error = NULL, \
+             claimed_until = NULL WHERE id IN (",
+            vec![settled.code().into(), subject.into(), sent_at.into()],
+        );
+        sql.bind_list(ids.iter().copied()).push(")");
+        let (text, values) = sql.into_parts();
+        execute!(self, bind_values!(sqlx::query(text), values))?;
+        Ok(())
+    }
+
     /// The delivery failed this time; it is tried again at `due_at`.
     pub async fn retry_delivery(
         &self,
