@@ -34,6 +34,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import notifications  # noqa: E402  (this folder's own module)
+
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "target" / "release" / "incident-portal"
 DATA = ROOT / "target" / "bench-data"
@@ -59,6 +62,7 @@ if file and file ~= "" then
 end
 local cookie = os.getenv("BENCH_COOKIE") or ""
 local path = os.getenv("BENCH_PATH")
+local body = os.getenv("BENCH_BODY") or ""
 
 request = function()
   if mode == "signed" then
@@ -72,6 +76,10 @@ request = function()
     local body = "csrf_token=" .. token .. "&email=typical%40bench.example&password=bench-password"
     return wrk.format("POST", "/login", {
       ["Cookie"] = "incident-portal=" .. session,
+      ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
+  elseif mode == "post" then
+    return wrk.format("POST", path, {
+      ["Cookie"] = cookie,
       ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
   else
     return wrk.format("GET", path, { ["Cookie"] = cookie })
@@ -226,7 +234,7 @@ def peak_rss_kib(pid):
 
 
 class Server:
-    def __init__(self, url, backend):
+    def __init__(self, url, backend, extra=()):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, RUST_LOG="warn")
@@ -239,6 +247,7 @@ class Server:
             "--session-key", SESSION_KEY,
             "--api-key-encryption-key", API_KEY_ENCRYPTION_KEY,
             "--api-rate-limit-per-minute", "1000000",
+            *extra,
         ]
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{backend}-", suffix=".log", delete=False)
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -259,7 +268,13 @@ class Server:
 
 def wrk(base, route, duration, connections, workdir):
     script = workdir / "bench.lua"
-    env = dict(os.environ, BENCH_MODE=route["mode"], BENCH_PATH=route.get("path", "/"), BENCH_COOKIE=route.get("cookie", ""))
+    env = dict(
+        os.environ,
+        BENCH_MODE=route["mode"],
+        BENCH_PATH=route.get("path", "/"),
+        BENCH_COOKIE=route.get("cookie", ""),
+        BENCH_BODY=route.get("body", ""),
+    )
     if "lines" in route:
         lines_file = workdir / f"{route['name']}.lines"
         lines_file.write_text("\n".join(route["lines"]()) + "\n")
@@ -498,6 +513,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--no-notifications", action="store_true", help="skip the notification measurements")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
@@ -505,6 +521,9 @@ def main():
     if not shutil.which("wrk"):
         log("installing wrk")
         run(["apt-get", "install", "-y", "wrk"])
+    if not args.no_notifications and subprocess.run(["/usr/bin/python3", "-c", "import aiosmtpd"], capture_output=True).returncode:
+        log("installing python3-aiosmtpd")
+        run(["apt-get", "install", "-y", "python3-aiosmtpd"])
     if not args.no_build:
         log("building the release binary")
         run(["cargo", "build", "--release", "--locked"], cwd=ROOT)
@@ -513,11 +532,18 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "bench.lua").write_text(LUA)
+        notified = []
+        sizes = [int(s) for s in args.sizes.split(",")]
         for backend in args.backends.split(","):
-            for size in (int(s) for s in args.sizes.split(",")):
+            for size in sizes:
                 results.append(measure(backend, size, args, fingerprint(backend), workdir))
                 Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=2))
-    Path(args.output).write_text(report(results, info, args))
+            if not args.no_notifications:
+                log(f"{backend}: notifications")
+                source = dataset(backend, min(sizes), fingerprint(backend))
+                notified.append(notifications.measure(sys.modules[__name__], backend, source, args, workdir))
+                Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified}, indent=2))
+    Path(args.output).write_text(report(results, info, args) + "\n".join(notifications.report(notified) if notified else []))
     log(f"wrote {args.output} and {args.json}")
 
 
