@@ -33,6 +33,9 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::RedactingRootSpan;
 
+/// How long settled notifications stay listed for support administrators.
+const NOTIFICATIONS_KEPT_DAYS: i64 = 30;
+
 /// How often expired sessions and old sign-in attempts are deleted.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -250,6 +253,9 @@ fn spawn_housekeeping(store: Store, clock: Clock) {
             }
             if let Err(error) = store.purge_api_nonces(now - chrono::Duration::minutes(15)).await {
                 tracing::warn!(?error, "could not purge old API nonces");
+            }
+            if let Err(error) = store.purge_notifications(now - chrono::Duration::days(NOTIFICATIONS_KEPT_DAYS)).await {
+                tracing::warn!(?error, "could not purge old notifications");
             }
         }
     });

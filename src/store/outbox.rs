@@ -537,4 +537,21 @@ impl Store {
         let sql = "SELECT EXISTS (SELECT 1 FROM ticket_mutes WHERE user_id = $1 AND ticket_id = $2)";
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(user_id).bind(ticket_id).fetch_one(pool).await)?)
     }
+
+    /// Forgets notifications settled before `before`, and the events all of whose deliveries are
+    /// gone. What is still pending stays, however old.
+    pub async fn purge_notifications(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        in_transaction!(self, tx => {
+            let deliveries = sqlx::query(
+                "DELETE FROM notification_deliveries WHERE state <> 'pending' AND created_at < $1",
+            )
+            .bind(before).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(
+                "DELETE FROM notification_events WHERE expanded_at IS NOT NULL AND expanded_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.event_id = notification_events.id)",
+            )
+            .bind(before).execute(&mut *tx).await?;
+            deliveries
+        })
+    }
 }
