@@ -13,12 +13,11 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
 use crate::auth::unsubscribe::LinkSigner;
 use crate::clock::Clock;
-use prometheus_client::metrics::counter::Counter;
-
 use crate::metrics::Metrics;
 use crate::settings::PublicUrl;
 use crate::store::{Channel, ClaimedDelivery, Settled, Store, StoreResult, Target};
