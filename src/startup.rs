@@ -18,8 +18,9 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
-use crate::auth::unsubscribe::LinkSigner;
+use crate::auth::signer::Signer;
 use crate::clock::Clock;
+use crate::http::csrf::set_anonymous_cookie;
 use crate::http::middleware::{
     keep_token_for_error_pages, one_connection, record_metrics, reject_cross_origin, render_errors, security_headers,
     session_health,
@@ -65,7 +66,7 @@ impl Application {
         let public_url = settings.public_url.clone().unwrap_or_else(|| PublicUrl::local(address));
         password::prepare();
         spawn_housekeeping(store.clone(), clock.clone());
-        let link_signer = link_signer(&store).await?;
+        let signer = signer(&store).await?;
         let outbox = Outbox::default();
         let metrics = Metrics::new();
         database_pool_metrics(&metrics, &store);
@@ -75,7 +76,7 @@ impl Application {
             public_url: public_url.clone(),
             desk: settings.mail.desk.as_ref().map(ToString::to_string),
             mailer: Mailer::from_settings(&settings.mail, &public_url)?,
-            signer: link_signer.clone(),
+            signer: signer.clone(),
             outbox: outbox.clone(),
             metrics: SenderMetrics::register(&metrics, &store, &clock),
         }
@@ -91,7 +92,7 @@ impl Application {
             cipher,
             api_keys: KeyCache::default(),
             outbox,
-            link_signer,
+            signer,
             metrics,
         });
         let server = HttpServer::new(move || {
@@ -99,6 +100,7 @@ impl Application {
                 .wrap(from_fn(reject_cross_origin))
                 .wrap(from_fn(session_health))
                 .wrap(from_fn(keep_token_for_error_pages))
+                .wrap(from_fn(set_anonymous_cookie))
                 .wrap(session_middleware(&state, key.clone()))
                 .wrap(from_fn(render_errors))
                 .wrap(TracingLogger::<RedactingRootSpan>::new())
@@ -181,8 +183,8 @@ async fn session_key(settings: &Settings, store: &Store) -> anyhow::Result<Key> 
     Ok(Key::derive_from(&master))
 }
 
-/// The key of the mails' unsubscribe links, generated once and shared through the database.
-async fn link_signer(store: &Store) -> anyhow::Result<LinkSigner> {
+/// The key of what the portal signs for itself, generated once and shared through the database.
+async fn signer(store: &Store) -> anyhow::Result<Signer> {
     let encoded = store
         .server_secret("unsubscribe_link_key", || {
             let mut bytes = [0u8; 32];
@@ -192,7 +194,7 @@ async fn link_signer(store: &Store) -> anyhow::Result<LinkSigner> {
         .await
         .context("cannot read or create the unsubscribe link key")?;
     let key = base64::engine::general_purpose::STANDARD.decode(encoded).context("the stored link key is corrupt")?;
-    Ok(LinkSigner::new(key))
+    Ok(Signer::new(key))
 }
 
 /// The configured key, or the one in the key file, created on first start. (A file keeps the key

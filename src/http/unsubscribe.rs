@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use crate::auth::token::token_hash;
-use crate::auth::unsubscribe::{LinkError, Unsubscribe};
+use crate::auth::unsubscribe::{self, LinkError, Unsubscribe};
 use crate::domain::notify::{self, NoticeKind};
 use crate::error::AppError;
 use crate::paths;
@@ -25,7 +25,7 @@ pub struct LinkQuery {
 
 fn checked(state: &AppState, query: &LinkQuery) -> Result<Unsubscribe, AppError> {
     let token = query.token.as_deref().filter(|t| t.len() <= 512).unwrap_or_default();
-    state.link_signer.check(token, state.clock.now()).map_err(|error| match error {
+    unsubscribe::check(&state.signer, token, state.clock.now()).map_err(|error| match error {
         LinkError::Invalid => {
             AppError::BadRequest("This unsubscribe link is not valid. Use the link of a mail as it came.".into())
         }

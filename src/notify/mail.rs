@@ -11,7 +11,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use crate::auth::unsubscribe::LinkSigner;
+use crate::auth::signer::Signer;
 use crate::domain::notify::{Notice, NoticeKind};
 use crate::domain::policy::{self, TicketFacts};
 use crate::domain::principal::Principal;
@@ -108,7 +108,7 @@ impl Header for ListUnsubscribePost {
 /// What building a mail needs besides the store.
 pub struct MailContext<'a> {
     pub public_url: &'a PublicUrl,
-    pub signer: &'a LinkSigner,
+    pub signer: &'a Signer,
     pub now: DateTime<Utc>,
 }
 
@@ -235,7 +235,7 @@ fn footer(ctx: &MailContext<'_>, reader: &Reader, kind: Option<NoticeKind>) -> M
 
 /// The one-click link that turns off `kind` for `user_id`.
 pub fn unsubscribe_link(ctx: &MailContext<'_>, user_id: i64, kind: NoticeKind) -> String {
-    let token = ctx.signer.sign(user_id, kind, ctx.now);
+    let token = crate::auth::unsubscribe::sign(ctx.signer, user_id, kind, ctx.now);
     ctx.link(&format!("{}?token={token}", paths::UNSUBSCRIBE))
 }
 

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
-use crate::auth::unsubscribe::LinkSigner;
+use crate::auth::signer::Signer;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::settings::PublicUrl;
@@ -86,7 +86,7 @@ pub struct Sender {
     pub public_url: PublicUrl,
     pub desk: Option<String>,
     pub mailer: Mailer,
-    pub signer: LinkSigner,
+    pub signer: Signer,
     pub outbox: Outbox,
     pub metrics: SenderMetrics,
 }
