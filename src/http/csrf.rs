@@ -119,7 +119,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             }
             let body = body.await.map_err(|_| AppError::BadRequest("The form is too large or was cut off.".into()))?;
             let expected = TypedSession::from(&req).peek_csrf_token();
-            let sent = serde_html_form::from_bytes::<TokenField>(&body).ok().and_then(|f| f.csrf_token);
+            let sent = serde_html_form::from_bytes::<TokenField>(&body)
+                .ok()
+                .and_then(|f| f.csrf_token)
+                .and_then(|masked| crate::auth::token::unmask(&masked));
             let valid = match (expected, sent) {
                 (Some(expected), Some(sent)) => bool::from(expected.as_bytes().ct_eq(sent.as_bytes())),
                 (None, Some(sent)) => is_anonymous_token(&req, &sent),

@@ -52,7 +52,8 @@ impl Layout {
             }),
             nav: principal.map(|p| navigation(p, current_path)).unwrap_or_default(),
             flashes,
-            csrf_token,
+            // Masked anew on every page (see `token::mask`).
+            csrf_token: if csrf_token.is_empty() { csrf_token } else { crate::auth::token::mask(&csrf_token) },
             stylesheet_href: assets::stylesheet_href(),
             script_href: assets::script_href(),
         }
