@@ -20,6 +20,7 @@ use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::signer::Signer;
 use crate::clock::Clock;
+use crate::http::compression::compress;
 use crate::http::csrf::set_anonymous_cookie;
 use crate::http::middleware::{
     keep_token_for_error_pages, one_connection, record_metrics, reject_cross_origin, render_errors, security_headers,
@@ -65,6 +66,7 @@ impl Application {
         // Known only now when the settings ask for port 0 (as the tests do).
         let public_url = settings.public_url.clone().unwrap_or_else(|| PublicUrl::local(address));
         password::prepare();
+        crate::http::static_files::prepare();
         spawn_housekeeping(store.clone(), clock.clone());
         let signer = signer(&store).await?;
         let outbox = Outbox::default();
@@ -103,6 +105,7 @@ impl Application {
                 .wrap(from_fn(set_anonymous_cookie))
                 .wrap(session_middleware(&state, key.clone()))
                 .wrap(from_fn(render_errors))
+                .wrap(from_fn(compress))
                 .wrap(TracingLogger::<RedactingRootSpan>::new())
                 .wrap(security_headers(tls))
                 .wrap(from_fn(one_connection))

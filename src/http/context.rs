@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
-use super::csrf;
+use super::{compression, csrf};
 use crate::auth::session::TypedSession;
 use crate::domain::principal::Principal;
 use crate::error::AppError;
@@ -31,9 +31,19 @@ impl PageContext {
         &self.session
     }
 
+    /// This page shows a secret once (a new key, recovery codes): it goes out uncompressed.
+    pub fn shows_secret(&self) {
+        compression::uncompressed(&self.request);
+    }
+
     /// The shared layout; takes the pending flash messages, which then show on this page.
     pub fn layout(&self, title: impl Into<String>) -> Layout {
-        Layout::new(title, self.principal.as_ref(), self.csrf_token(), self.session.take_flashes(), &self.path)
+        let flashes = self.session.take_flashes();
+        if !flashes.is_empty() {
+            // A flash may hand over a secret once (a set-password link): not compressed (BREACH).
+            compression::uncompressed(&self.request);
+        }
+        Layout::new(title, self.principal.as_ref(), self.csrf_token(), flashes, &self.path)
     }
 
     /// The session's token; for a visitor without a session, one that stores nothing.

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod api_keys;
 pub mod audit;
+pub mod compression;
 pub mod context;
 pub mod csrf;
 pub mod dashboard;

@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod authorization;
 mod browser;
+mod compression;
 mod concurrency;
 mod dashboard;
 mod fuzz;
