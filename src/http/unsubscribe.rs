@@ -10,11 +10,10 @@ use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use crate::auth::token::token_hash;
 use crate::auth::unsubscribe::{self, LinkError, Unsubscribe};
-use crate::domain::notify::{self, NoticeKind};
+use crate::domain::notify::{Audience, NoticeKind};
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
-use crate::store::NotificationSettings;
 use crate::views::render;
 use crate::views::unsubscribe::UnsubscribePage;
 
@@ -72,11 +71,8 @@ pub async fn unsubscribe(
     let Some(principal) = state.store.load_principal(link.user_id).await? else {
         return Err(AppError::Gone("This unsubscribe link no longer applies.".into()));
     };
-    let chosen = state.store.notification_settings(&[link.user_id]).await?.remove(&link.user_id);
-    let mut settings = chosen.unwrap_or_else(|| NotificationSettings {
-        preferences: if principal.is_support() { notify::staff_default() } else { Default::default() },
-        digest_hour: 8,
-    });
+    let defaults = Audience::of(&principal).defaults();
+    let mut settings = state.store.notification_settings_of(link.user_id, defaults).await?;
     settings.preferences.muted_kinds.insert(link.kind);
     state.store.save_notification_settings(link.user_id, &settings).await?;
     SecurityEvent::new("notifications_unsubscribed", Actor::from(&principal))
