@@ -14,6 +14,7 @@ pub mod home;
 pub mod identity;
 pub mod metrics;
 pub mod middleware;
+pub mod notification_settings;
 pub mod password;
 pub mod password_links;
 pub mod profile;

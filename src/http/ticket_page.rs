@@ -15,7 +15,8 @@ use crate::state::AppState;
 use crate::store::{PersonRef, TicketRecord};
 use crate::views::render;
 use crate::views::ticket::{
-    CommentDraft, CommentForm, DeskControls, RecipientForm, TicketContent, TicketPage, severity_choices, status_choices,
+    CommentDraft, CommentForm, DeskControls, NotifyToggle, RecipientForm, TicketContent, TicketPage, severity_choices,
+    status_choices,
 };
 
 /// The two pages a ticket is shown on: an incident under Security, any ticket under Support.
@@ -31,6 +32,11 @@ impl TicketView {
             TicketView::Incident => paths::incident(number),
             TicketView::Ticket => paths::ticket(number),
         }
+    }
+
+    /// The page a form returns to: the incident or the ticket page of this very ticket.
+    pub fn returning_to(return_to: Option<&str>, number: TicketNumber) -> TicketView {
+        if return_to == Some(paths::incident(number).as_str()) { TicketView::Incident } else { TicketView::Ticket }
     }
 
     fn back(self, principal: &Principal) -> (&'static str, &'static str) {
@@ -127,6 +133,16 @@ pub async fn render_ticket(
         reopen_action: closed.then(|| paths::of_ticket(paths::DESK_REOPEN, number)),
         error: errors.desk,
     });
+    // A customer who sees the ticket is on it (its opener or a recipient).
+    let notify_toggle = if policy::may_mute_tickets(principal).is_ok() {
+        Some(NotifyToggle {
+            action: paths::of_ticket(paths::TICKET_NOTIFICATIONS, number),
+            return_to: return_to.clone(),
+            muted: state.store.is_ticket_muted(principal.user_id, ticket.id).await?,
+        })
+    } else {
+        None
+    };
     let remove_actions: Vec<Option<String>> =
         recipients.iter().map(|r| principal.is_support().then(|| paths::desk_remove_recipient(number, r.id))).collect();
     let title = format!("{number} · {}", ticket.summary);
@@ -141,6 +157,7 @@ pub async fn render_ticket(
     page.comment_form = comment_form;
     page.recipient_form = recipient_form;
     page.desk = desk;
+    page.notify_toggle = notify_toggle;
     let has_errors = page.desk.as_ref().is_some_and(|d| d.error.is_some())
         || page.comment_form.as_ref().is_some_and(|f| f.draft.error.is_some());
     let status = if has_errors { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };

@@ -45,11 +45,6 @@ pub async fn ticket_page(
     render_ticket(&ctx, &state, &number, TicketView::Ticket, PageErrors::default()).await
 }
 
-/// The page a form returns to: the incident or the ticket page of this very ticket.
-fn return_view(return_to: Option<&str>, number: TicketNumber) -> TicketView {
-    if return_to == Some(paths::incident(number).as_str()) { TicketView::Incident } else { TicketView::Ticket }
-}
-
 #[derive(Deserialize)]
 pub struct CommentFormData {
     body: String,
@@ -78,7 +73,7 @@ pub async fn add_comment(
     if request_closure && principal.is_support() {
         return Err(AppError::BadRequest("Support staff close incidents; they do not request closure.".into()));
     }
-    let view = return_view(form.return_to.as_deref(), number);
+    let view = TicketView::returning_to(form.return_to.as_deref(), number);
     let body = match input::text(&form.body, true, "a comment") {
         Ok(body) => body,
         Err(message) => {
@@ -135,7 +130,7 @@ pub async fn add_recipient(
     let principal = ctx.principal()?;
     policy::may_write_tickets(principal)?;
     let (number, ticket, recipients) = visible_ticket(&state, principal, &number, TicketView::Ticket).await?;
-    let reload = return_view(form.return_to.as_deref(), number).path(number);
+    let reload = TicketView::returning_to(form.return_to.as_deref(), number).path(number);
     if ticket.status == TicketStatus::Closed {
         return Err(AppError::Conflict {
             message: "Recipients cannot be added to a closed ticket.".into(),

@@ -69,6 +69,7 @@ fn navigation(principal: &Principal, current_path: &str) -> Vec<NavSection> {
         if policy::require_support_admin(principal).is_ok() {
             links.push(link("Accounts", paths::DESK_ACCOUNTS));
             links.push(link("Staff", paths::DESK_STAFF));
+            links.push(link("Notifications", paths::DESK_NOTIFICATIONS));
         }
         sections.push(NavSection { label: "Support desk", links });
         return sections;

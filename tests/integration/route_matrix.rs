@@ -89,6 +89,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/support/tickets/{number}", "LPPNFPPPPPPPNLPP"),
     ("POST", "/support/tickets/{number}/comments", "LDDNFFDDDDDDNLDD"),
     ("POST", "/support/tickets/{number}/recipients", "LDDNFFDDDDDDNLDD"),
+    // Muting mail about a ticket needs only to see it; staff are on no ticket.
+    ("POST", "/support/tickets/{number}/notifications", "LDDNFDDDDDDDNLFF"),
     ("GET", "/account/users", "LFFPPPPPPPPPPLFF"),
     ("POST", "/account/users", "LFFDDDDDFDDDBLFF"),
     ("GET", "/account/users/new", "LFFPPPPPFPPPPLFF"),
@@ -115,6 +117,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/account/profile/two-factor", "LVVVVVVVVVVVVLEE"),
     ("POST", "/account/profile/two-factor/recovery-codes", "LVVVVVVVVVVVVLVV"),
     ("POST", "/account/profile/two-factor/disable", "LVVVVVVVVVVVVLFF"),
+    ("GET", "/account/profile/notifications", "LPPPPPPPPPPPPLPP"),
+    ("POST", "/account/profile/notifications", "LDDDDDDDDDDDDLDD"),
     ("GET", "/account/api-keys", "LPPPPPPPPPPPPLFF"),
     ("POST", "/account/api-keys", "LPPPPPPPPFPPPLFF"),
     ("POST", "/account/api-keys/{key_id}/revoke", "LNNDDDDDDDNFNLFF"),
@@ -135,6 +139,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/desk/staff", "LFFFFFFFFFFFFLFD"),
     ("POST", "/desk/staff/{user_id}/reset-two-factor", "LFFFFFFFFFFFFLFD"),
     ("GET", "/desk/audit", "LFFFFFFFFFFFFLPP"),
+    ("GET", "/desk/notifications", "LFFFFFFFFFFFFLFP"),
+    ("GET", "/desk/notifications/{delivery_id}", "LFFFFFFFFFFFFLFP"),
     // Last, since they end the sessions the rows above use.
     ("POST", "/logout", "LLLLLLLLLLLLLLLL"),
     ("POST", "/account/profile/sign-out-everywhere", "LLLLLLLLLLLLLLLL"),
@@ -162,6 +168,8 @@ pub(crate) struct World {
     billie: i64,
     /// A staff member with two-factor sign-in, whom the support administrator resets.
     stan: i64,
+    /// A notification of the incident's label (recorded: mail is off).
+    delivery: i64,
 }
 
 async fn hash() -> String {
@@ -277,7 +285,8 @@ pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
     for key in [app.api_key_for(TESS).await, app.api_key_for(CASEY).await, revoked] {
         callers.push(caller(app, None, Some(key)).await);
     }
-    let world = World { ticket, tina, role, tina_key, billie: app.user_id(BILLIE).await, stan };
+    let delivery = app.first_delivery().await;
+    let world = World { ticket, tina, role, tina_key, billie: app.user_id(BILLIE).await, stan, delivery };
     (callers, world)
 }
 
@@ -304,6 +313,7 @@ pub(crate) fn path_for(pattern: &str, world: &World) -> String {
         .replace("{user_id}", &user.to_string())
         .replace("{role_id}", &world.role.to_string())
         .replace("{key_id}", &world.tina_key)
+        .replace("{delivery_id}", &world.delivery.to_string())
 }
 
 /// A body the route accepts from a principal who may use it; unique per principal where the
@@ -338,6 +348,14 @@ pub(crate) async fn form_for(
             vec![("body", format!("Matrix comment {unique}")), ("submission_key", format!("matrix-{unique}"))]
         }
         "/support/tickets/{number}/recipients" => vec![("user_id", app.user_id(DANA).await.to_string())],
+        "/support/tickets/{number}/notifications" => vec![("notify", "off".into())],
+        // "Labelled" is a kind customers and staff both choose among.
+        "/account/profile/notifications" => vec![
+            ("kind", "labelled".into()),
+            ("threshold", "high".into()),
+            ("delivery", "digest".into()),
+            ("digest_hour", "7".into()),
+        ],
         "/account/users" => vec![
             ("first_name", "New".into()),
             ("last_name", "User".into()),
@@ -424,6 +442,8 @@ async fn digest(app: &TestApp) -> Vec<i64> {
         "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL",
         "SELECT COUNT(*) FROM accounts WHERE mfa_required = TRUE",
         "SELECT COUNT(*) FROM recovery_codes",
+        "SELECT COUNT(*) FROM ticket_mutes",
+        "SELECT COUNT(*) FROM notification_preferences",
     ] {
         values.push(app.count(sql).await);
     }
