@@ -14,6 +14,7 @@ mod identity;
 mod incidents;
 mod lifecycle;
 mod metrics;
+mod notification_preferences;
 mod notifications;
 mod outages;
 mod plans;

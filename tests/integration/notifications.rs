@@ -11,9 +11,9 @@ use incident_portal::store::NewTicket;
 
 use crate::helpers::*;
 
-const DESK: &str = "desk@support.example";
+pub(crate) const DESK: &str = "desk@support.example";
 
-fn with_mail(settings: &mut Settings, url: String) {
+pub(crate) fn with_mail(settings: &mut Settings, url: String) {
     settings.mail = MailSettings {
         smtp_url: Some(secrecy::SecretString::from(url)),
         from: Some("Incident Portal <portal@portal.example>".parse().unwrap()),
@@ -21,7 +21,8 @@ fn with_mail(settings: &mut Settings, url: String) {
     };
 }
 
-/// Runs each `async fn name(app: TestApp, sink: SmtpSink)` on both databases with mail on.
+/// Runs each `async fn name(app: TestApp, sink: SmtpSink)` on both databases with mail on (the
+/// calling module has `with_mail` in scope).
 macro_rules! with_mail_on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -57,7 +58,9 @@ macro_rules! with_mail_on_both_backends {
     };
 }
 
-async fn comment(app: &TestApp, client: &reqwest::Client, number: &str, fields: &[(&str, &str)]) {
+pub(crate) use with_mail_on_both_backends;
+
+pub(crate) async fn comment(app: &TestApp, client: &reqwest::Client, number: &str, fields: &[(&str, &str)]) {
     let token = app.csrf_token(client, "/account/profile").await;
     let mut form = vec![("csrf_token", token.as_str())];
     form.extend_from_slice(fields);
@@ -65,14 +68,14 @@ async fn comment(app: &TestApp, client: &reqwest::Client, number: &str, fields: 
     assert_eq!(response.status().as_u16(), 303, "the comment is stored");
 }
 
-fn recipients(mails: &[Received]) -> Vec<String> {
+pub(crate) fn recipients(mails: &[Received]) -> Vec<String> {
     let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
     to.sort();
     to
 }
 
 /// Mails arrive for a while after a change; a check that nothing more came waits this long.
-async fn quiet() {
+pub(crate) async fn quiet() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
 }
 
