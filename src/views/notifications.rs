@@ -70,7 +70,7 @@ fn kind_choice(audience: Audience, kind: NoticeKind, checked: bool) -> KindChoic
     let always = audience.always_hears(kind);
     let (label, note) = match (audience, kind) {
         (Audience::Support, NoticeKind::Labelled) => {
-            ("New incidents: a ticket is labelled a security incident", Some("of the severity below and above"))
+            ("New incidents: a ticket is labelled a security incident", Some("at or above the severity below"))
         }
         (Audience::Customer, NoticeKind::Labelled) => (kind.label(), Some("always when Critical")),
         (Audience::Customer, NoticeKind::SeverityChanged) => (kind.label(), Some("always when it becomes Critical")),
