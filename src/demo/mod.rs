@@ -295,8 +295,8 @@ pub fn sign_in_help(url: &str) -> String {
     help.push_str(&format!(
         "Support staff then enter a two-factor code: add the key {DEMO_TOTP_SECRET} to an authenticator app,\n\
          or run `cargo run -- demo-code` (or `incident-portal demo-code`) for the current one.\n\
-         The mails the demo gives rise to (recorded, not sent, unless SMTP_URL is set) are listed for\n\
-         {MORGAN} under Notifications, from a few changes made as the demo data was loaded on.\n"
+         A few changes were made as the demo data loaded: the mails they (and yours) give rise to are\n\
+         listed for {MORGAN} under Notifications (recorded, not sent, unless SMTP_URL is set).\n"
     ));
     help
 }
