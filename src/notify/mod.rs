@@ -1,11 +1,14 @@
 //! Notifications: the sender that every instance runs. It fans the outbox's events out into
 //! deliveries (`fanout`), then builds each mail for its reader and hands it to the relay
-//! (`mail`), retrying with backoff for a day. Claims are leases held in the database, so several
+//! (`mail`), or makes each webhook call (`webhooks`, through `outbound`), retrying with backoff
+//! for a day. Claims are leases held in the database, so several
 //! instances never send one delivery at once; a sender that dies between sending and marking
 //! leaves it to be sent again after the lease, so a mail may repeat but is never lost.
 
 pub mod fanout;
 pub mod mail;
+pub mod outbound;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -90,6 +93,7 @@ pub struct Sender {
     pub signer: LinkSigner,
     pub outbox: Outbox,
     pub metrics: SenderMetrics,
+    pub webhooks: webhooks::Webhooks,
 }
 
 /// When a delivery that failed `attempts` times is tried again: 30 s, doubling to an hour, give or
@@ -165,8 +169,10 @@ impl Sender {
     async fn send_group(&self, group: Vec<ClaimedDelivery>, now: DateTime<Utc>) -> StoreResult<()> {
         let Some(first) = group.first() else { return Ok(()) };
         let ctx = MailContext { public_url: &self.public_url, signer: &self.signer, now };
-        if first.channel != Channel::Mail {
-            // Webhook deliveries are sent by the webhooks module.
+        if first.channel == Channel::Webhook {
+            for delivery in &group {
+                self.webhooks.deliver(&self.store, delivery, now).await?;
+            }
             return Ok(());
         }
         let built = match (&first.target, first.digest) {
