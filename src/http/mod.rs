@@ -27,3 +27,4 @@ pub mod ticket_page;
 pub mod tickets;
 pub mod two_factor;
 pub mod unsubscribe;
+pub mod webhooks;
