@@ -23,3 +23,4 @@ mod security;
 mod sign_in;
 mod startup;
 mod two_factor;
+mod webhooks;
