@@ -160,17 +160,20 @@ async fn account_endpoint(
     state.store.webhook_endpoint(id).await?.filter(|e| e.account_id == access.account_id).ok_or(AppError::NotFound)
 }
 
+/// Records a change to an endpoint, named by its id and its address's origin: the path of a Slack
+/// or Teams address is itself a credential, and the audit log and the log are read by others.
 async fn audit(
     state: &AppState,
     req: &HttpRequest,
     principal: &Principal,
     action: &'static str,
     endpoint_id: i64,
-    detail: &str,
+    url: &str,
 ) -> Result<(), AppError> {
+    let origin = url::Url::parse(url).map_or_else(|_| "?".to_string(), |u| u.origin().ascii_serialization());
     SecurityEvent::new(action, Actor::from(principal))
         .target(format!("webhook {endpoint_id}"))
-        .detail(detail)
+        .detail(origin)
         .record(state, req)
         .await
 }
@@ -364,7 +367,7 @@ pub async fn send_webhook_again(
     };
     state.outbox.wake();
     let (first, copy) = (message_id(delivery_id), message_id(copy));
-    audit(&state, &req, principal, "webhook_sent_again", endpoint.id, &format!("{first} as {copy}")).await?;
+    audit(&state, &req, principal, "webhook_sent_again", endpoint.id, &endpoint.url).await?;
     ctx.session().flash(FlashLevel::Success, format!("{first} is sent again, as {copy}."));
     Ok(see_other(&paths::webhook(endpoint.id)))
 }
