@@ -1,8 +1,10 @@
 -- Webhooks: an account's endpoints, which the notification sender calls with the customer-facing
 -- events of the account's tickets, signed per the Standard Webhooks specification. Each call is a
 -- row of `notification_deliveries` (channel 'webhook', `endpoint_id` set).
+-- AUTOINCREMENT: a deleted endpoint's id is never given to another, whose delivery log would
+-- otherwise list the calls of the first (PostgreSQL's identity never reuses a value).
 CREATE TABLE webhook_endpoints (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id      BIGINT NOT NULL REFERENCES accounts (id),
     url             TEXT NOT NULL,
     -- The notice kinds it hears of, by code, comma-separated.

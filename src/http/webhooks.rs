@@ -134,7 +134,7 @@ async fn endpoint_page(
     let zone = principal.time_zone;
     let deliveries = state
         .store
-        .webhook_deliveries(endpoint.id, DELIVERY_LOG_ROWS)
+        .webhook_deliveries(endpoint.id, endpoint.account_id, DELIVERY_LOG_ROWS)
         .await?
         .into_iter()
         .map(|d| delivery_row(endpoint.id, d, endpoint.enabled, zone))
@@ -362,7 +362,8 @@ pub async fn send_webhook_again(
             reload: Some(paths::webhook(endpoint.id)),
         });
     }
-    let Some(copy) = state.store.send_webhook_again(endpoint.id, delivery_id, state.clock.now()).await? else {
+    let again = state.store.send_webhook_again(endpoint.id, access.account_id, delivery_id, state.clock.now());
+    let Some(copy) = again.await? else {
         return Err(AppError::NotFound);
     };
     state.outbox.wake();

@@ -291,31 +291,40 @@ impl Store {
         })
     }
 
-    /// The newest calls to an endpoint, for its delivery log.
-    pub async fn webhook_deliveries(&self, endpoint_id: i64, limit: i64) -> StoreResult<Vec<WebhookDelivery>> {
+    /// The newest calls to an endpoint of `account_id`, for its delivery log: only of the account's
+    /// own tickets, whatever the rows say.
+    pub async fn webhook_deliveries(
+        &self,
+        endpoint_id: i64,
+        account_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
         let sql = "SELECT d.id, e.ticket_id, e.kind, d.state, d.attempts, d.response_code, d.last_error, \
                    d.response_excerpt, d.created_at, d.attempted_at, d.due_at, d.sent_at \
                    FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id \
-                   WHERE d.endpoint_id = $1 AND d.channel = 'webhook' ORDER BY d.id DESC LIMIT $2";
-        let rows: Vec<RawDelivery> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(endpoint_id).bind(limit).fetch_all(pool).await)?;
+                   JOIN tickets t ON t.id = e.ticket_id \
+                   WHERE d.endpoint_id = $1 AND d.channel = 'webhook' AND t.account_id = $2 ORDER BY d.id DESC LIMIT $3";
+        let rows: Vec<RawDelivery> = on_pool!(self, pool =>
+            sqlx::query_as(sql).bind(endpoint_id).bind(account_id).bind(limit).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(WebhookDelivery::try_from).collect::<Result<_, _>>()?)
     }
 
-    /// "Send again": a new call of the same event to the same endpoint, due now; its id, or `None`
-    /// if `delivery_id` is not a call to `endpoint_id`.
+    /// "Send again": a new call of the same event to the same endpoint of `account_id`, due now;
+    /// its id, or `None` if `delivery_id` is not a call to `endpoint_id` about the account's ticket.
     pub async fn send_webhook_again(
         &self,
         endpoint_id: i64,
+        account_id: i64,
         delivery_id: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<i64>> {
         let sql = "INSERT INTO notification_deliveries (event_id, channel, endpoint_id, digest, state, due_at, created_at) \
-                   SELECT event_id, 'webhook', endpoint_id, FALSE, 'pending', $3, $3 FROM notification_deliveries \
-                   WHERE id = $2 AND endpoint_id = $1 AND channel = 'webhook' RETURNING id";
+                   SELECT d.event_id, 'webhook', d.endpoint_id, FALSE, 'pending', $4, $4 FROM notification_deliveries d \
+                   JOIN notification_events e ON e.id = d.event_id JOIN tickets t ON t.id = e.ticket_id \
+                   WHERE d.id = $3 AND d.endpoint_id = $1 AND d.channel = 'webhook' AND t.account_id = $2 RETURNING id";
         in_transaction!(self, tx => {
             let id: Option<i64> = sqlx::query_scalar(sql)
-                .bind(endpoint_id).bind(delivery_id).bind(now).fetch_optional(&mut *tx).await?;
+                .bind(endpoint_id).bind(account_id).bind(delivery_id).bind(now).fetch_optional(&mut *tx).await?;
             id
         })
     }

@@ -393,6 +393,13 @@ async fn a_disabled_endpoint_hears_nothing_and_a_deleted_one_is_gone(app: TestAp
     assert_eq!(receiver.calls().len(), 1, "nothing after the deletion");
     let actions = app.strings("SELECT action FROM audit_log WHERE action LIKE 'webhook%' ORDER BY id").await;
     assert_eq!(actions, ["webhook_created", "webhook_disabled", "webhook_enabled", "webhook_deleted"]);
+
+    // The deleted endpoint's id is never another's: its log stays its own.
+    let casey = app.sign_in(CASEY).await;
+    let (other, _) = add_endpoint(&app, &casey, Endpoint::at(&receiver.url("/contoso"))).await;
+    assert_ne!(other, id, "a new id");
+    let (_, log) = app.get_text(&casey, &format!("/account/webhooks/{other}")).await;
+    assert!(log.contains("No calls yet"), "{log}");
 }
 
 async fn only_holders_of_manage_webhooks_reach_the_page_and_only_their_accounts_endpoints(app: TestApp) {
