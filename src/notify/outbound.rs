@@ -120,10 +120,6 @@ impl Outbound {
         Ok(Outbound { client, policy })
     }
 
-    pub fn policy(&self) -> OutboundPolicy {
-        self.policy
-    }
-
     /// POSTs `body` (JSON) to `url` with `headers`. The address is checked again first, under the
     /// settings in force now.
     pub async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Answer {
