@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::cli::{DatabaseArgs, ServeArgs};
+use crate::domain::webhook::OutboundPolicy;
 use crate::store::PoolSettings;
 
 mod mail;
@@ -55,6 +56,9 @@ pub struct Settings {
     pub mail: MailSettings,
     /// `METRICS_TOKEN`: the bearer token that opens `/metrics` to other hosts; `None` when unset.
     pub metrics_token: Option<SecretString>,
+    /// Where webhooks may call beyond public HTTPS addresses (`WEBHOOKS_ALLOW_HTTP`,
+    /// `WEBHOOKS_ALLOW_PRIVATE_ADDRESSES`).
+    pub webhooks: OutboundPolicy,
 }
 
 /// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`. The names come from the
@@ -208,6 +212,10 @@ impl Settings {
             compression_level: parse_number(&args.compression_level, 0..=9, "compression_level")? as u32,
             mail: mail::mail_settings(args.smtp_url.as_deref(), args.mail_from.as_deref(), args.desk_email.as_deref())?,
             metrics_token: metrics_token(args.metrics_token.as_deref())?,
+            webhooks: OutboundPolicy {
+                allow_http: parse_bool(&args.webhooks_allow_http, "webhooks_allow_http")?,
+                allow_private: parse_bool(&args.webhooks_allow_private_addresses, "webhooks_allow_private_addresses")?,
+            },
             bind,
             database,
             demo: args.demo,
@@ -268,6 +276,17 @@ mod tests {
             assert!(error.starts_with("METRICS_TOKEN (--metrics-token):"), "{error}");
             assert!(!error.contains(bad), "the secret must not be echoed: {error}");
         }
+    }
+
+    #[test]
+    fn webhooks_call_only_public_https_addresses_unless_allowed() {
+        assert_eq!(settings(&[]).unwrap().webhooks, OutboundPolicy::default());
+        let open = settings(&["--webhooks-allow-http", "--webhooks-allow-private-addresses", "yes"]).unwrap();
+        assert_eq!(open.webhooks, OutboundPolicy { allow_http: true, allow_private: true });
+        let error = settings(&["--webhooks-allow-private-addresses", "maybe"]).unwrap_err().to_string();
+        assert!(error.starts_with("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES (--webhooks-allow-private-addresses):"), "{error}");
+        let error = settings(&["--webhooks-allow-http", "sometimes"]).unwrap_err().to_string();
+        assert!(error.starts_with("WEBHOOKS_ALLOW_HTTP (--webhooks-allow-http):"), "{error}");
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub mod permission;
 pub mod policy;
 pub mod principal;
 pub mod ticket;
+pub mod webhook;

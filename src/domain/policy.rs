@@ -141,6 +141,26 @@ pub fn api_key_access(principal: &Principal) -> Result<ApiKeyAccess, Denial> {
     }
 }
 
+/// Account > Webhooks: the account whose endpoints a customer holding Manage Webhooks manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookAccess {
+    pub account_id: i64,
+}
+
+/// Webhooks carry every customer-visible event of the account's tickets, so managing them is a
+/// permission of its own (Admin holds it); support staff have no account's endpoints.
+pub fn webhook_access(principal: &Principal) -> Result<WebhookAccess, Denial> {
+    let PrincipalRole::Customer { account, permissions } = &principal.role else {
+        return Err(Denial::CustomersOnly);
+    };
+    let missing = permissions.missing(features::WEBHOOKS.requires);
+    if missing.is_empty() {
+        Ok(WebhookAccess { account_id: account.id })
+    } else {
+        Err(Denial::MissingPermissions(missing))
+    }
+}
+
 /// What a customer may do with the account's users and roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdentityAccess {
@@ -426,6 +446,17 @@ mod tests {
     fn customers_mute_their_tickets_and_staff_choose_under_my_profile() {
         assert!(may_mute_tickets(&customer(BuiltinRole::Billing.permissions())).is_ok());
         assert_eq!(may_mute_tickets(&support()), Err(Denial::CustomersOnly));
+    }
+
+    #[test]
+    fn webhooks_need_manage_webhooks_which_only_admin_holds_of_the_builtin_roles() {
+        let admin = customer(BuiltinRole::Admin.permissions());
+        assert_eq!(webhook_access(&admin), Ok(WebhookAccess { account_id: ACCOUNT }));
+        for role in [BuiltinRole::Technical, BuiltinRole::Billing] {
+            let user = customer(role.permissions());
+            assert_eq!(webhook_access(&user), Err(Denial::MissingPermissions(vec![Permission::ManageWebhooks])));
+        }
+        assert_eq!(webhook_access(&support()), Err(Denial::CustomersOnly));
     }
 
     #[test]

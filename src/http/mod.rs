@@ -29,3 +29,4 @@ pub mod ticket_page;
 pub mod tickets;
 pub mod two_factor;
 pub mod unsubscribe;
+pub mod webhooks;

@@ -23,6 +23,7 @@ mod ticket_changes;
 mod tickets;
 mod two_factor;
 mod users;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub use ticket_changes::{ChangeError, ChangeResult, CommentInput, NewComment, Ne
 pub use tickets::{CommentRecord, EventRecord, PersonRef, TicketRecord};
 pub use two_factor::TwoFactorRecord;
 pub use users::Credentials;
+pub use webhooks::{EndpointSettings, WebhookDelivery, WebhookEndpoint};
 
 /// A connection of `$pool` for one statement or transaction, as a `Result`: the request's inside a
 /// request (see `request`), one of its own outside. It borrows `$held` (the request's slot) or

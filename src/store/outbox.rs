@@ -152,7 +152,7 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    fn from_code(code: &str) -> Result<DeliveryState, sqlx::Error> {
+    pub(super) fn from_code(code: &str) -> Result<DeliveryState, sqlx::Error> {
         [Settled::Sent, Settled::Failed, Settled::Dropped, Settled::Recorded]
             .into_iter()
             .find(|s| s.code() == code)

@@ -25,3 +25,4 @@ mod security;
 mod sign_in;
 mod startup;
 mod two_factor;
+mod webhooks;

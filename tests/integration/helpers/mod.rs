@@ -9,6 +9,7 @@ mod fixtures;
 mod http;
 /// Methods of `TestApp` and the `on_test_pool!` macro: nothing a test names by path.
 mod queries;
+mod receiver;
 mod sign_in;
 mod smtp;
 
@@ -17,5 +18,6 @@ pub use app::*;
 pub use database::*;
 pub use fixtures::*;
 pub use http::*;
+pub use receiver::*;
 pub use sign_in::*;
 pub use smtp::*;
