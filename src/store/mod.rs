@@ -9,8 +9,10 @@ mod audit;
 mod bulk;
 mod calls;
 mod counters;
+mod delivery_log;
 mod identity;
 mod listing;
+mod notification_settings;
 mod outbox;
 mod plans;
 mod reach;
@@ -39,12 +41,11 @@ pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, S
 pub use activity::DashboardFigures;
 pub use api_keys::{ApiCall, ApiKeyRecord, ApiKeySecret};
 pub use audit::{AuditEntry, AuditRecord};
+pub use delivery_log::{DeliveryDetail, DeliveryRecord, DeliveryState};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
-pub use outbox::{
-    Channel, ClaimedDelivery, DeliveryDetail, DeliveryRecord, DeliveryState, NewDelivery, NotificationSettings,
-    OutboxDepth, OutboxEvent, Settled, Target, TicketReader,
-};
+pub use notification_settings::{NotificationSettings, TicketReader};
+pub use outbox::{Channel, ClaimedDelivery, NewDelivery, OutboxDepth, OutboxEvent, Settled, Target};
 pub use plans::Planned;
 pub use reach::Unreachable;
 pub use sessions::SessionRecord;

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outbox::DeliveryState;
+use super::delivery_log::DeliveryState;
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
 use crate::domain::notify::NoticeKind;
 use crate::domain::ticket::Severity;
