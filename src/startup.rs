@@ -33,7 +33,7 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::RedactingRootSpan;
 
-/// How often expired sessions and old sign-in attempts are deleted.
+/// How often expired sessions and tokens and old sign-in attempts are deleted.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
 pub struct Application {
@@ -250,6 +250,9 @@ fn spawn_housekeeping(store: Store, clock: Clock) {
             }
             if let Err(error) = store.purge_api_nonces(now - chrono::Duration::minutes(15)).await {
                 tracing::warn!(?error, "could not purge old API nonces");
+            }
+            if let Err(error) = store.purge_expired_fh_auth_tokens(now).await {
+                tracing::warn!(?error, "could not purge expired FH-AUTH tokens");
             }
         }
     });

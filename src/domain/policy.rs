@@ -7,7 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::credentials::SigningForm;
 use super::features::{self, Feature};
+use super::lifecycle::{TicketState, Transition};
 use super::permission::Permission;
 use super::principal::{Principal, PrincipalRole};
 
@@ -214,6 +216,79 @@ pub fn sees_internal_notes(principal: &Principal) -> bool {
     principal.is_support()
 }
 
+/// The moves the API offers `principal` on a ticket in `state` they may see: a customer with
+/// Write Ticket their closure request and its withdrawal, support staff the status changes.
+pub fn transitions_offered(principal: &Principal, state: TicketState) -> Vec<Transition> {
+    Transition::ALL
+        .into_iter()
+        .filter(|t| may_transition(principal, *t).is_ok() && t.applies_to(state))
+        .collect()
+}
+
+/// Whether `principal` may make this move on a ticket they see: a customer's moves need Write
+/// Ticket, support's are support's alone (and staff do not ask themselves to close).
+pub fn may_transition(principal: &Principal, transition: Transition) -> Result<(), Denial> {
+    match (transition.is_support(), principal.is_support()) {
+        (true, true) => Ok(()),
+        (true, false) => Err(Denial::SupportOnly),
+        (false, true) => Err(Denial::CustomersOnly),
+        (false, false) => may_write_tickets(principal),
+    }
+}
+
+/// Why FH-AUTH is refused to someone whose password was right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FhAuthRefusal {
+    /// The provider's staff always sign in with a second factor.
+    SupportStaff,
+    /// The user must use two-factor sign-in (their account requires it, or they turned it on),
+    /// which a password alone would bypass.
+    TwoFactor,
+    /// The account administrator has not turned FH-AUTH on.
+    TurnedOff,
+}
+
+impl FhAuthRefusal {
+    /// The reason, for the caller and the audit log.
+    pub fn reason(self) -> &'static str {
+        match self {
+            FhAuthRefusal::SupportStaff => "Support staff cannot use FH-AUTH; sign in to the portal instead.",
+            FhAuthRefusal::TwoFactor => {
+                "This user must use two-factor sign-in, which FH-AUTH cannot do. Use an API key instead."
+            }
+            FhAuthRefusal::TurnedOff => {
+                "FH-AUTH is turned off for this account. Use an API key, or ask your account administrator to allow FH-AUTH."
+            }
+        }
+    }
+}
+
+/// FH-AUTH turns a password alone into API access: only for customers whose account administrator
+/// allowed it, and never for a user who must use two-factor sign-in. Checked when a token is
+/// issued and again on every call, so a change of either takes effect at once.
+pub fn may_use_fh_auth(principal: &Principal) -> Result<(), FhAuthRefusal> {
+    let account = match &principal.role {
+        PrincipalRole::Support { .. } => return Err(FhAuthRefusal::SupportStaff),
+        PrincipalRole::Customer { account, .. } => account,
+    };
+    if principal.two_factor.required || principal.two_factor.enrolled {
+        Err(FhAuthRefusal::TwoFactor)
+    } else if !account.fh_auth_enabled {
+        Err(FhAuthRefusal::TurnedOff)
+    } else {
+        Ok(())
+    }
+}
+
+/// The original signing form leaves the query string unsigned; an account administrator may
+/// require the documented form, which signs it, for every key of the account.
+pub fn accepts_signing(principal: &Principal, form: SigningForm) -> bool {
+    match (form, principal.account()) {
+        (SigningForm::Original, Some(account)) => !account.query_signing_required,
+        _ => true,
+    }
+}
+
 /// Why `/metrics` was refused, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScrapeRefusal {
@@ -272,7 +347,7 @@ fn same_secret(presented: &str, expected: &str) -> bool {
 mod tests {
     use super::*;
     use crate::domain::permission::{BuiltinRole, PermissionSet};
-    use crate::domain::principal::AccountRef;
+    use crate::domain::principal::{AccountRef, TwoFactor};
 
     const ACCOUNT: i64 = 10;
     const OTHER_ACCOUNT: i64 = 20;
@@ -286,7 +361,13 @@ mod tests {
             display_name: "Me".into(),
             time_zone: chrono_tz::UTC,
             role: PrincipalRole::Customer {
-                account: AccountRef { id: ACCOUNT, number: 1000, name: "Acme".into() },
+                account: AccountRef {
+                    id: ACCOUNT,
+                    number: 1000,
+                    name: "Acme".into(),
+                    fh_auth_enabled: false,
+                    query_signing_required: false,
+                },
                 permissions,
             },
             two_factor: Default::default(),
@@ -431,6 +512,59 @@ mod tests {
         assert!(!sees_internal_notes(&admin));
         assert!(require_support(&support()).is_ok());
         assert!(sees_internal_notes(&support()));
+    }
+
+    fn with_account(principal: Principal, change: impl FnOnce(&mut AccountRef)) -> Principal {
+        let mut principal = principal;
+        if let PrincipalRole::Customer { account, .. } = &mut principal.role {
+            change(account);
+        }
+        principal
+    }
+
+    #[test]
+    fn fh_auth_needs_the_account_to_allow_it_and_a_user_without_two_factor() {
+        let technical = customer(BuiltinRole::Technical.permissions());
+        assert_eq!(may_use_fh_auth(&technical), Err(FhAuthRefusal::TurnedOff), "off by default");
+        let allowed = with_account(technical, |a| a.fh_auth_enabled = true);
+        assert_eq!(may_use_fh_auth(&allowed), Ok(()));
+        let enrolled = Principal { two_factor: TwoFactor { enrolled: true, required: false }, ..allowed.clone() };
+        assert_eq!(may_use_fh_auth(&enrolled), Err(FhAuthRefusal::TwoFactor));
+        let required = Principal { two_factor: TwoFactor { enrolled: false, required: true }, ..allowed.clone() };
+        assert_eq!(may_use_fh_auth(&required), Err(FhAuthRefusal::TwoFactor));
+        assert_eq!(may_use_fh_auth(&support()), Err(FhAuthRefusal::SupportStaff));
+    }
+
+    #[test]
+    fn an_account_may_require_the_documented_signing_form() {
+        let technical = customer(BuiltinRole::Technical.permissions());
+        assert!(accepts_signing(&technical, SigningForm::Original));
+        assert!(accepts_signing(&technical, SigningForm::Documented));
+        let strict = with_account(technical, |a| a.query_signing_required = true);
+        assert!(!accepts_signing(&strict, SigningForm::Original));
+        assert!(accepts_signing(&strict, SigningForm::Documented));
+    }
+
+    #[test]
+    fn customers_are_offered_closure_moves_and_support_the_status_changes() {
+        use crate::domain::ticket::{Severity, TicketStatus};
+        let incident = TicketState { status: TicketStatus::Open, severity: Some(Severity::High), closure_requested: false };
+        let technical = customer(BuiltinRole::Technical.permissions());
+        assert_eq!(transitions_offered(&technical, incident), vec![Transition::RequestClosure]);
+        let requested = TicketState { closure_requested: true, ..incident };
+        assert_eq!(transitions_offered(&technical, requested), vec![Transition::WithdrawClosure]);
+        let billing = customer(BuiltinRole::Billing.permissions());
+        assert!(transitions_offered(&billing, incident).is_empty(), "reading is not writing");
+        assert_eq!(
+            transitions_offered(&support(), requested),
+            vec![Transition::RequiresAttention, Transition::Close, Transition::DeclineClosure]
+        );
+        assert_eq!(may_transition(&technical, Transition::Close), Err(Denial::SupportOnly));
+        assert_eq!(may_transition(&support(), Transition::RequestClosure), Err(Denial::CustomersOnly));
+        assert_eq!(
+            may_transition(&billing, Transition::RequestClosure),
+            Err(Denial::MissingPermissions(vec![Permission::WriteTicket]))
+        );
     }
 
     mod scraping {

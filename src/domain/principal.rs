@@ -42,6 +42,11 @@ pub struct AccountRef {
     pub id: i64,
     pub number: i64,
     pub name: String,
+    /// The account administrator allowed FH-AUTH (tokens from a user's email and password).
+    pub fh_auth_enabled: bool,
+    /// The account administrator requires API keys to sign the query string (the documented
+    /// signing form); calls signed the original way are refused.
+    pub query_signing_required: bool,
 }
 
 impl Principal {

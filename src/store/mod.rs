@@ -9,6 +9,7 @@ mod audit;
 mod bulk;
 mod calls;
 mod counters;
+mod fh_auth;
 mod identity;
 mod listing;
 mod outbox;
