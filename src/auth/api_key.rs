@@ -48,11 +48,13 @@ impl Credentials {
         let rest = header.strip_prefix(SCHEME).and_then(|r| r.strip_prefix(' ')).ok_or(CredentialError::Malformed)?;
         let parts: Vec<&str> = rest.trim().split(':').collect();
         let [key_id, signature, nonce, timestamp] = parts.as_slice() else { return Err(CredentialError::Malformed) };
-        let key_id_like =
-            !key_id.is_empty() && key_id.len() <= 64 && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let key_id_like = !key_id.is_empty()
+            && key_id.len() <= 64
+            && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         // The original allows any nonce of at most 128 characters without a colon (its script sends
         // the timestamp); visible ASCII keeps it safe to store and to log.
-        let nonce_like = !nonce.is_empty() && nonce.len() <= MAX_NONCE_CHARS && nonce.bytes().all(|b| b.is_ascii_graphic());
+        let nonce_like =
+            !nonce.is_empty() && nonce.len() <= MAX_NONCE_CHARS && nonce.bytes().all(|b| b.is_ascii_graphic());
         if !key_id_like || !nonce_like {
             return Err(CredentialError::Malformed);
         }
@@ -79,7 +81,15 @@ fn mac(secret: &str, key_id: &str, method: &str, path: &str, nonce: &str, timest
 
 /// The signature a client sends in the documented form, base64-encoded: `target` is the request
 /// target as sent (with its query string) and `body` the raw body.
-pub fn sign(secret: &str, key_id: &str, method: &str, target: &str, nonce: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn sign(
+    secret: &str,
+    key_id: &str,
+    method: &str,
+    target: &str,
+    nonce: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
     STANDARD.encode(mac(secret, key_id, method, target, nonce, timestamp, body).finalize().into_bytes())
 }
 
@@ -283,10 +293,12 @@ mod tests {
             mac.update(format!("{key_id}POST/tickets/ATS-7/comments17000000001700000000{digest}").as_bytes());
             STANDARD.encode(mac.finalize().into_bytes())
         };
-        let signature = sign_original(&secret, &key_id, "POST", "/tickets/ATS-7/comments", "1700000000", 1_700_000_000, body);
+        let signature =
+            sign_original(&secret, &key_id, "POST", "/tickets/ATS-7/comments", "1700000000", 1_700_000_000, body);
         assert_eq!(signature, expected);
         let credentials = Credentials::parse(&header(&key_id, &signature, "1700000000", 1_700_000_000)).unwrap();
-        let either = |target: &str, path: &str, body: &[u8]| verify_either(&secret, &credentials, "POST", target, path, body);
+        let either =
+            |target: &str, path: &str, body: &[u8]| verify_either(&secret, &credentials, "POST", target, path, body);
         assert_eq!(either("/tickets/ATS-7/comments?x=1", "/tickets/ATS-7/comments", body), Some(SigningForm::Original));
         assert_eq!(either("/tickets/ATS-7/comments", "/tickets/ATS-7/comments", b"{}"), None, "the body is signed");
         assert_eq!(either("/tickets/ATS-8/comments", "/tickets/ATS-8/comments", body), None, "the path is signed");

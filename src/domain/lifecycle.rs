@@ -369,7 +369,12 @@ mod tests {
         let requested = TicketState { closure_requested: true, ..OPEN_INCIDENT };
         assert_eq!(
             offered(requested),
-            vec![Transition::WithdrawClosure, Transition::RequiresAttention, Transition::Close, Transition::DeclineClosure]
+            vec![
+                Transition::WithdrawClosure,
+                Transition::RequiresAttention,
+                Transition::Close,
+                Transition::DeclineClosure
+            ]
         );
         assert_eq!(offered(OPEN), vec![Transition::RequiresAttention, Transition::Close]);
         let closed = TicketState { status: TicketStatus::Closed, ..OPEN_INCIDENT };

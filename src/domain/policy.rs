@@ -219,10 +219,7 @@ pub fn sees_internal_notes(principal: &Principal) -> bool {
 /// The moves the API offers `principal` on a ticket in `state` they may see: a customer with
 /// Write Ticket their closure request and its withdrawal, support staff the status changes.
 pub fn transitions_offered(principal: &Principal, state: TicketState) -> Vec<Transition> {
-    Transition::ALL
-        .into_iter()
-        .filter(|t| may_transition(principal, *t).is_ok() && t.applies_to(state))
-        .collect()
+    Transition::ALL.into_iter().filter(|t| may_transition(principal, *t).is_ok() && t.applies_to(state)).collect()
 }
 
 /// Whether `principal` may make this move on a ticket they see: a customer's moves need Write
@@ -358,6 +355,8 @@ mod tests {
         Principal {
             user_id: ME,
             email: "me@example.com".into(),
+            first_name: "Me".into(),
+            last_name: String::new(),
             display_name: "Me".into(),
             time_zone: chrono_tz::UTC,
             role: PrincipalRole::Customer {
@@ -548,7 +547,8 @@ mod tests {
     #[test]
     fn customers_are_offered_closure_moves_and_support_the_status_changes() {
         use crate::domain::ticket::{Severity, TicketStatus};
-        let incident = TicketState { status: TicketStatus::Open, severity: Some(Severity::High), closure_requested: false };
+        let incident =
+            TicketState { status: TicketStatus::Open, severity: Some(Severity::High), closure_requested: false };
         let technical = customer(BuiltinRole::Technical.permissions());
         assert_eq!(transitions_offered(&technical, incident), vec![Transition::RequestClosure]);
         let requested = TicketState { closure_requested: true, ..incident };

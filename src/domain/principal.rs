@@ -8,6 +8,9 @@ use super::permission::{Permission, PermissionSet};
 pub struct Principal {
     pub user_id: i64,
     pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// "First Last".
     pub display_name: String,
     pub time_zone: Tz,
     pub role: PrincipalRole,

@@ -93,6 +93,12 @@ impl Store {
         })
     }
 
+    /// Ends one access token (issued to someone who may no longer have it).
+    pub async fn revoke_fh_auth_token(&self, token_hash: &str) -> StoreResult<()> {
+        execute!(self, sqlx::query("DELETE FROM fh_auth_tokens WHERE token_hash = $1").bind(token_hash))?;
+        Ok(())
+    }
+
     /// Ends the FH-AUTH tokens of every user of an account (FH-AUTH turned off).
     pub async fn revoke_account_fh_auth_tokens(&self, account_id: i64) -> StoreResult<u64> {
         let sql = "DELETE FROM fh_auth_tokens WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)";

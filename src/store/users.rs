@@ -89,6 +89,8 @@ pub(super) fn principal_from_rows<'a>(rows: impl IntoIterator<Item = &'a Princip
     Some(Principal {
         user_id: first.id,
         email: first.email.clone(),
+        first_name: first.first_name.clone(),
+        last_name: first.last_name.clone(),
         display_name: format!("{} {}", first.first_name, first.last_name).trim().to_string(),
         time_zone: first.time_zone.parse::<Tz>().unwrap_or(chrono_tz::UTC),
         role,

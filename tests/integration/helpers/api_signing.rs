@@ -2,6 +2,7 @@
 //! documented formula gives.
 
 use super::app::TestApp;
+use super::sign_in::PASSWORD;
 
 /// An API key as its owner holds it.
 #[derive(Clone, Debug)]
@@ -44,5 +45,38 @@ impl TestApp {
     pub async fn api_get(&self, key: &Key, target: &str) -> reqwest::Response {
         let (authorization, _) = self.authorization(key, "GET", target, b"");
         reqwest::Client::new().get(self.url(target)).header("authorization", authorization).send().await.unwrap()
+    }
+}
+
+impl TestApp {
+    /// Turns FH-AUTH on for `email`'s account, as its administrator would.
+    pub async fn allow_fh_auth(&self, email: &str) {
+        let account = self.principal(email).await.account().unwrap().id;
+        self.store.set_account_api_access(account, true, false).await.unwrap();
+    }
+
+    /// An FH-AUTH access token for `email` (demo password), through both steps of the flow.
+    pub async fn fh_auth_token(&self, email: &str) -> String {
+        let http = reqwest::Client::new();
+        let code: serde_json::Value = http
+            .post(self.url("/auth/authorize"))
+            .json(&serde_json::json!({ "username": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let code = code["code"].as_str().unwrap_or_else(|| panic!("a code for {email}: {code}"));
+        let token: serde_json::Value = http
+            .post(self.url("/auth/token"))
+            .json(&serde_json::json!({ "code": code, "grant_type": "authorization_code" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap_or_else(|| panic!("a token for {email}: {token}")).to_string()
     }
 }
