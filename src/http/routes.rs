@@ -147,6 +147,7 @@ routes! {
     SignedIn paths::USERS => { GET identity::users::users, POST identity::users::create_user }
     SignedIn paths::NEW_USER => { GET identity::users::new_user_form }
     SignedIn paths::ACCOUNT_TWO_FACTOR => { POST identity::users::set_account_two_factor }
+    SignedIn paths::ACCOUNT_API_ACCESS => { POST identity::users::set_api_access }
     SignedIn paths::USER => { GET identity::users::user }
     SignedIn paths::USER_ROLES => { POST identity::users::set_user_roles }
     SignedIn paths::USER_DISABLE => { POST identity::users::disable_user }
