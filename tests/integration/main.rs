@@ -8,6 +8,7 @@ mod authorization;
 mod browser;
 mod concurrency;
 mod dashboard;
+mod fh_auth;
 mod fuzz;
 mod identity;
 mod incidents;
