@@ -5,9 +5,9 @@
 
 use actix_web::HttpResponse;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{AnyOfBuilder, ArrayItems, SchemaType};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{AllOfBuilder, ArrayBuilder, Content, ObjectBuilder, RefOr, Required, Schema, Type};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
@@ -248,6 +248,36 @@ fn replace_error_schema(content: &mut Content) {
     }
 }
 
+/// Every call with credentials may name the caller's account in `X-Account-Context`; any other
+/// number, or something that is not one, is refused with 403 "invalid account context".
+struct AccountContext;
+
+impl Modify for AccountContext {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let header = ParameterBuilder::new()
+            .name("X-Account-Context")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The caller's account number (the first of /me's `accounts`); any other value is refused with 403 \"invalid account context\".",
+            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                let signed = operation
+                    .security
+                    .iter()
+                    .flatten()
+                    .any(|requirement| *requirement != SecurityRequirement::default());
+                if signed {
+                    operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(header.clone()));
+                }
+            }
+        }
+    }
+}
+
 /// Both families read an empty query value as absent: every optional query parameter says so.
 struct EmptyValues;
 
@@ -302,7 +332,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         StatusChange, TicketDetails, Comment, CommentList, NewCommentSchema, TransitionView, TransitionRequestSchema,
         TransitionResult, AuthorizeRequest, AuthorizeResponse, CodeRequest, TokenResponse, ReissueRequest
     )),
-    modifiers(&Security, &OriginalPaths, &EmptyValues)
+    modifiers(&Security, &OriginalPaths, &AccountContext, &EmptyValues)
 )]
 pub struct ApiDoc;
 

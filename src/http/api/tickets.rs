@@ -705,7 +705,7 @@ fn comment_text(raw: &str, required: bool) -> Result<String, AppError> {
     params(TicketPath),
     request_body(content = NewCommentSchema, description = "The comment. The content type is not checked: the body is read as JSON."),
     responses(
-        (status = 200, description = "The comment is added", body = bool),
+        (status = 200, description = "The comment is added", body = bool, content_type = "application/json"),
         (status = 400, description = "A body that is not the documented JSON, or an empty, too long or unprintable comment", body = OriginalError),
         (status = 401, description = "Missing or invalid credentials", body = OriginalError),
         (status = 403, description = "Missing Write Ticket, an internal note from a customer, a session without X-CSRF-Token, or an invalid account context", body = OriginalError),
