@@ -16,10 +16,12 @@ use super::incidents::{
     CONTROL_CHARACTERS, Me, MeAccount, OriginalAccount, OriginalUser, OriginalUserLinks, SecurityIncident,
     SecurityIncidentList, SeverityCount, WORD_SEPARATORS,
 };
-use super::tickets::{
-    Comment, CommentList, NewCommentSchema, Organization, Person, RequestType, Status, StatusChange, TicketDetails,
-    TicketItem, TicketList, TransitionRequestSchema, TransitionResult, TransitionView,
+use super::ticket::{
+    Comment, CommentList, NewCommentSchema, Organization, StatusChange, TicketDetails, TransitionRequestSchema,
+    TransitionResult, TransitionView,
 };
+use super::tickets::{TicketItem, TicketList};
+use super::wire::{Person, RequestType, Status};
 use crate::domain::input::MAX_TEXT_CHARS;
 use crate::domain::lifecycle::Transition;
 use crate::http::context::PageContext;
@@ -58,6 +60,22 @@ pub fn integer(min: u64, max: u64) -> Schema {
 /// Text matching `pattern`, of at most `max_length` characters.
 pub fn text_matching(pattern: &str, max_length: Option<usize>) -> Schema {
     ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).max_length(max_length).into()
+}
+
+/// An optional query parameter.
+pub fn query_param(name: &str, description: &str, schema: Schema) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+/// Exactly one of `values`.
+pub fn enumeration(values: &[&str]) -> Schema {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.iter().copied())).into()
 }
 
 /// A parameter that may be repeated.
@@ -317,11 +335,11 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         super::incidents::severity_count,
         super::incidents::me,
         super::tickets::list_tickets,
-        super::tickets::ticket_details,
-        super::tickets::ticket_comments,
-        super::tickets::add_ticket_comment,
-        super::tickets::ticket_transitions,
-        super::tickets::transition_ticket,
+        super::ticket::ticket_details,
+        super::ticket::ticket_comments,
+        super::ticket::add_ticket_comment,
+        super::ticket::ticket_transitions,
+        super::ticket::transition_ticket,
         super::fh_auth::authorize,
         super::fh_auth::token,
         super::fh_auth::reissue,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::doc::OriginalError;
-use super::tickets::json_body;
+use super::wire::json_body;
 use crate::auth::password;
 use crate::auth::token::{new_token, token_hash};
 use crate::domain::input;

@@ -3,29 +3,23 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::{ObjectBuilder, Required, Type};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::ApiCaller;
-use super::doc::{ApiError, array_of, integer, text_matching};
-use super::query::{ApiQuery, one_of, whole_number};
+use super::doc::{ApiError, array_of, enumeration, integer, query_param, text_matching};
+use super::query::{ApiQuery, family, one_of, whole_number};
 use crate::domain::listing::{ListKind, ListQuery, MAX_PAGE, MAX_SEARCH_CHARS, RawListQuery};
 use crate::domain::permission::Permission;
 use crate::domain::policy;
 use crate::domain::ticket::{Severity, TicketNumber, TicketStatus};
 use crate::error::AppError;
-use crate::paths::{self, ApiFamily};
+use crate::paths;
 use crate::settings::PublicUrl;
 use crate::state::AppState;
 use crate::store::TicketRow;
 
 pub const MAX_PAGE_SIZE: u32 = 100;
-
-/// The family of the path a request came in on (the handlers serve both).
-pub fn family(req: &HttpRequest) -> ApiFamily {
-    paths::api_family(req.path()).unwrap_or(ApiFamily::V1)
-}
 
 /// One incident, in the original API's field names.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -164,15 +158,7 @@ fn comma_list_pattern(names: &[&str]) -> String {
 
 impl IntoParams for IncidentListParams {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let query = |name: &str, description: &str, schema: utoipa::openapi::Schema| -> Parameter {
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .description(Some(description))
-                .schema(Some(schema))
-                .build()
-        };
+        let query = query_param;
         vec![
             query("page", "Page number, from 1.", integer(1, u64::from(MAX_PAGE))),
             query("pageSize", "Items per page (default 25).", integer(1, u64::from(MAX_PAGE_SIZE))),
@@ -191,16 +177,8 @@ impl IntoParams for IncidentListParams {
                 "A ticket number, or words that must all appear in the summary: at most 200 characters and 8 words, no control characters.",
                 text_matching(&search_pattern(), Some(MAX_SEARCH_CHARS)),
             ),
-            query(
-                "sort",
-                "The column to sort by (default severity).",
-                ObjectBuilder::new().schema_type(Type::String).enum_values(Some(SORT_CODES)).into(),
-            ),
-            query(
-                "dir",
-                "asc or desc (default: the column's natural direction).",
-                ObjectBuilder::new().schema_type(Type::String).enum_values(Some(DIRECTIONS)).into(),
-            ),
+            query("sort", "The column to sort by (default severity).", enumeration(&SORT_CODES)),
+            query("dir", "asc or desc (default: the column's natural direction).", enumeration(&DIRECTIONS)),
         ]
     }
 }
@@ -277,7 +255,7 @@ fn incident(row: &TicketRow, public_url: &PublicUrl) -> SecurityIncident {
         ticket_severity: severity.map(|s| s.name().to_string()).unwrap_or_default(),
         ticket_priority: priority(severity).to_string(),
         ticket_status: row.status.name().to_string(),
-        created_date: super::tickets::date(row.created_at),
+        created_date: super::wire::date(row.created_at),
         enabled: row.status != TicketStatus::Closed,
         closure_requested: row.closure_requested_at.is_some(),
         ticket_link: public_url.link(&paths::incident(number)),
@@ -409,6 +387,7 @@ mod tests {
     }
 
     use crate::domain::listing::SortKey;
+    use crate::paths::ApiFamily;
 
     #[test]
     fn values_are_taken_exactly_as_the_document_writes_them() {

@@ -13,7 +13,9 @@ mod doc;
 mod fh_auth;
 mod incidents;
 mod query;
+mod ticket;
 mod tickets;
+mod wire;
 
 pub use caller::{ApiCaller, CSRF_HEADER, FH_AUTH_SCHEME};
 pub use doc::{ApiDoc, ApiError, FH_AUTH, OriginalError, SIGNING, docs, openapi_json};
@@ -21,6 +23,5 @@ pub use fh_auth::{TOKEN_SECONDS, authorize, reissue, token};
 pub use incidents::{
     MAX_PAGE_SIZE, Me, SecurityIncident, SecurityIncidentList, SeverityCount, me, security_incidents, severity_count,
 };
-pub use tickets::{
-    add_ticket_comment, list_tickets, ticket_comments, ticket_details, ticket_transitions, transition_ticket,
-};
+pub use ticket::{add_ticket_comment, ticket_comments, ticket_details, ticket_transitions, transition_ticket};
+pub use tickets::list_tickets;

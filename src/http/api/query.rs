@@ -4,8 +4,15 @@
 //! ignore unknown parameters and pieces that are not `key=value` (its clients send such queries)
 //! and take a repeated parameter's first value. Bad values of known parameters are 400 in both.
 
+use actix_web::HttpRequest;
+
 use crate::error::AppError;
-use crate::paths::ApiFamily;
+use crate::paths::{self, ApiFamily};
+
+/// The family of the path a request came in on (the handlers serve both).
+pub fn family(req: &HttpRequest) -> ApiFamily {
+    paths::api_family(req.path()).unwrap_or(ApiFamily::V1)
+}
 
 pub struct ApiQuery {
     family: ApiFamily,
