@@ -6,6 +6,8 @@ PRAGMA calls.journal_mode = WAL;
 PRAGMA calls.synchronous = NORMAL;
 -- Its pages are written by every signed call and read by nothing else: a small cache will do.
 PRAGMA calls.cache_size = -512;
+-- `nonce` holds the call's key: the nonce, a space and a digest of the call (see
+-- `auth::api_key::call_key`), so that only an exact replay collides.
 CREATE TABLE IF NOT EXISTS calls.api_nonces (
     api_key_id  BIGINT NOT NULL,
     nonce       TEXT NOT NULL,

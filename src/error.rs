@@ -20,6 +20,9 @@ pub enum AppError {
     /// An API call without valid credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// An FH-AUTH code or token that is unknown, spent or expired.
+    #[error("{0}")]
+    InvalidGrant(String),
     /// An API call named an account (`X-Account-Context`) that is not the caller's.
     #[error("invalid account context")]
     InvalidAccountContext,
@@ -42,6 +45,9 @@ pub enum AppError {
     Invalid(String),
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_seconds: u64 },
+    /// A request body beyond what the route reads.
+    #[error("the request is larger than this portal accepts")]
+    PayloadTooLarge,
     /// The database cannot be reached; worth retrying shortly.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -131,6 +137,10 @@ impl AppError {
     pub fn info(&self) -> ErrorInfo {
         let mut info = ErrorInfo::for_status(self.status_code());
         match self {
+            AppError::InvalidGrant(message) => {
+                info.code = "invalid_grant";
+                info.message = message.clone();
+            }
             AppError::BadRequest(message)
             | AppError::Unauthorized(message)
             | AppError::Forbidden(message)
@@ -155,7 +165,7 @@ impl AppError {
                 info.code = "invalid_account_context";
                 info.message = "invalid account context".into();
             }
-            AppError::NotFound | AppError::Unavailable(_) | AppError::Unexpected(_) => {}
+            AppError::NotFound | AppError::PayloadTooLarge | AppError::Unavailable(_) | AppError::Unexpected(_) => {}
         }
         info
     }
@@ -175,7 +185,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized(_) | AppError::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
             AppError::MissingPermissions(_) | AppError::Forbidden(_) | AppError::InvalidAccountContext => {
                 StatusCode::FORBIDDEN
             }
@@ -184,6 +194,7 @@ impl ResponseError for AppError {
             AppError::Gone(_) => StatusCode::GONE,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -199,8 +210,8 @@ impl ResponseError for AppError {
             AppError::Unavailable(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5u32));
             }
-            AppError::Unauthorized(_) => {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("ARMOR-PSK"));
+            AppError::Unauthorized(_) | AppError::InvalidGrant(_) => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("ARMOR-PSK, FH-AUTH"));
             }
             _ => {}
         }

@@ -69,12 +69,49 @@ pub const WEBHOOK_DISABLE: &str = "/account/webhooks/{endpoint_id}/disable";
 pub const WEBHOOK_ENABLE: &str = "/account/webhooks/{endpoint_id}/enable";
 pub const WEBHOOK_DELETE: &str = "/account/webhooks/{endpoint_id}/delete";
 pub const WEBHOOK_SEND_AGAIN: &str = "/account/webhooks/{endpoint_id}/deliveries/{delivery_id}/send-again";
+/// The account's switches for the original API: FH-AUTH, and requiring the documented signing.
+pub const ACCOUNT_API_ACCESS: &str = "/account/api-access";
 
 pub const API_INCIDENTS: &str = "/api/v1/security-incidents";
 pub const API_SEVERITY_COUNT: &str = "/api/v1/security-incidents/severity-count";
 pub const API_ME: &str = "/api/v1/me";
 pub const API_OPENAPI: &str = "/api/v1/openapi.json";
 pub const API_DOCS: &str = "/docs/api";
+
+// The original provider's v1 API, at the root of the portal as its clients call it.
+pub const ORIGINAL_INCIDENTS: &str = "/security-incidents";
+pub const ORIGINAL_SEVERITY_COUNT: &str = "/security-incidents/severity-count";
+pub const ORIGINAL_ME: &str = "/me";
+pub const ORIGINAL_TICKETS: &str = "/tickets/list";
+pub const ORIGINAL_TICKET_DETAILS: &str = "/tickets/{issueKeyId}/details";
+pub const ORIGINAL_TICKET_COMMENTS: &str = "/tickets/{issueKeyId}/comments";
+pub const ORIGINAL_TICKET_TRANSITION: &str = "/tickets/{issueKeyId}/transition";
+/// FH-AUTH, the original's username-and-password token flow.
+pub const FH_AUTH_AUTHORIZE: &str = "/auth/authorize";
+pub const FH_AUTH_TOKEN: &str = "/auth/token";
+pub const FH_AUTH_REISSUE: &str = "/auth/token/reissue";
+
+/// The two families of JSON API paths; each answers errors as JSON in its own shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiFamily {
+    /// `/api/v1/…`, the portal's own: errors are `{"code", "message"}`.
+    V1,
+    /// The original provider's paths at the root: errors are `{"error", "error_description", "status"}`.
+    Original,
+}
+
+/// Which API family `path` belongs to, if any. The original's paths share the root with the
+/// pages, so they are named exactly: `/security/…` (pages) is not `/security-incidents` (API).
+pub fn api_family(path: &str) -> Option<ApiFamily> {
+    let under = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
+    if path.starts_with("/api/") {
+        Some(ApiFamily::V1)
+    } else if path == ORIGINAL_ME || under(ORIGINAL_INCIDENTS) || under("/tickets") || under("/auth") {
+        Some(ApiFamily::Original)
+    } else {
+        None
+    }
+}
 
 pub const DESK_QUEUE: &str = "/desk/queue";
 /// The queue of every ticket, labelled or not.
@@ -300,6 +337,31 @@ mod tests {
             if bad != "/@evil.example" && bad != "/%09/evil.example/../..//evil" {
                 assert_eq!(parsed, None, "{bad:?}");
             }
+        }
+    }
+
+    #[test]
+    fn api_paths_are_told_from_pages() {
+        for (path, family) in [
+            ("/api/v1/me", Some(ApiFamily::V1)),
+            ("/api/v1/nothing", Some(ApiFamily::V1)),
+            ("/me", Some(ApiFamily::Original)),
+            ("/security-incidents", Some(ApiFamily::Original)),
+            ("/security-incidents/severity-count", Some(ApiFamily::Original)),
+            ("/tickets/list", Some(ApiFamily::Original)),
+            ("/tickets/ATS-1/details", Some(ApiFamily::Original)),
+            ("/tickets", Some(ApiFamily::Original)),
+            ("/auth/token/reissue", Some(ApiFamily::Original)),
+            ("/security/incidents", None),
+            ("/security/dashboard", None),
+            ("/support/tickets", None),
+            ("/me-too", None),
+            ("/ticketsx", None),
+            ("/authority", None),
+            ("/security-incidentsx", None),
+            ("/", None),
+        ] {
+            assert_eq!(api_family(path), family, "{path}");
         }
     }
 

@@ -39,7 +39,7 @@ use crate::telemetry::RedactingRootSpan;
 /// How long settled notifications stay listed for support administrators.
 const NOTIFICATIONS_KEPT_DAYS: i64 = 30;
 
-/// How often expired sessions and old sign-in attempts are deleted.
+/// How often expired sessions and tokens and old sign-in attempts are deleted.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
 pub struct Application {
@@ -263,6 +263,9 @@ fn spawn_housekeeping(store: Store, clock: Clock) {
             }
             if let Err(error) = store.purge_notifications(now - chrono::Duration::days(NOTIFICATIONS_KEPT_DAYS)).await {
                 tracing::warn!(?error, "could not purge old notifications");
+            }
+            if let Err(error) = store.purge_expired_fh_auth_tokens(now).await {
+                tracing::warn!(?error, "could not purge expired FH-AUTH tokens");
             }
         }
     });

@@ -1,6 +1,7 @@
 //! The security log, captured: sign-ins, failures, denials, forged forms, closure, role changes,
-//! API key use and refused metrics scrapes are logged with the request id, and no password,
-//! cookie, CSRF token, API secret, signature or metrics token appears in any line. Its own test binary, because the log subscriber is
+//! API key use (either signing form), FH-AUTH sign-ins, failures and token use, and refused
+//! metrics scrapes are logged with the request id, and no password, cookie, CSRF token, API
+//! secret, signature, FH-AUTH code or token or metrics token appears in any line. Its own test binary, because the log subscriber is
 //! global to a process.
 
 // The integration tests' helpers, of which this binary uses a few.
@@ -111,6 +112,45 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
             reqwest::Client::new().get(app.url(target)).header("authorization", authorization).send().await.unwrap();
         assert_eq!(signed.status().as_u16(), 200);
 
+        // The original's signing form, and FH-AUTH: its code and token, a wrong password.
+        let original = app.original_authorization(&key, "GET", "/tickets/list?maxResults=5", b"");
+        secrets.push(original.split(':').nth(1).unwrap().to_string());
+        let listed = reqwest::Client::new()
+            .get(app.url("/tickets/list?maxResults=5"))
+            .header("authorization", original)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status().as_u16(), 200);
+        app.allow_fh_auth(TESS).await;
+        let wrong = reqwest::Client::new()
+            .post(app.url("/auth/authorize"))
+            .json(&serde_json::json!({ "username": TESS, "password": "an FH-AUTH wrong password" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status().as_u16(), 401);
+        secrets.push("an FH-AUTH wrong password".into());
+        let code: serde_json::Value = reqwest::Client::new()
+            .post(app.url("/auth/authorize"))
+            .json(&serde_json::json!({ "username": TESS, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        secrets.push(code["code"].as_str().unwrap().to_string());
+        let token = app.fh_auth_token(TESS).await;
+        secrets.push(token.clone());
+        let me = reqwest::Client::new()
+            .get(app.url("/me"))
+            .header("authorization", format!("FH-AUTH {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status().as_u16(), 200);
+
         // Metrics through a proxy: a wrong token is refused, the right one served.
         let wrong_token = "wrong-metrics-token-5d0e91";
         secrets.extend([METRICS_TOKEN.to_string(), wrong_token.to_string()]);
@@ -134,6 +174,9 @@ async fn security_events_are_logged_with_the_request_id_and_without_secrets() {
             ("forged form", "CSRF token refused"),
             ("role change", "\"action\":\"user_roles_changed\""),
             ("API key use", "API key used"),
+            ("FH-AUTH failure", "\"action\":\"fh_auth_failed\""),
+            ("FH-AUTH sign-in", "\"action\":\"fh_auth_sign_in\""),
+            ("FH-AUTH token use", "FH-AUTH token used"),
             ("metrics refusal", "metrics scrape refused"),
         ] {
             let line = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {what} in the log"));

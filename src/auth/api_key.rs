@@ -1,7 +1,9 @@
 //! API keys in the original provider's scheme: `Authorization: ARMOR-PSK
 //! {keyId}:{signature}:{nonce}:{timestamp}`, where signature = base64(HMAC-SHA512(secret, keyId +
-//! METHOD + path + nonce + timestamp + body)). The server needs the secret to check signatures,
-//! so it keeps it encrypted (AES-256-GCM) with a key from configuration.
+//! METHOD + path + nonce + timestamp + body)). Two forms of `path` and `body` are accepted: the
+//! documented one (the request target with its query string, the raw body) and the original
+//! provider's script (the path alone, `base64(SHA-512(body))`). The server needs the secret to
+//! check signatures, so it keeps it encrypted (AES-256-GCM) with a key from configuration.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,8 +13,9 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
-use sha2::Sha512;
+use sha2::{Digest, Sha256, Sha512};
 
+use crate::domain::credentials::SigningForm;
 use crate::store::ApiKeySecret;
 
 pub const SCHEME: &str = "ARMOR-PSK";
@@ -45,10 +48,14 @@ impl Credentials {
         let rest = header.strip_prefix(SCHEME).and_then(|r| r.strip_prefix(' ')).ok_or(CredentialError::Malformed)?;
         let parts: Vec<&str> = rest.trim().split(':').collect();
         let [key_id, signature, nonce, timestamp] = parts.as_slice() else { return Err(CredentialError::Malformed) };
-        let token_like = |s: &str, max: usize| {
-            !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        if !token_like(key_id, 64) || !token_like(nonce, MAX_NONCE_CHARS) {
+        let key_id_like = !key_id.is_empty()
+            && key_id.len() <= 64
+            && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        // The original allows any nonce of at most 128 characters without a colon (its script sends
+        // the timestamp); visible ASCII keeps it safe to store and to log.
+        let nonce_like =
+            !nonce.is_empty() && nonce.len() <= MAX_NONCE_CHARS && nonce.bytes().all(|b| b.is_ascii_graphic());
+        if !key_id_like || !nonce_like {
             return Err(CredentialError::Malformed);
         }
         let signature = STANDARD.decode(signature).map_err(|_| CredentialError::Malformed)?;
@@ -72,16 +79,79 @@ fn mac(secret: &str, key_id: &str, method: &str, path: &str, nonce: &str, timest
     mac
 }
 
-/// The signature a client sends, base64-encoded.
-pub fn sign(secret: &str, key_id: &str, method: &str, path: &str, nonce: &str, timestamp: i64, body: &[u8]) -> String {
-    STANDARD.encode(mac(secret, key_id, method, path, nonce, timestamp, body).finalize().into_bytes())
+/// The signature a client sends in the documented form, base64-encoded: `target` is the request
+/// target as sent (with its query string) and `body` the raw body.
+pub fn sign(
+    secret: &str,
+    key_id: &str,
+    method: &str,
+    target: &str,
+    nonce: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    STANDARD.encode(mac(secret, key_id, method, target, nonce, timestamp, body).finalize().into_bytes())
 }
 
-/// Checks the signature in constant time.
-pub fn verify(secret: &str, credentials: &Credentials, method: &str, path: &str, body: &[u8]) -> bool {
-    mac(secret, &credentials.key_id, method, path, &credentials.nonce, credentials.timestamp, body)
+/// The signature the original provider's script computes: `path` without the query string, and
+/// for a body `base64(SHA-512(body))` (nothing for a GET or an empty body).
+pub fn sign_original(
+    secret: &str,
+    key_id: &str,
+    method: &str,
+    path: &str,
+    nonce: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    let body = original_body(method, body);
+    STANDARD.encode(mac(secret, key_id, method, path, nonce, timestamp, body.as_bytes()).finalize().into_bytes())
+}
+
+/// What the original form signs in place of the body.
+fn original_body(method: &str, body: &[u8]) -> String {
+    if method == "GET" || body.is_empty() { String::new() } else { STANDARD.encode(Sha512::digest(body)) }
+}
+
+/// Checks the signature in constant time against the documented form.
+pub fn verify(secret: &str, credentials: &Credentials, method: &str, target: &str, body: &[u8]) -> bool {
+    mac(secret, &credentials.key_id, method, target, &credentials.nonce, credentials.timestamp, body)
         .verify_slice(&credentials.signature)
         .is_ok()
+}
+
+/// Which form the signature was made in: the documented one over `target` (path and query as
+/// sent), else the original one over `path`; `None` if neither matches. Where both forms sign the
+/// same text (no query string, no body), the call counts as documented.
+pub fn verify_either(
+    secret: &str,
+    credentials: &Credentials,
+    method: &str,
+    target: &str,
+    path: &str,
+    body: &[u8],
+) -> Option<SigningForm> {
+    if verify(secret, credentials, method, target, body) {
+        return Some(SigningForm::Documented);
+    }
+    let body = original_body(method, body);
+    verify(secret, credentials, method, path, body.as_bytes()).then_some(SigningForm::Original)
+}
+
+/// The key under which a call's nonce is spent: the nonce with a digest of the call (method,
+/// target with its query string, body). An exact replay has the same key and is refused; another
+/// call reusing the nonce, as the original's script does (its nonce is the timestamp, so every
+/// call of one second shares it), has its own. The digest has a fixed length, and a nonce never
+/// contains a colon or whitespace, so two different (nonce, call) pairs never share a key.
+pub fn call_key(nonce: &str, method: &str, target: &str, body: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    for part in [method.as_bytes(), target.as_bytes()] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part);
+    }
+    digest.update(body);
+    let digest = digest.finalize();
+    format!("{nonce} {}", URL_SAFE_NO_PAD.encode(&digest[..16]))
 }
 
 /// A new key id and secret, as shown once to the user.
@@ -210,6 +280,66 @@ mod tests {
             STANDARD.encode(mac.finalize().into_bytes())
         };
         assert_eq!(sign("s3cret", "ak_1", "GET", "/api/v1/me", "xyz", 1_700_000_000, b""), expected);
+    }
+
+    #[test]
+    fn the_original_form_signs_the_path_without_its_query_and_a_digest_of_the_body() {
+        let (key_id, secret) = generate();
+        let body = br#"{"comment":"hello"}"#;
+        // As the original's script: the nonce is the timestamp, the body is base64(SHA-512(body)).
+        let expected = {
+            let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+            let digest = STANDARD.encode(Sha512::digest(body));
+            mac.update(format!("{key_id}POST/tickets/ATS-7/comments17000000001700000000{digest}").as_bytes());
+            STANDARD.encode(mac.finalize().into_bytes())
+        };
+        let signature =
+            sign_original(&secret, &key_id, "POST", "/tickets/ATS-7/comments", "1700000000", 1_700_000_000, body);
+        assert_eq!(signature, expected);
+        let credentials = Credentials::parse(&header(&key_id, &signature, "1700000000", 1_700_000_000)).unwrap();
+        let either =
+            |target: &str, path: &str, body: &[u8]| verify_either(&secret, &credentials, "POST", target, path, body);
+        assert_eq!(either("/tickets/ATS-7/comments?x=1", "/tickets/ATS-7/comments", body), Some(SigningForm::Original));
+        assert_eq!(either("/tickets/ATS-7/comments", "/tickets/ATS-7/comments", b"{}"), None, "the body is signed");
+        assert_eq!(either("/tickets/ATS-8/comments", "/tickets/ATS-8/comments", body), None, "the path is signed");
+
+        let documented = sign(&secret, &key_id, "GET", "/tickets/list?maxResults=50", "n-1", 1_700_000_000, b"");
+        let credentials = Credentials::parse(&header(&key_id, &documented, "n-1", 1_700_000_000)).unwrap();
+        let get = |target: &str| verify_either(&secret, &credentials, "GET", target, "/tickets/list", b"");
+        assert_eq!(get("/tickets/list?maxResults=50"), Some(SigningForm::Documented));
+        assert_eq!(get("/tickets/list?maxResults=10"), None, "the documented form signs the query");
+    }
+
+    #[test]
+    fn without_query_or_body_both_forms_sign_alike_and_count_as_documented() {
+        let (key_id, secret) = generate();
+        let original = sign_original(&secret, &key_id, "GET", "/me", "1700000000", 1_700_000_000, b"");
+        assert_eq!(original, sign(&secret, &key_id, "GET", "/me", "1700000000", 1_700_000_000, b""));
+        let credentials = Credentials::parse(&header(&key_id, &original, "1700000000", 1_700_000_000)).unwrap();
+        assert_eq!(verify_either(&secret, &credentials, "GET", "/me", "/me", b""), Some(SigningForm::Documented));
+    }
+
+    #[test]
+    fn a_nonce_is_spent_per_call_so_only_an_exact_replay_repeats_its_key() {
+        let key = |target: &str, body: &[u8]| call_key("1700000000", "GET", target, body);
+        assert_eq!(key("/tickets/list", b""), key("/tickets/list", b""));
+        assert_ne!(key("/tickets/list", b""), key("/tickets/list?nextPageToken=x", b""));
+        assert_ne!(key("/tickets/list", b""), key("/tickets/list", b"x"));
+        assert_ne!(call_key("n", "GET", "/me", b""), call_key("n", "POST", "/me", b""));
+        // Lengths are part of the digest: moving bytes between method and target changes the key.
+        assert_ne!(call_key("n", "GE", "T/me", b""), call_key("n", "GET", "/me", b""));
+        assert!(key("/me", b"").starts_with("1700000000 ") && key("/me", b"").len() == "1700000000".len() + 23);
+    }
+
+    #[test]
+    fn nonces_may_be_any_visible_text_without_a_colon() {
+        for nonce in ["1700000000", "a+b/c=", "550e8400-e29b-41d4-a716-446655440000", "~!@#$%^&*()"] {
+            let parsed = Credentials::parse(&header("ak_1", "YQ==", nonce, 1)).map(|c| c.nonce);
+            assert_eq!(parsed.as_deref(), Ok(nonce));
+        }
+        for nonce in ["a b", "", "é", &"n".repeat(129)] {
+            assert!(Credentials::parse(&header("ak_1", "YQ==", nonce, 1)).is_err(), "{nonce:?}");
+        }
     }
 
     #[test]

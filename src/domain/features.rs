@@ -22,21 +22,26 @@ pub const SECURITY_DASHBOARD: Feature = Feature {
 pub const SECURITY_INCIDENTS: Feature = Feature {
     name: "Security Incidents, and the dashboard's incident rows",
     pages: &[paths::INCIDENTS, paths::INCIDENTS_CSV],
-    api: &[paths::API_INCIDENTS, paths::API_SEVERITY_COUNT],
+    api: &[paths::API_INCIDENTS, paths::API_SEVERITY_COUNT, paths::ORIGINAL_INCIDENTS, paths::ORIGINAL_SEVERITY_COUNT],
     requires: &[ReadTicket, ReadDashboardStatistics],
 };
 
 pub const SUPPORT_TICKETS: Feature = Feature {
     name: "Support Tickets: the tickets you opened or receive",
     pages: &[paths::TICKETS, paths::TICKETS_CSV],
-    api: &[],
+    api: &[
+        paths::ORIGINAL_TICKETS,
+        paths::ORIGINAL_TICKET_DETAILS,
+        paths::ORIGINAL_TICKET_COMMENTS,
+        paths::ORIGINAL_TICKET_TRANSITION,
+    ],
     requires: &[ReadTicket],
 };
 
 pub const WRITE_TICKETS: Feature = Feature {
     name: "Open tickets, comment, request closure, add recipients",
     pages: &[paths::NEW_TICKET],
-    api: &[],
+    api: &[paths::ORIGINAL_TICKET_COMMENTS, paths::ORIGINAL_TICKET_TRANSITION],
     requires: &[WriteTicket],
 };
 

@@ -26,6 +26,9 @@ pub enum Change {
     CustomerComment,
     /// A customer asks support to close an incident (always with a comment).
     RequestClosure,
+    /// A customer takes back their account's closure request: the incident waits for support's
+    /// work again.
+    WithdrawClosure,
 }
 
 /// A history entry a change produces.
@@ -153,8 +156,98 @@ pub fn apply(state: TicketState, change: Change) -> Result<Outcome, RuleError> {
                 next.closure_requested = true;
             }
         }
+        Change::WithdrawClosure => {
+            if !state.closure_requested {
+                return Err(RuleError::NoClosureRequested);
+            }
+            events.push(Event::new(EventKind::ClosureWithdrawn, None, None));
+            next.closure_requested = false;
+        }
     }
     Ok(Outcome { state: next, events })
+}
+
+/// A move the API offers on a ticket (`GET /tickets/{issueKeyId}/transition`): a customer's
+/// closure request and its withdrawal, support's status changes. Each stands for the [`Change`]
+/// it makes to the ticket as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    RequestClosure,
+    WithdrawClosure,
+    /// To Open: from Requires Attention, or reopening a closed ticket.
+    Open,
+    RequiresAttention,
+    Close,
+    DeclineClosure,
+}
+
+impl Transition {
+    pub const ALL: [Transition; 6] = [
+        Transition::RequestClosure,
+        Transition::WithdrawClosure,
+        Transition::Open,
+        Transition::RequiresAttention,
+        Transition::Close,
+        Transition::DeclineClosure,
+    ];
+
+    /// The id clients send back.
+    pub fn id(self) -> &'static str {
+        match self {
+            Transition::RequestClosure => "request_closure",
+            Transition::WithdrawClosure => "withdraw_closure",
+            Transition::Open => "open",
+            Transition::RequiresAttention => "requires_attention",
+            Transition::Close => "closed",
+            Transition::DeclineClosure => "decline_closure",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Transition::RequestClosure => "Request closure",
+            Transition::WithdrawClosure => "Withdraw the closure request",
+            Transition::Open => "Open",
+            Transition::RequiresAttention => "Requires Attention",
+            Transition::Close => "Closed",
+            Transition::DeclineClosure => "Decline the closure request",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Transition> {
+        Transition::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// Support staff's moves; the others are a customer's.
+    pub fn is_support(self) -> bool {
+        !matches!(self, Transition::RequestClosure | Transition::WithdrawClosure)
+    }
+
+    /// Requesting closure, closing and declining are explained in a comment, as in the portal's forms.
+    pub fn needs_comment(self) -> bool {
+        matches!(self, Transition::RequestClosure | Transition::Close | Transition::DeclineClosure)
+    }
+
+    /// The change this move makes to a ticket in `state`.
+    pub fn change(self, state: TicketState) -> Change {
+        match self {
+            Transition::RequestClosure => Change::RequestClosure,
+            Transition::WithdrawClosure => Change::WithdrawClosure,
+            Transition::Open if state.status == TicketStatus::Closed => Change::Reopen,
+            Transition::Open => Change::SetStatus(TicketStatus::Open),
+            Transition::RequiresAttention => Change::SetStatus(TicketStatus::RequiresAttention),
+            Transition::Close => Change::Close,
+            Transition::DeclineClosure => Change::DeclineClosure,
+        }
+    }
+
+    /// Whether the ticket as it is allows this move (and it would change something).
+    pub fn applies_to(self, state: TicketState) -> bool {
+        match apply(state, self.change(state)) {
+            Ok(outcome) => outcome.state != state,
+            Err(_) => false,
+        }
+    }
 }
 
 /// Applies several changes in order, as one submission (a comment that also asks for closure).
@@ -253,6 +346,46 @@ mod tests {
     fn removing_the_label_withdraws_a_closure_request() {
         let requested = TicketState { closure_requested: true, ..OPEN_INCIDENT };
         assert!(!apply(requested, Change::SetSeverity(None)).unwrap().state.closure_requested);
+    }
+
+    #[test]
+    fn a_closure_request_can_be_withdrawn_once() {
+        let requested = apply(OPEN_INCIDENT, Change::RequestClosure).unwrap().state;
+        let withdrawn = apply(requested, Change::WithdrawClosure).unwrap();
+        assert!(!withdrawn.state.closure_requested);
+        assert_eq!(withdrawn.state.status, TicketStatus::Open);
+        assert_eq!(kinds(&withdrawn), vec![EventKind::ClosureWithdrawn]);
+        assert_eq!(apply(withdrawn.state, Change::WithdrawClosure), Err(RuleError::NoClosureRequested));
+        assert_eq!(apply(OPEN, Change::WithdrawClosure), Err(RuleError::NoClosureRequested));
+    }
+
+    #[test]
+    fn transitions_apply_only_where_they_change_the_ticket() {
+        let offered = |state| Transition::ALL.into_iter().filter(|t| t.applies_to(state)).collect::<Vec<_>>();
+        assert_eq!(
+            offered(OPEN_INCIDENT),
+            vec![Transition::RequestClosure, Transition::RequiresAttention, Transition::Close]
+        );
+        let requested = TicketState { closure_requested: true, ..OPEN_INCIDENT };
+        assert_eq!(
+            offered(requested),
+            vec![
+                Transition::WithdrawClosure,
+                Transition::RequiresAttention,
+                Transition::Close,
+                Transition::DeclineClosure
+            ]
+        );
+        assert_eq!(offered(OPEN), vec![Transition::RequiresAttention, Transition::Close]);
+        let closed = TicketState { status: TicketStatus::Closed, ..OPEN_INCIDENT };
+        assert_eq!(offered(closed), vec![Transition::Open]);
+        assert_eq!(Transition::Open.change(closed), Change::Reopen);
+        let waiting = TicketState { status: TicketStatus::RequiresAttention, ..OPEN };
+        assert_eq!(Transition::Open.change(waiting), Change::SetStatus(TicketStatus::Open));
+        for transition in Transition::ALL {
+            assert_eq!(Transition::from_id(transition.id()), Some(transition));
+        }
+        assert_eq!(Transition::from_id("Closed"), None, "ids are exact");
     }
 
     #[test]

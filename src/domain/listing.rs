@@ -11,9 +11,9 @@ use super::ticket::{Severity, TicketNumber, TicketStatus};
 pub const PAGE_SIZES: [u32; 3] = [25, 50, 100];
 pub const DEFAULT_PAGE_SIZE: u32 = 25;
 pub const MAX_SEARCH_CHARS: usize = 200;
-const MAX_SEARCH_WORDS: usize = 8;
+pub const MAX_SEARCH_WORDS: usize = 8;
 /// Far beyond any real table; keeps OFFSET arithmetic and page links bounded.
-const MAX_PAGE: u32 = 100_000;
+pub const MAX_PAGE: u32 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {

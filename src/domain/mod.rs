@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod audit_query;
+pub mod credentials;
 pub mod cursor;
 pub mod features;
 pub mod identity;

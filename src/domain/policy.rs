@@ -7,7 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::credentials::SigningForm;
 use super::features::{self, Feature};
+use super::lifecycle::{TicketState, Transition};
 use super::permission::Permission;
 use super::principal::{Principal, PrincipalRole};
 
@@ -238,6 +240,76 @@ pub fn may_mute_tickets(principal: &Principal) -> Result<(), Denial> {
 /// Internal support notes are never shown to customers.
 pub fn sees_internal_notes(principal: &Principal) -> bool {
     principal.is_support()
+}
+
+/// The moves the API offers `principal` on a ticket in `state` they may see: a customer with
+/// Write Ticket their closure request and its withdrawal, support staff the status changes.
+pub fn transitions_offered(principal: &Principal, state: TicketState) -> Vec<Transition> {
+    Transition::ALL.into_iter().filter(|t| may_transition(principal, *t).is_ok() && t.applies_to(state)).collect()
+}
+
+/// Whether `principal` may make this move on a ticket they see: a customer's moves need Write
+/// Ticket, support's are support's alone (and staff do not ask themselves to close).
+pub fn may_transition(principal: &Principal, transition: Transition) -> Result<(), Denial> {
+    match (transition.is_support(), principal.is_support()) {
+        (true, true) => Ok(()),
+        (true, false) => Err(Denial::SupportOnly),
+        (false, true) => Err(Denial::CustomersOnly),
+        (false, false) => may_write_tickets(principal),
+    }
+}
+
+/// Why FH-AUTH is refused to someone whose password was right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FhAuthRefusal {
+    /// The provider's staff always sign in with a second factor.
+    SupportStaff,
+    /// The user must use two-factor sign-in (their account requires it, or they turned it on),
+    /// which a password alone would bypass.
+    TwoFactor,
+    /// The account administrator has not turned FH-AUTH on.
+    TurnedOff,
+}
+
+impl FhAuthRefusal {
+    /// The reason, for the caller and the audit log.
+    pub fn reason(self) -> &'static str {
+        match self {
+            FhAuthRefusal::SupportStaff => "Support staff cannot use FH-AUTH; sign in to the portal instead.",
+            FhAuthRefusal::TwoFactor => {
+                "This user must use two-factor sign-in, which FH-AUTH cannot do. Use an API key instead."
+            }
+            FhAuthRefusal::TurnedOff => {
+                "FH-AUTH is turned off for this account. Use an API key, or ask your account administrator to allow FH-AUTH."
+            }
+        }
+    }
+}
+
+/// FH-AUTH turns a password alone into API access: only for customers whose account administrator
+/// allowed it, and never for a user who must use two-factor sign-in. Checked when a token is
+/// issued and again on every call, so a change of either takes effect at once.
+pub fn may_use_fh_auth(principal: &Principal) -> Result<(), FhAuthRefusal> {
+    let account = match &principal.role {
+        PrincipalRole::Support { .. } => return Err(FhAuthRefusal::SupportStaff),
+        PrincipalRole::Customer { account, .. } => account,
+    };
+    if principal.two_factor.required || principal.two_factor.enrolled {
+        Err(FhAuthRefusal::TwoFactor)
+    } else if !account.fh_auth_enabled {
+        Err(FhAuthRefusal::TurnedOff)
+    } else {
+        Ok(())
+    }
+}
+
+/// The original signing form leaves the query string unsigned; an account administrator may
+/// require the documented form, which signs it, for every key of the account.
+pub fn accepts_signing(principal: &Principal, form: SigningForm) -> bool {
+    match (form, principal.account()) {
+        (SigningForm::Original, Some(account)) => !account.query_signing_required,
+        _ => true,
+    }
 }
 
 /// Why `/metrics` was refused, for the log.

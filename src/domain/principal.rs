@@ -8,6 +8,9 @@ use super::permission::{Permission, PermissionSet};
 pub struct Principal {
     pub user_id: i64,
     pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// "First Last".
     pub display_name: String,
     pub time_zone: Tz,
     pub role: PrincipalRole,
@@ -42,6 +45,11 @@ pub struct AccountRef {
     pub id: i64,
     pub number: i64,
     pub name: String,
+    /// The account administrator allowed FH-AUTH (tokens from a user's email and password).
+    pub fh_auth_enabled: bool,
+    /// The account administrator requires API keys to sign the query string (the documented
+    /// signing form); calls signed the original way are refused.
+    pub query_signing_required: bool,
 }
 
 impl Principal {

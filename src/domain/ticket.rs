@@ -158,13 +158,14 @@ pub enum EventKind {
     RecipientAdded,
     RecipientRemoved,
     ClosureRequested,
+    ClosureWithdrawn,
     ClosureDeclined,
     Closed,
     Reopened,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Opened,
         EventKind::Labelled,
         EventKind::SeverityChanged,
@@ -173,6 +174,7 @@ impl EventKind {
         EventKind::RecipientAdded,
         EventKind::RecipientRemoved,
         EventKind::ClosureRequested,
+        EventKind::ClosureWithdrawn,
         EventKind::ClosureDeclined,
         EventKind::Closed,
         EventKind::Reopened,
@@ -188,6 +190,7 @@ impl EventKind {
             EventKind::RecipientAdded => "recipient_added",
             EventKind::RecipientRemoved => "recipient_removed",
             EventKind::ClosureRequested => "closure_requested",
+            EventKind::ClosureWithdrawn => "closure_withdrawn",
             EventKind::ClosureDeclined => "closure_declined",
             EventKind::Closed => "closed",
             EventKind::Reopened => "reopened",
@@ -209,6 +212,7 @@ impl EventKind {
             EventKind::RecipientAdded => "ticket_recipient_added",
             EventKind::RecipientRemoved => "ticket_recipient_removed",
             EventKind::ClosureRequested => "ticket_closure_requested",
+            EventKind::ClosureWithdrawn => "ticket_closure_withdrawn",
             EventKind::ClosureDeclined => "ticket_closure_declined",
             EventKind::Closed => "ticket_closed",
             EventKind::Reopened => "ticket_reopened",

@@ -97,6 +97,14 @@ struct TokenField {
     csrf_token: Option<String>,
 }
 
+/// Whether `masked` (as a page hands it out, masked afresh each time) is this request's session's
+/// token: forms send it in their field, the portal's script in `X-CSRF-Token`.
+pub fn is_session_token(req: &HttpRequest, masked: &str) -> bool {
+    let expected = TypedSession::from(req).peek_csrf_token().unwrap_or_default();
+    let sent = crate::auth::token::unmask(masked).unwrap_or_default();
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
+}
+
 /// A form with no fields but the token (sign-out, confirmations).
 #[derive(Debug, Deserialize)]
 pub struct NoFields {}
@@ -118,15 +126,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 return Err(AppError::BadRequest("Send this form as application/x-www-form-urlencoded.".into()));
             }
             let body = body.await.map_err(|_| AppError::BadRequest("The form is too large or was cut off.".into()))?;
-            let expected = TypedSession::from(&req).peek_csrf_token();
-            let sent = serde_html_form::from_bytes::<TokenField>(&body)
-                .ok()
-                .and_then(|f| f.csrf_token)
-                .and_then(|masked| crate::auth::token::unmask(&masked));
-            let valid = match (expected, sent) {
-                (Some(expected), Some(sent)) => bool::from(expected.as_bytes().ct_eq(sent.as_bytes())),
-                (None, Some(sent)) => is_anonymous_token(&req, &sent),
-                _ => false,
+            let sent = serde_html_form::from_bytes::<TokenField>(&body).ok().and_then(|f| f.csrf_token);
+            let valid = match TypedSession::from(&req).peek_csrf_token() {
+                Some(_) => is_session_token(&req, sent.as_deref().unwrap_or_default()),
+                None => sent
+                    .and_then(|masked| crate::auth::token::unmask(&masked))
+                    .is_some_and(|t| is_anonymous_token(&req, &t)),
             };
             if !valid {
                 tracing::warn!(target: "security", path = req.path(), "form without a valid CSRF token refused");

@@ -23,7 +23,7 @@ use crate::domain::permission::Permission;
 use crate::domain::principal::Principal;
 use crate::error::{AppError, ErrorInfo};
 use crate::metrics::UNMATCHED_ROUTE;
-use crate::paths;
+use crate::paths::{self, ApiFamily};
 use crate::state::AppState;
 use crate::views::error_page::{ErrorPage, PermissionView};
 use crate::views::layout::Layout;
@@ -49,10 +49,6 @@ pub fn security_headers(tls: bool) -> DefaultHeaders {
 
 fn app_state(req: &HttpRequest) -> Option<web::Data<AppState>> {
     req.app_data::<web::Data<AppState>>().cloned()
-}
-
-fn is_api(path: &str) -> bool {
-    path.starts_with("/api/")
 }
 
 /// Counts and times every request by its route's pattern, method and status. Outermost, so it sees
@@ -109,7 +105,8 @@ pub async fn one_connection(
     crate::store::request::scope(next.call(req)).await
 }
 
-/// Gives every error response its body: the HTML error page, or JSON under `/api/`.
+/// Gives every error response its body: the HTML error page, or JSON on the API's paths (see
+/// `paths::api_family`), in the shape of the path's family.
 ///
 /// It must not keep a clone of the request while inner layers run (routing needs the request to
 /// itself), so it reads everything from the response's request afterwards. Inner layers answer
@@ -142,8 +139,16 @@ pub async fn render_errors(
     if status == StatusCode::FORBIDDEN {
         record_denial(&http_req, &info).await;
     }
-    let (content_type, body) = if is_api(http_req.path()) {
-        let mut json = serde_json::json!({ "code": info.code, "message": info.message });
+    let (content_type, body) = if let Some(family) = paths::api_family(http_req.path()) {
+        let mut json = match family {
+            ApiFamily::V1 => serde_json::json!({ "code": info.code, "message": info.message }),
+            // The original provider's shape, which its clients read.
+            ApiFamily::Original => serde_json::json!({
+                "error": info.code,
+                "error_description": info.message,
+                "status": status.as_u16(),
+            }),
+        };
         if status.is_server_error() {
             json["requestId"] = serde_json::json!(request_id);
         }

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{Method, header};
 use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{Error, Resource};
@@ -24,9 +24,15 @@ use crate::paths;
 #[derive(Debug, Clone, Copy)]
 pub struct RoutePattern(pub &'static str);
 
-/// A resource whose handler panics answer with the 500 page, and that tells its pattern.
+/// Request bodies the API reads: a comment of 20,000 characters, each written as a six-byte JSON
+/// escape at worst, fits.
+pub const API_BODY_LIMIT: usize = 256 * 1024;
+
+/// A resource whose handler panics answer with the 500 page, that tells its pattern, and that
+/// answers a method it lacks with 405 and the `Allow` header naming those it has.
 fn resource(
     path: &'static str,
+    methods: &'static [Method],
 ) -> Resource<
     impl ServiceFactory<
         ServiceRequest,
@@ -36,7 +42,17 @@ fn resource(
         InitError = (),
     >,
 > {
-    web::resource(path).app_data(RoutePattern(path)).wrap(from_fn(catch_panic))
+    let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    let not_allowed = web::to(move || {
+        let allow = allow.clone();
+        async move { actix_web::HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, allow)).finish() }
+    });
+    let resource = web::resource(path).app_data(RoutePattern(path)).default_service(not_allowed);
+    let resource = match paths::api_family(path) {
+        Some(_) => resource.app_data(web::PayloadConfig::new(API_BODY_LIMIT)),
+        None => resource,
+    };
+    resource.wrap(from_fn(catch_panic))
 }
 
 /// Who may reach a route before its handler applies its own rules.
@@ -76,7 +92,7 @@ macro_rules! gated {
 macro_rules! routes {
     ($($gate:ident $path:expr => { $($method:ident $handler:path),+ $(,)? })*) => {
         fn register(cfg: &mut ServiceConfig) {
-            $(cfg.service(gated!($gate, resource($path)$(.route(web::method(Method::$method).to($handler)))+));)*
+            $(cfg.service(gated!($gate, resource($path, &[$(Method::$method),+])$(.route(web::method(Method::$method).to($handler)))+));)*
         }
 
         /// Every registered route and method.
@@ -103,6 +119,17 @@ routes! {
     Public paths::API_ME => { GET api::me }
     Public paths::API_OPENAPI => { GET api::openapi_json }
     OptionalSignIn paths::API_DOCS => { GET api::docs }
+    // The original provider's API at the root: the same handlers and rules (see `api`).
+    Public paths::ORIGINAL_INCIDENTS => { GET api::security_incidents }
+    Public paths::ORIGINAL_SEVERITY_COUNT => { GET api::severity_count }
+    Public paths::ORIGINAL_ME => { GET api::me }
+    Public paths::ORIGINAL_TICKETS => { GET api::list_tickets }
+    Public paths::ORIGINAL_TICKET_DETAILS => { GET api::ticket_details }
+    Public paths::ORIGINAL_TICKET_COMMENTS => { GET api::ticket_comments, POST api::add_ticket_comment }
+    Public paths::ORIGINAL_TICKET_TRANSITION => { GET api::ticket_transitions, POST api::transition_ticket }
+    Public paths::FH_AUTH_AUTHORIZE => { POST api::authorize }
+    Public paths::FH_AUTH_TOKEN => { POST api::token }
+    Public paths::FH_AUTH_REISSUE => { POST api::reissue }
 
     SignedIn paths::DASHBOARD => { GET dashboard::dashboard }
     SignedIn paths::DASHBOARD_PANEL => { GET dashboard::dashboard_panel }
@@ -121,6 +148,7 @@ routes! {
     SignedIn paths::USERS => { GET identity::users::users, POST identity::users::create_user }
     SignedIn paths::NEW_USER => { GET identity::users::new_user_form }
     SignedIn paths::ACCOUNT_TWO_FACTOR => { POST identity::users::set_account_two_factor }
+    SignedIn paths::ACCOUNT_API_ACCESS => { POST identity::users::set_api_access }
     SignedIn paths::USER => { GET identity::users::user }
     SignedIn paths::USER_ROLES => { POST identity::users::set_user_roles }
     SignedIn paths::USER_DISABLE => { POST identity::users::disable_user }

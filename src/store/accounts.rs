@@ -245,7 +245,7 @@ impl Store {
             sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                 .bind(hash).bind(now).bind(user_id)
                 .execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            super::sessions::end_sessions!(tx, user_id);
             true
         })
     }

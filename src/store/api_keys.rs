@@ -1,5 +1,7 @@
-//! API keys and their calls: one row per accepted nonce, which both refuses a replayed nonce (on
-//! every app instance) and counts a key's recent calls for rate limiting.
+//! API keys and their calls: one row per accepted call, keyed by its nonce and a digest of the call
+//! (`auth::api_key::call_key`), which both refuses an exact replay (on every app instance) and
+//! counts a key's recent calls for rate limiting. Two different calls may share a nonce (the
+//! original provider's script sends the timestamp as the nonce); a replayed one never passes.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -48,7 +50,7 @@ pub enum ApiCall {
     Accepted(Principal),
     /// The key was revoked or its owner disabled; nothing was spent.
     Unusable,
-    /// This nonce was already used with this key.
+    /// This very call (nonce, method, target and body) was already made with this key.
     Replayed,
     /// The key made too many calls in the last minute; retry after this many seconds.
     RateLimited { retry_after_seconds: u64 },
@@ -65,8 +67,8 @@ const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
 pub(super) const SECRET_SQL: &str =
     "SELECT id, key_id, secret_ciphertext FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL";
 
-/// Spends nonce `$2` of key `$1` at `$3` if the key is usable, and counts the call in minute `$4`;
-/// `last_used_at` is written when older than `$5`.
+/// Spends call key `$2` (the nonce and the call's digest) of key `$1` at `$3` if the key is usable,
+/// and counts the call in minute `$4`; `last_used_at` is written when older than `$5`.
 const SPEND_SQLITE: &str = concat!(
     "INSERT OR IGNORE INTO api_nonces (api_key_id, nonce, seen_at) SELECT k.id, $2, $3 FROM api_keys k \
      JOIN users u ON u.id = k.user_id WHERE k.id = $1 AND k.revoked_at IS NULL AND u.enabled; \
@@ -146,14 +148,15 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Spends the nonce, counts the call against the key's rate for this minute and reads the key's
-    /// owner, in one round trip: this runs on every signed API call, after the signature is
-    /// checked. Nothing is spent for a key revoked or an owner disabled since the key was read,
-    /// and a call over the rate still spends its nonce.
+    /// Spends the call's key (its nonce with a digest of the call, see `auth::api_key::call_key`),
+    /// counts the call against the key's rate for this minute and reads the key's owner, in one
+    /// round trip: this runs on every signed API call, after the signature is checked. Nothing is
+    /// spent for a key revoked or an owner disabled since the key was read, and a call over the
+    /// rate still spends its nonce.
     pub async fn record_api_call(
         &self,
         key: &ApiKeySecret,
-        nonce: &str,
+        call_key: &str,
         now: DateTime<Utc>,
         limit_per_minute: u32,
     ) -> StoreResult<ApiCall> {
@@ -170,7 +173,7 @@ impl Store {
                 let _writing = writer.lock().await;
                 let rows = sqlx::query(SPEND_SQLITE)
                     .bind(key.id)
-                    .bind(nonce)
+                    .bind(call_key)
                     .bind(now)
                     .bind(minute)
                     .bind(stale_before)
@@ -191,7 +194,7 @@ impl Store {
             }
             Store::Postgres(_) => {
                 let rows: Vec<SpentRow> = on_pool!(self, pool => sqlx::query_as(SPEND_POSTGRES)
-                    .bind(key.id).bind(nonce).bind(now).bind(minute).bind(stale_before)
+                    .bind(key.id).bind(call_key).bind(now).bind(minute).bind(stale_before)
                     .fetch_all(pool).await)?;
                 let calls = rows.first().and_then(|row| row.calls);
                 (calls, rows.into_iter().map(|row| row.owner).collect())

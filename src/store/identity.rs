@@ -239,7 +239,7 @@ impl Store {
             account_user!(tx, account_id, user_id);
             sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2").bind(enabled).bind(user_id).execute(&mut *tx).await?;
             if !enabled {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                super::sessions::end_sessions!(tx, user_id);
             }
             check_invariants!(tx, account_id);
         })
@@ -386,7 +386,7 @@ impl Store {
         in_transaction!(self, tx => {
             sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                 .bind(hash).bind(at).bind(user_id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            super::sessions::end_sessions!(tx, user_id);
         })
     }
 }

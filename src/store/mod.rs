@@ -10,6 +10,7 @@ mod bulk;
 mod calls;
 mod counters;
 mod delivery_log;
+mod fh_auth;
 mod identity;
 mod listing;
 mod notification_settings;

@@ -3,13 +3,25 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreResult, execute, on_pool};
+use super::{Store, StoreResult, execute, in_transaction, on_pool};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {
     pub state: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// Ends every session of user `$user_id` within transaction `$tx`, on every app instance at once:
+/// the browser sessions and the FH-AUTH codes and tokens, which are the API's sessions of the same
+/// password. Every place that ends a user's sessions (disabled, password changed or set, "sign out
+/// everywhere", two-factor reset) goes through this, so none can forget the tokens.
+macro_rules! end_sessions {
+    ($tx:ident, $user_id:expr) => {{
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+        sqlx::query("DELETE FROM fh_auth_tokens WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+    }};
+}
+pub(super) use end_sessions;
 
 /// The live session `$1` at time `$2`.
 pub(super) const LOAD_SESSION_SQL: &str = "SELECT state, created_at FROM sessions WHERE id = $1 AND expires_at > $2";
@@ -57,12 +69,17 @@ impl Store {
         Ok(())
     }
 
-    /// Ends every session of a user (disabled, password changed, "sign out everywhere"), on every
-    /// app instance at once, except `keep` if given.
+    /// Ends every session of a user ("sign out everywhere", a two-factor reset), on every app
+    /// instance at once, except the browser session `keep` if given; FH-AUTH tokens always end
+    /// (see `end_sessions!`). The number of sessions and tokens ended.
     pub async fn delete_sessions_of_user(&self, user_id: i64, keep: Option<&str>) -> StoreResult<u64> {
-        let sql = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2";
-        let done = execute!(self, sqlx::query(sql).bind(user_id).bind(keep.unwrap_or("")))?;
-        Ok(done)
+        in_transaction!(self, tx => {
+            let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+                .bind(user_id).bind(keep.unwrap_or("")).execute(&mut *tx).await?.rows_affected();
+            let tokens = sqlx::query("DELETE FROM fh_auth_tokens WHERE user_id = $1")
+                .bind(user_id).execute(&mut *tx).await?.rows_affected();
+            sessions + tokens
+        })
     }
 
     pub async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::sql::{Sql, bind_values};
 use super::{Store, StoreResult, on_pool};
 use crate::domain::ticket::{Severity, TicketStatus};
 
@@ -82,10 +83,19 @@ pub struct PersonRef {
 pub struct CommentRecord {
     pub id: i64,
     pub author_name: String,
+    pub author_email: String,
     pub author_is_support: bool,
     pub body: String,
     pub internal: bool,
     pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OpenerRow {
+    ticket_id: i64,
+    id: i64,
+    name: String,
+    email: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -129,14 +139,14 @@ impl Store {
     #[tracing::instrument(skip(self))]
     /// One comment, internal or not (the caller decides who may read it).
     pub async fn comment(&self, id: i64) -> StoreResult<Option<CommentRecord>> {
-        let sql = "SELECT c.id, u.first_name || ' ' || u.last_name AS author_name, \
+        let sql = "SELECT c.id, u.first_name || ' ' || u.last_name AS author_name, u.email AS author_email, \
                    u.is_support AS author_is_support, c.body, c.internal, c.created_at \
                    FROM comments c JOIN users u ON u.id = c.author_id WHERE c.id = $1";
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
     }
 
     pub async fn ticket_comments(&self, ticket_id: i64, include_internal: bool) -> StoreResult<Vec<CommentRecord>> {
-        let sql = "SELECT c.id, u.first_name || ' ' || u.last_name AS author_name, \
+        let sql = "SELECT c.id, u.first_name || ' ' || u.last_name AS author_name, u.email AS author_email, \
                    u.is_support AS author_is_support, c.body, c.internal, c.created_at \
                    FROM comments c JOIN users u ON u.id = c.author_id \
                    WHERE c.ticket_id = $1 AND (c.internal = FALSE OR $2) \
@@ -158,6 +168,22 @@ impl Store {
                    FROM ticket_events e LEFT JOIN users u ON u.id = e.actor_id \
                    WHERE e.ticket_id = $1 ORDER BY e.created_at, e.id";
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
+    }
+
+    /// Who opened each of the tickets `ids` (a page of a list), by ticket id.
+    pub async fn ticket_openers(&self, ids: &[i64]) -> StoreResult<Vec<(i64, PersonRef)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new(
+            "SELECT t.id AS ticket_id, u.id, u.first_name || ' ' || u.last_name AS name, u.email \
+             FROM tickets t JOIN users u ON u.id = t.opener_id WHERE t.id IN (",
+        );
+        sql.bind_list(ids.iter().copied()).push(")");
+        let (text, values) = sql.into_parts();
+        let rows: Vec<OpenerRow> =
+            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|r| (r.ticket_id, PersonRef { id: r.id, name: r.name, email: r.email })).collect())
     }
 
     /// The enabled users of an account, by name: who can be named as a recipient.

@@ -34,6 +34,8 @@ pub(super) struct PrincipalRow {
     account_id: Option<i64>,
     account_number: Option<i64>,
     account_name: Option<String>,
+    fh_auth_enabled: bool,
+    require_query_signing: bool,
     builtin: Option<String>,
     permission: Option<String>,
 }
@@ -45,7 +47,9 @@ macro_rules! principal_columns {
         "u.id, u.email, u.first_name, u.last_name, u.time_zone, u.enabled, u.is_support, u.is_support_admin, \
          u.totp_enabled_at IS NOT NULL AS two_factor_enrolled, \
          (u.is_support OR COALESCE(a.mfa_required, FALSE)) AS two_factor_required, \
-         u.account_id, a.number AS account_number, a.name AS account_name, r.builtin, p.permission"
+         u.account_id, a.number AS account_number, a.name AS account_name, \
+         COALESCE(a.fh_auth_enabled, FALSE) AS fh_auth_enabled, \
+         COALESCE(a.require_query_signing, FALSE) AS require_query_signing, r.builtin, p.permission"
     };
 }
 macro_rules! principal_joins {
@@ -71,13 +75,22 @@ pub(super) fn principal_from_rows<'a>(rows: impl IntoIterator<Item = &'a Princip
     }
     let role = match (first.is_support, first.account_id, first.account_number, &first.account_name) {
         (false, Some(id), Some(number), Some(name)) => {
-            PrincipalRole::Customer { account: AccountRef { id, number, name: name.clone() }, permissions }
+            let account = AccountRef {
+                id,
+                number,
+                name: name.clone(),
+                fh_auth_enabled: first.fh_auth_enabled,
+                query_signing_required: first.require_query_signing,
+            };
+            PrincipalRole::Customer { account, permissions }
         }
         _ => PrincipalRole::Support { admin: first.is_support_admin },
     };
     Some(Principal {
         user_id: first.id,
         email: first.email.clone(),
+        first_name: first.first_name.clone(),
+        last_name: first.last_name.clone(),
         display_name: format!("{} {}", first.first_name, first.last_name).trim().to_string(),
         time_zone: first.time_zone.parse::<Tz>().unwrap_or(chrono_tz::UTC),
         role,

@@ -23,6 +23,8 @@ pub struct OperationView {
     pub path: String,
     pub summary: String,
     pub params: Vec<ParamView>,
+    /// The request body's schema and what it says, for POST.
+    pub body: Option<(String, String)>,
     pub responses: Vec<ResponseView>,
 }
 
@@ -34,6 +36,7 @@ pub struct ApiDocsPage {
     pub description: String,
     pub operations: Vec<OperationView>,
     pub signing: &'static str,
+    pub fh_auth: &'static str,
     pub openapi_href: &'static str,
     pub keys_href: &'static str,
 }
@@ -70,11 +73,31 @@ fn operation_view(method: &'static str, path: &str, operation: &Operation) -> Op
             },
         })
         .collect();
+    let body = operation.request_body.as_ref().and_then(|body| match body {
+        RefOr::T(body) => Some(body),
+        RefOr::Ref(_) => None,
+    });
+    let body = body.map(|body| {
+        let schema = body
+            .content
+            .values()
+            .find_map(|content| match content {
+                RefOr::T(content) => content.schema.as_ref(),
+                RefOr::Ref(_) => None,
+            })
+            .and_then(|schema| match schema {
+                RefOr::Ref(reference) => reference.ref_location.rsplit('/').next().map(str::to_string),
+                _ => None,
+            })
+            .unwrap_or_default();
+        (schema, body.description.clone().unwrap_or_default())
+    });
     OperationView {
         method,
         path: path.to_string(),
         summary: operation.summary.clone().unwrap_or_default(),
         params,
+        body,
         responses,
     }
 }
@@ -84,6 +107,7 @@ impl ApiDocsPage {
         layout: Layout,
         doc: &OpenApi,
         signing: &'static str,
+        fh_auth: &'static str,
         openapi_href: &'static str,
         keys_href: &'static str,
     ) -> Self {
@@ -91,7 +115,11 @@ impl ApiDocsPage {
             .paths
             .paths
             .iter()
-            .filter_map(|(path, item)| item.get.as_ref().map(|operation| operation_view("GET", path, operation)))
+            .flat_map(|(path, item)| {
+                [("GET", item.get.as_ref()), ("POST", item.post.as_ref())]
+                    .into_iter()
+                    .filter_map(move |(method, operation)| operation.map(|o| operation_view(method, path, o)))
+            })
             .collect();
         ApiDocsPage {
             layout,
@@ -99,6 +127,7 @@ impl ApiDocsPage {
             description: doc.info.description.clone().unwrap_or_default(),
             operations,
             signing,
+            fh_auth,
             openapi_href,
             keys_href,
         }

@@ -31,6 +31,10 @@ pub struct UsersPage {
     /// Whether the account requires two-factor sign-in; the form to change it for Write Identity.
     pub requires_two_factor: bool,
     pub two_factor_action: Option<&'static str>,
+    /// The account's switches for the original provider's API; the form for Write Identity.
+    pub fh_auth_enabled: bool,
+    pub query_signing_required: bool,
+    pub api_access_action: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Default)]

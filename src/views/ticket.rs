@@ -188,6 +188,7 @@ fn history_item(event: &EventRecord, zone: Tz) -> HistoryItem {
         Some(EventKind::RecipientAdded) => format!("added {to} as a recipient"),
         Some(EventKind::RecipientRemoved) => format!("removed {from} as a recipient"),
         Some(EventKind::ClosureRequested) => "requested closure".to_string(),
+        Some(EventKind::ClosureWithdrawn) => "withdrew the closure request".to_string(),
         Some(EventKind::ClosureDeclined) => "declined the closure request".to_string(),
         Some(EventKind::Closed) => "closed the ticket".to_string(),
         Some(EventKind::Reopened) => "reopened the ticket".to_string(),

@@ -15,7 +15,7 @@ use crate::helpers::*;
 use crate::on_both_backends;
 
 /// The principals, in the order of each row's letters.
-const PRINCIPALS: [&str; 20] = [
+const PRINCIPALS: [&str; 21] = [
     "anonymous",
     "opener",
     "recipient",
@@ -36,6 +36,7 @@ const PRINCIPALS: [&str; 20] = [
     "API key",
     "API key of another account",
     "revoked API key",
+    "FH-AUTH token",
 ];
 const LACKING: [Permission; 9] = [
     Permission::ReadTicket,
@@ -50,13 +51,15 @@ const LACKING: [Permission; 9] = [
 ];
 const FIRST_KEY: usize = 17;
 /// Principals of Northwind, the account the canary's account must stay hidden from.
-const NORTHWIND: [usize; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 17, 19, 0];
+const NORTHWIND: [usize; 17] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 17, 19, 20, 0];
 const CANARY: &str = "CANARY-contoso-5b1e9f";
 
 /// Each letter is one principal's outcome: P 200, D 303 elsewhere (done), L 303 to sign in,
 /// E 303 to the two-factor set-up, B 400, U 401, F 403, N 404, C 409, G 410, V 422, R 429.
-/// Rows outside `/api/` list the seventeen signed-in or anonymous principals; the three API keys
-/// there count as anonymous callers.
+/// Rows of the API (`/api/v1/…` and the original provider's paths at the root) list all twenty-one;
+/// the others the seventeen signed-in or anonymous principals, and the three API keys and the
+/// FH-AUTH token there count as anonymous callers. API writes by a session carry its CSRF token
+/// in `X-CSRF-Token`, as the portal's own script would.
 const MATRIX: &[(&str, &str, &str)] = &[
     //                                                    anon  same  lack×9     other dis staff
     ("GET", "/healthz", "PPPPPPPPPPPPPPPPP"),
@@ -71,11 +74,23 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/notifications/unsubscribe", "BBBBBBBBBBBBBBBBB"),
     ("POST", "/notifications/unsubscribe", "BBBBBBBBBBBBBBBBB"),
     ("POST", "/password/set", "GGGGGGGGGGGGGGGGG"),
-    ("GET", "/api/v1/security-incidents", "UPPPFPFPPPPPPPUPPPPU"),
-    ("GET", "/api/v1/security-incidents/severity-count", "UPPPFPFPPPPPPPUPPPPU"),
-    ("GET", "/api/v1/me", "UPPPPPPPPPPPPPUPPPPU"),
-    ("GET", "/api/v1/openapi.json", "PPPPPPPPPPPPPPPPPPPP"),
+    ("GET", "/api/v1/security-incidents", "UPPPFPFPPPPPPPUPPPPUP"),
+    ("GET", "/api/v1/security-incidents/severity-count", "UPPPFPFPPPPPPPUPPPPUP"),
+    ("GET", "/api/v1/me", "UPPPPPPPPPPPPPUPPPPUP"),
+    ("GET", "/api/v1/openapi.json", "PPPPPPPPPPPPPPPPPPPPP"),
     ("GET", "/docs/api", "PPPPPPPPPPPPPPPPP"),
+    ("GET", "/security-incidents", "UPPPFPFPPPPPPPUPPPPUP"),
+    ("GET", "/security-incidents/severity-count", "UPPPFPFPPPPPPPUPPPPUP"),
+    ("GET", "/me", "UPPPPPPPPPPPPPUPPPPUP"),
+    ("GET", "/tickets/list", "UPPPFPPPPPPPPPUPPPPUP"),
+    ("GET", "/tickets/{issueKeyId}/details", "UPPNFPPPPPPPPNUPPPNUP"),
+    ("GET", "/tickets/{issueKeyId}/comments", "UPPNFPPPPPPPPNUPPPNUP"),
+    ("POST", "/tickets/{issueKeyId}/comments", "UPPNFFPPPPPPPNUPPPNUP"),
+    ("GET", "/tickets/{issueKeyId}/transition", "UPPNFPPPPPPPPNUPPPNUP"),
+    ("POST", "/tickets/{issueKeyId}/transition", "UPPNFFPPPPPPPNUPPPNUP"),
+    ("POST", "/auth/authorize", "UUUUUUUUUUUUUUUUUUUUU"),
+    ("POST", "/auth/token", "UUUUUUUUUUUUUUUUUUUUU"),
+    ("POST", "/auth/token/reissue", "UUUUUUUUUUUUUUUUUUUUU"),
     // A loopback peer without forwarding headers, as the test client is (metrics.rs tries the
     // others). After /docs/api: like it, it ends the disabled user's session.
     ("GET", "/metrics", "PPPPPPPPPPPPPPPPP"),
@@ -96,6 +111,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/account/users", "LFFDDDDDFDDDDBLFF"),
     ("GET", "/account/users/new", "LFFPPPPPFPPPPPLFF"),
     ("POST", "/account/two-factor", "LFFDDDDDFDDDDDLFF"),
+    ("POST", "/account/api-access", "LFFDDDDDFDDDDDLFF"),
     ("GET", "/account/users/{user_id}", "LFFPPPPPPPPPPNLFF"),
     ("POST", "/account/users/{user_id}/roles", "LFFDDDDDFDDDDNLFF"),
     ("POST", "/account/users/{user_id}/disable", "LFFDDDDDFDDDDNLFF"),
@@ -162,7 +178,9 @@ const ENDS_SESSIONS: [&str; 2] = ["/logout", "/account/profile/sign-out-everywhe
 
 pub(crate) struct Caller {
     pub(crate) client: reqwest::Client,
-    key: Option<Key>,
+    pub(crate) key: Option<Key>,
+    /// An FH-AUTH access token the caller sends instead of a session or a key.
+    pub(crate) fh_auth: Option<String>,
     pub(crate) token: String,
 }
 
@@ -300,6 +318,10 @@ pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
     for key in [app.api_key_for(TESS).await, app.api_key_for(CASEY).await, revoked] {
         callers.push(caller(app, None, Some(key)).await);
     }
+    app.allow_fh_auth(TESS).await;
+    let mut fh_auth = caller(app, None, None).await;
+    fh_auth.fh_auth = Some(app.fh_auth_token(TESS).await);
+    callers.push(fh_auth);
     let notification = app.first_delivery().await;
     let delivery = webhook_delivery(app, endpoint).await;
     let world = World {
@@ -354,7 +376,7 @@ pub(crate) async fn caller(app: &TestApp, email: Option<String>, key: Option<Key
         None => (client(), "/login"),
     };
     let token = app.csrf_token(&client, page).await;
-    Caller { client, key, token }
+    Caller { client, key, fh_auth: None, token }
 }
 
 pub(crate) fn path_for(pattern: &str, world: &World) -> String {
@@ -368,6 +390,7 @@ pub(crate) fn path_for(pattern: &str, world: &World) -> String {
     pattern
         .replace("{name}", "app.css")
         .replace("{number}", &world.ticket.number)
+        .replace("{issueKeyId}", &world.ticket.number)
         .replace("{user_id}", &user.to_string())
         .replace("{role_id}", &world.role.to_string())
         .replace("{key_id}", &world.tina_key)
@@ -425,6 +448,7 @@ pub(crate) async fn form_for(
             ("role", world.role.to_string()),
         ],
         "/account/two-factor" => vec![],
+        "/account/api-access" => vec![("fh_auth", "on".into())],
         "/account/users/{user_id}/roles" => vec![("role", world.role.to_string())],
         "/account/roles" => vec![("name", format!("Matrix role {unique}")), ("permission", "read_ticket".into())],
         "/account/roles/{role_id}/rename" => vec![("name", format!("Renamed {unique}"))],
@@ -497,6 +521,25 @@ fn outcome(status: u16, location: &str) -> char {
     }
 }
 
+/// The JSON body of an API write, for the principal `who`; `None` for every other route.
+pub(crate) fn json_for(pattern: &str, who: usize) -> Option<serde_json::Value> {
+    let body = match pattern {
+        "/tickets/{issueKeyId}/comments" => serde_json::json!({ "comment": format!("Matrix comment by {who}") }),
+        "/tickets/{issueKeyId}/transition" => match who {
+            15 => serde_json::json!({ "transitionId": "requires_attention" }),
+            16 => serde_json::json!({ "transitionId": "open", "comment": "Back to work." }),
+            _ => serde_json::json!({ "transitionId": "request_closure", "comment": format!("Please close ({who}).") }),
+        },
+        "/auth/authorize" => {
+            serde_json::json!({ "username": format!("nobody-{who}@example.com"), "password": "not the password" })
+        }
+        "/auth/token" => serde_json::json!({ "code": "not-a-code", "grant_type": "authorization_code" }),
+        "/auth/token/reissue" => serde_json::json!({ "token": "not-a-token" }),
+        _ => return None,
+    };
+    Some(body)
+}
+
 /// Everything a refused request must leave as it was (refusals may add audit entries, sign-in
 /// attempts and sessions).
 async fn digest(app: &TestApp) -> Vec<i64> {
@@ -510,6 +553,8 @@ async fn digest(app: &TestApp) -> Vec<i64> {
         "SELECT COUNT(*) FROM api_keys",
         "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL",
         "SELECT COUNT(*) FROM accounts WHERE mfa_required = TRUE",
+        "SELECT COUNT(*) FROM accounts WHERE fh_auth_enabled = TRUE",
+        "SELECT COUNT(*) FROM accounts WHERE require_query_signing = TRUE",
         "SELECT COUNT(*) FROM recovery_codes",
         "SELECT COUNT(*) FROM ticket_mutes",
         "SELECT COUNT(*) FROM notification_preferences",
@@ -527,23 +572,30 @@ async fn send(
     app: &TestApp,
     caller: &Caller,
     method: &str,
+    pattern: &str,
     path: &str,
     form: &[(String, String)],
+    who: usize,
 ) -> reqwest::Response {
     let mut fields = vec![("csrf_token".to_string(), caller.token.clone())];
     fields.extend(form.iter().cloned());
-    let body = serde_html_form::to_string(&fields).unwrap();
+    let (body, content_type) = match json_for(pattern, who) {
+        Some(json) => (json.to_string(), "application/json"),
+        None => (serde_html_form::to_string(&fields).unwrap(), "application/x-www-form-urlencoded"),
+    };
     let mut request = match method {
         "GET" => caller.client.get(app.url(path)),
-        _ => caller
-            .client
-            .post(app.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.clone()),
+        _ => caller.client.post(app.url(path)).header("content-type", content_type).body(body.clone()),
     };
+    if method != "GET" && incident_portal::paths::api_family(path).is_some() {
+        request = request.header("x-csrf-token", &caller.token);
+    }
     if let Some(key) = &caller.key {
         let signed_body = if method == "GET" { &b""[..] } else { body.as_bytes() };
         request = request.header("authorization", app.authorization(key, method, path, signed_body).0);
+    }
+    if let Some(token) = &caller.fh_auth {
+        request = request.header("authorization", format!("FH-AUTH {token}"));
     }
     request.send().await.expect("the request completes")
 }
@@ -565,16 +617,16 @@ async fn every_route_answers_every_principal_exactly(app: TestApp) {
     let mut cells = 0;
     for (method, pattern, row) in MATRIX {
         let mut expected: Vec<char> = row.chars().collect();
-        if !pattern.starts_with("/api/") {
+        if incident_portal::paths::api_family(pattern).is_none() {
             assert_eq!(expected.len(), FIRST_KEY, "{method} {pattern}: one letter per principal");
-            expected.extend([expected[0]; 3]);
+            expected.extend([expected[0]; 4]);
         }
         assert_eq!(expected.len(), PRINCIPALS.len(), "{method} {pattern}: one letter per principal");
         let path = path_for(pattern, &world);
         for (who, caller) in callers.iter().enumerate() {
             let form = form_for(&app, method, pattern, &world, who).await;
             let before = digest(&app).await;
-            let response = send(&app, caller, method, &path, &form).await;
+            let response = send(&app, caller, method, pattern, &path, &form, who).await;
             let status = response.status().as_u16();
             let actual = outcome(status, &location(&response));
             let body = response.text().await.unwrap_or_default();
@@ -629,10 +681,13 @@ async fn every_state_changing_route_refuses_forged_requests(app: TestApp) {
     let other_token = caller(&app, Some(TESS.into()), None).await.token;
     let mut refused = 0;
     for route in routes::table().into_iter().filter(|r| r.method == actix_web::http::Method::POST) {
-        // Signing out is refused only to a session there is something to sign out of.
+        // Signing out is refused only to a session there is something to sign out of; the API's
+        // ticket writes are forged against a signed-in session, the cookie being what is abused.
+        let api_write = route.path.starts_with("/tickets/");
+        let fh_auth = route.path.starts_with("/auth/");
         let who = if route.path.starts_with("/desk/") {
             &morgan
-        } else if route.gate == routes::Gate::Public && route.path != incident_portal::paths::LOGOUT {
+        } else if route.gate == routes::Gate::Public && route.path != incident_portal::paths::LOGOUT && !api_write {
             &anonymous
         } else {
             &avery
@@ -662,8 +717,10 @@ async fn every_state_changing_route_refuses_forged_requests(app: TestApp) {
             let response = request.send().await.unwrap();
             // A mail's one-click unsubscribe link is its own credential (a signed token in the
             // address, not a session's): without one it is a bad request; from another site, 403.
-            let expected =
-                if route.path == incident_portal::paths::UNSUBSCRIBE && header.is_none() { 400 } else { 403 };
+            // FH-AUTH takes its credentials from a JSON body, never from a cookie: there is nothing
+            // to forge, and a form is not its body (400); from another site it is refused too.
+            let own_credential = route.path == incident_portal::paths::UNSUBSCRIBE || fh_auth;
+            let expected = if own_credential && header.is_none() { 400 } else { 403 };
             assert_eq!(response.status().as_u16(), expected, "POST {} with {what}", route.path);
             assert_eq!(digest(&app).await, before, "POST {} with {what} changed data", route.path);
             refused += 1;

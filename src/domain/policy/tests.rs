@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::permission::{BuiltinRole, PermissionSet};
-use crate::domain::principal::AccountRef;
+use crate::domain::principal::{AccountRef, TwoFactor};
 
 const ACCOUNT: i64 = 10;
 const OTHER_ACCOUNT: i64 = 20;
@@ -13,10 +13,18 @@ fn customer(permissions: PermissionSet) -> Principal {
     Principal {
         user_id: ME,
         email: "me@example.com".into(),
+        first_name: "Me".into(),
+        last_name: String::new(),
         display_name: "Me".into(),
         time_zone: chrono_tz::UTC,
         role: PrincipalRole::Customer {
-            account: AccountRef { id: ACCOUNT, number: 1000, name: "Acme".into() },
+            account: AccountRef {
+                id: ACCOUNT,
+                number: 1000,
+                name: "Acme".into(),
+                fh_auth_enabled: false,
+                query_signing_required: false,
+            },
             permissions,
         },
         two_factor: Default::default(),
@@ -175,6 +183,59 @@ fn customers_are_kept_out_of_the_support_desk_and_internal_notes() {
     assert!(!sees_internal_notes(&admin));
     assert!(require_support(&support()).is_ok());
     assert!(sees_internal_notes(&support()));
+}
+
+fn with_account(principal: Principal, change: impl FnOnce(&mut AccountRef)) -> Principal {
+    let mut principal = principal;
+    if let PrincipalRole::Customer { account, .. } = &mut principal.role {
+        change(account);
+    }
+    principal
+}
+
+#[test]
+fn fh_auth_needs_the_account_to_allow_it_and_a_user_without_two_factor() {
+    let technical = customer(BuiltinRole::Technical.permissions());
+    assert_eq!(may_use_fh_auth(&technical), Err(FhAuthRefusal::TurnedOff), "off by default");
+    let allowed = with_account(technical, |a| a.fh_auth_enabled = true);
+    assert_eq!(may_use_fh_auth(&allowed), Ok(()));
+    let enrolled = Principal { two_factor: TwoFactor { enrolled: true, required: false }, ..allowed.clone() };
+    assert_eq!(may_use_fh_auth(&enrolled), Err(FhAuthRefusal::TwoFactor));
+    let required = Principal { two_factor: TwoFactor { enrolled: false, required: true }, ..allowed.clone() };
+    assert_eq!(may_use_fh_auth(&required), Err(FhAuthRefusal::TwoFactor));
+    assert_eq!(may_use_fh_auth(&support()), Err(FhAuthRefusal::SupportStaff));
+}
+
+#[test]
+fn an_account_may_require_the_documented_signing_form() {
+    let technical = customer(BuiltinRole::Technical.permissions());
+    assert!(accepts_signing(&technical, SigningForm::Original));
+    assert!(accepts_signing(&technical, SigningForm::Documented));
+    let strict = with_account(technical, |a| a.query_signing_required = true);
+    assert!(!accepts_signing(&strict, SigningForm::Original));
+    assert!(accepts_signing(&strict, SigningForm::Documented));
+}
+
+#[test]
+fn customers_are_offered_closure_moves_and_support_the_status_changes() {
+    use crate::domain::ticket::{Severity, TicketStatus};
+    let incident = TicketState { status: TicketStatus::Open, severity: Some(Severity::High), closure_requested: false };
+    let technical = customer(BuiltinRole::Technical.permissions());
+    assert_eq!(transitions_offered(&technical, incident), vec![Transition::RequestClosure]);
+    let requested = TicketState { closure_requested: true, ..incident };
+    assert_eq!(transitions_offered(&technical, requested), vec![Transition::WithdrawClosure]);
+    let billing = customer(BuiltinRole::Billing.permissions());
+    assert!(transitions_offered(&billing, incident).is_empty(), "reading is not writing");
+    assert_eq!(
+        transitions_offered(&support(), requested),
+        vec![Transition::RequiresAttention, Transition::Close, Transition::DeclineClosure]
+    );
+    assert_eq!(may_transition(&technical, Transition::Close), Err(Denial::SupportOnly));
+    assert_eq!(may_transition(&support(), Transition::RequestClosure), Err(Denial::CustomersOnly));
+    assert_eq!(
+        may_transition(&billing, Transition::RequestClosure),
+        Err(Denial::MissingPermissions(vec![Permission::WriteTicket]))
+    );
 }
 
 mod scraping {

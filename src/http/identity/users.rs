@@ -54,6 +54,9 @@ pub async fn users(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpR
         new_user_href: access.write.then_some(paths::NEW_USER),
         requires_two_factor: principal.two_factor.required,
         two_factor_action: access.write.then_some(paths::ACCOUNT_TWO_FACTOR),
+        fh_auth_enabled: principal.account().is_some_and(|a| a.fh_auth_enabled),
+        query_signing_required: principal.account().is_some_and(|a| a.query_signing_required),
+        api_access_action: access.write.then_some(paths::ACCOUNT_API_ACCESS),
     };
     render(StatusCode::OK, &page)
 }
@@ -375,6 +378,61 @@ pub async fn set_account_two_factor(
     } else {
         "Two-factor sign-in is now optional for this account."
     };
+    ctx.session().flash(FlashLevel::Success, message);
+    Ok(see_other(paths::USERS))
+}
+
+#[derive(Deserialize)]
+pub struct ApiAccessForm {
+    fh_auth: Option<String>,
+    query_signing: Option<String>,
+}
+
+fn checkbox(value: Option<&str>) -> Result<bool, AppError> {
+    match value {
+        None => Ok(false),
+        Some("on") => Ok(true),
+        Some(_) => Err(AppError::BadRequest("Each setting is on or off.".into())),
+    }
+}
+
+/// The account's switches for integrations written for the original provider's API: FH-AUTH
+/// (turning it off ends every FH-AUTH token of the account at once), and requiring API keys to
+/// sign the query string.
+#[tracing::instrument(skip_all)]
+pub async fn set_api_access(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<ApiAccessForm>,
+) -> Result<HttpResponse, AppError> {
+    let principal = ctx.principal()?;
+    let access = policy::may_change_identity(principal)?;
+    let fh_auth = checkbox(form.fh_auth.as_deref())?;
+    let query_signing = checkbox(form.query_signing.as_deref())?;
+    let account = principal.account().ok_or(AppError::NotFound)?;
+    state.store.set_account_api_access(access.account_id, fh_auth, query_signing).await?;
+    let mut messages = Vec::new();
+    if fh_auth != account.fh_auth_enabled {
+        let ended = if fh_auth { 0 } else { state.store.revoke_account_fh_auth_tokens(access.account_id).await? };
+        let detail = if fh_auth { "on".to_string() } else { format!("off, {ended} tokens ended") };
+        audit(&state, &req, principal, "account_fh_auth_changed", String::new(), detail).await?;
+        messages.push(if fh_auth {
+            "FH-AUTH is on: integrations can get API tokens with a user's email and password. Users who must use two-factor sign-in cannot."
+        } else {
+            "FH-AUTH is off, and every FH-AUTH token of the account has ended."
+        });
+    }
+    if query_signing != account.query_signing_required {
+        let detail = if query_signing { "documented form required" } else { "both forms accepted" };
+        audit(&state, &req, principal, "account_api_signing_changed", String::new(), detail.into()).await?;
+        messages.push(if query_signing {
+            "API keys must now sign the query string: calls signed the original provider's way are refused."
+        } else {
+            "API keys may sign either way again, the original provider's included."
+        });
+    }
+    let message = if messages.is_empty() { "Nothing changed.".to_string() } else { messages.join(" ") };
     ctx.session().flash(FlashLevel::Success, message);
     Ok(see_other(paths::USERS))
 }
