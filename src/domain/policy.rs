@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::attachment::ScanState;
 use super::features::{self, Feature};
 use super::permission::Permission;
 use super::principal::{Principal, PrincipalRole};
@@ -212,6 +213,34 @@ pub fn require_support_admin(principal: &Principal) -> Result<(), Denial> {
 /// Internal support notes are never shown to customers.
 pub fn sees_internal_notes(principal: &Principal) -> bool {
     principal.is_support()
+}
+
+/// An attachment is seen by whoever sees its ticket, except a file on an internal note, which
+/// only support staff see (as the note itself).
+pub fn sees_attachment(principal: &Principal, internal: bool) -> bool {
+    !internal || sees_internal_notes(principal)
+}
+
+/// Who may download a file, by what the virus scan says of it: nobody an infected one; only
+/// support staff one still waiting for the scan; anyone who sees it the others.
+pub fn may_download_attachment(principal: &Principal, scan: ScanState) -> bool {
+    match scan {
+        ScanState::Infected => false,
+        ScanState::Pending => principal.is_support(),
+        ScanState::NotScanned | ScanState::Clean | ScanState::Unchecked => true,
+    }
+}
+
+/// Attachments are removed by support staff (a file uploaded by mistake, or an infected one);
+/// removing the last reference to stored bytes deletes them.
+pub fn may_remove_attachment(principal: &Principal) -> Result<(), Denial> {
+    require_support(principal)
+}
+
+/// An account's attachment usage and quota are shown to those who manage its users (account
+/// administrators hold Read Identity).
+pub fn sees_attachment_quota(principal: &Principal) -> bool {
+    identity_access(principal).is_ok()
 }
 
 /// Why `/metrics` was refused, for the log.
@@ -422,6 +451,38 @@ mod tests {
         let admin = Principal { role: PrincipalRole::Support { admin: true }, ..support() };
         assert!(require_support_admin(&admin).is_ok());
         assert_eq!(require_support_admin(&customer(BuiltinRole::Admin.permissions())), Err(Denial::SupportAdminOnly));
+    }
+
+    #[test]
+    fn files_on_internal_notes_are_for_support_staff_only() {
+        let admin = customer(BuiltinRole::Admin.permissions());
+        assert!(sees_attachment(&admin, false));
+        assert!(!sees_attachment(&admin, true));
+        assert!(sees_attachment(&support(), true));
+    }
+
+    #[test]
+    fn a_file_waiting_for_its_scan_is_for_support_and_an_infected_one_for_nobody() {
+        let me = customer(BuiltinRole::Admin.permissions());
+        for (scan, customers, staff) in [
+            (ScanState::NotScanned, true, true),
+            (ScanState::Clean, true, true),
+            (ScanState::Unchecked, true, true),
+            (ScanState::Pending, false, true),
+            (ScanState::Infected, false, false),
+        ] {
+            assert_eq!(may_download_attachment(&me, scan), customers, "{scan:?}");
+            assert_eq!(may_download_attachment(&support(), scan), staff, "{scan:?}");
+        }
+    }
+
+    #[test]
+    fn only_support_staff_remove_attachments_and_only_identity_readers_see_the_quota() {
+        assert!(may_remove_attachment(&support()).is_ok());
+        assert_eq!(may_remove_attachment(&customer(BuiltinRole::Admin.permissions())), Err(Denial::SupportOnly));
+        assert!(sees_attachment_quota(&customer(BuiltinRole::Admin.permissions())));
+        assert!(!sees_attachment_quota(&customer(BuiltinRole::Technical.permissions())));
+        assert!(!sees_attachment_quota(&support()));
     }
 
     #[test]
