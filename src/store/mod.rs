@@ -5,10 +5,13 @@
 mod accounts;
 mod activity;
 mod api_keys;
+mod attachments;
 mod audit;
 mod bulk;
+pub mod bytes;
 mod calls;
 mod counters;
+mod files_db;
 mod identity;
 mod listing;
 mod outbox;
@@ -37,6 +40,7 @@ use crate::domain::ticket::{Severity, TicketStatus};
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
 pub use activity::DashboardFigures;
 pub use api_keys::{ApiCall, ApiKeyRecord, ApiKeySecret};
+pub use attachments::{AttachmentRecord, NewAttachment, NewAttachments, OverQuota, ScanJob};
 pub use audit::{AuditEntry, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
@@ -306,15 +310,17 @@ impl Store {
                 .pragma("cache_size", "-2048")
                 .statement_cache_capacity(32);
             let calls = Arc::<str>::from(calls::location(&options, &url));
+            let files = Arc::<str>::from(files_db::location(&options, &url));
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)
                 // A ping is a round trip to the connection's worker thread, and a file does not hang up.
                 .test_before_acquire(false)
                 .after_connect(move |conn, _| {
-                    let calls = Arc::clone(&calls);
+                    let (calls, files) = (Arc::clone(&calls), Arc::clone(&files));
                     Box::pin(async move {
                         stable_plans(conn).await?;
-                        calls::attach(conn, &calls).await
+                        calls::attach(conn, &calls).await?;
+                        files_db::attach(conn, &files).await
                     })
                 })
                 .acquire_timeout(settings.acquire_timeout)

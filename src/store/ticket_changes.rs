@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::attachments::{NewAttachments, OverQuota, link_attachments};
 use super::{Store, StoreError, StoreResult, execute, in_transaction, on_pool};
 use crate::domain::lifecycle::{self, Change, Outcome, RuleError, TicketState};
 use crate::domain::notify::{self, CommentShape, Notice, NoticeKind};
@@ -33,6 +34,15 @@ pub struct CommentInput {
     pub internal: bool,
     /// The form's one-time key: a resubmitted form stores its comment once.
     pub submission_key: Option<String>,
+    /// Files uploaded with it, linked in the same transaction.
+    pub attachments: NewAttachments,
+}
+
+impl CommentInput {
+    /// A comment without files.
+    pub fn text(body: String, internal: bool, submission_key: Option<String>) -> CommentInput {
+        CommentInput { body, internal, submission_key, attachments: NewAttachments::default() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +61,9 @@ pub enum ChangeError {
     Stale,
     #[error(transparent)]
     Rule(RuleError),
+    /// The files would take the account past its attachment quota; nothing was stored.
+    #[error("over the attachment quota")]
+    OverQuota(OverQuota),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -184,9 +197,22 @@ macro_rules! refresh_visibility {
 
 impl Store {
     /// Opens a ticket with its recipients, recording the opening in its history.
-    #[tracing::instrument(skip(self, ticket), fields(account_id = ticket.account_id))]
     pub async fn insert_ticket(&self, ticket: &NewTicket) -> StoreResult<i64> {
-        in_transaction!(self, tx => {
+        match self.insert_ticket_with_files(ticket, &NewAttachments::default()).await {
+            Ok(id) => Ok(id),
+            Err(ChangeError::Store(error)) => Err(error),
+            Err(other) => Err(StoreError::Other(sqlx::Error::Protocol(other.to_string()))),
+        }
+    }
+
+    /// Opens a ticket with its recipients and the files uploaded with it, in one transaction.
+    #[tracing::instrument(skip(self, ticket, files), fields(account_id = ticket.account_id))]
+    pub async fn insert_ticket_with_files(
+        &self,
+        ticket: &NewTicket,
+        files: &NewAttachments,
+    ) -> Result<i64, ChangeError> {
+        async { in_transaction!(self, tx => {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO tickets (account_id, summary, description, opener_id, status, severity, created_at, updated_at, submission_key) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id")
@@ -207,13 +233,16 @@ impl Store {
             sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(id).bind(ticket.created_by).bind(EventKind::Opened.code()).bind(ticket.created_at)
                 .execute(&mut *tx).await?;
+            link_attachments!(self, tx, ticket.account_id, id, None::<i64>, ticket.created_by, false, files,
+                ticket.created_at, ChangeError::OverQuota);
             if ticket.notify_desk {
                 let notice = Notice { kind: NoticeKind::TicketOpened, severity: ticket.severity, with_comment: false };
                 insert_notice!(tx, id, ticket.created_by, None::<i64>, notice, ticket.created_at);
             }
             refresh_visibility!(self, tx, id);
             id
-        })
+        }) }
+        .await
     }
 
     #[tracing::instrument(skip(self, comment), fields(ticket_id = comment.ticket_id))]
@@ -267,6 +296,12 @@ impl Store {
                     .bind(&comment.submission_key).bind(at)
                     .fetch_one(&mut *tx).await?;
                 comment_id = Some(id);
+                if !comment.attachments.files.is_empty() {
+                    let account_id: i64 = sqlx::query_scalar("SELECT account_id FROM tickets WHERE id = $1")
+                        .bind(ticket_id).fetch_one(&mut *tx).await?;
+                    link_attachments!(self, tx, account_id, ticket_id, Some(id), actor_id, comment.internal,
+                        &comment.attachments, at, ChangeError::OverQuota);
+                }
             }
             let after = outcome.state;
             if after == before {
