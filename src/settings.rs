@@ -9,8 +9,10 @@ use secrecy::SecretString;
 use crate::cli::{DatabaseArgs, ServeArgs};
 use crate::store::PoolSettings;
 
+mod attachments;
 mod mail;
 mod public_url;
+pub use attachments::{AttachmentSettings, ScannerAddress, ScannerSettings, parse_size};
 pub use mail::MailSettings;
 pub use public_url::{PublicUrl, PublicUrlError};
 
@@ -53,6 +55,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// `METRICS_TOKEN`: the bearer token that opens `/metrics` to other hosts; `None` when unset.
     pub metrics_token: Option<SecretString>,
+    /// Attachments' limits and the virus scanner.
+    pub attachments: AttachmentSettings,
 }
 
 /// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`. The names come from the
@@ -205,6 +209,13 @@ impl Settings {
             dashboard_refresh_seconds: refresh as u32,
             mail: mail::mail_settings(args.smtp_url.as_deref(), args.mail_from.as_deref(), args.desk_email.as_deref())?,
             metrics_token: metrics_token(args.metrics_token.as_deref())?,
+            attachments: attachments::attachment_settings(
+                &args.attachment_max_file_size,
+                &args.attachment_max_files,
+                &args.attachment_account_quota,
+                args.clamav_address.as_deref(),
+                &args.clamav_when_down,
+            )?,
             bind,
             database,
             demo: args.demo,
