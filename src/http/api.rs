@@ -1,5 +1,6 @@
 //! The public JSON API v1, compatible with the original provider's: security incidents and their
-//! severity counts, the caller, and the OpenAPI document generated from these handlers.
+//! severity counts, the caller, a ticket's attachments, and the OpenAPI document generated from
+//! these handlers.
 //!
 //! Callers authenticate with an API key (`Authorization: ARMOR-PSK …`), or with a signed-in
 //! browser session. Exactly the visibility and permission rules of the pages apply.
@@ -14,8 +15,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::middleware::{SessionUser, session_user};
+use super::ticket_page::{TicketView, visible_attachment, visible_ticket};
 use crate::auth::api_key::{CredentialError, Credentials};
 use crate::auth::session::TypedSession;
+use crate::domain::attachment;
 use crate::domain::listing::{ListKind, ListQuery, RawListQuery};
 use crate::domain::permission::Permission;
 use crate::domain::policy;
@@ -385,6 +388,129 @@ pub async fn me(caller: ApiCaller) -> Result<HttpResponse, AppError> {
     }))
 }
 
+/// One file of a ticket.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// Random and not guessable; names the file in `downloadLink`.
+    #[schema(example = "q8Jw3lT2bXcA9dE0fG1hIk")]
+    pub id: String,
+    /// As uploaded, cleaned of path separators, control and invisible characters.
+    pub file_name: String,
+    /// Bytes.
+    pub size: i64,
+    /// The type the download carries: detected from the bytes where possible; HTML, SVG, XML and
+    /// anything unknown are `application/octet-stream`.
+    #[schema(example = "image/png")]
+    pub content_type: String,
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    pub uploaded_by: String,
+    /// RFC 3339 in UTC.
+    pub uploaded_at: String,
+    /// Attached when the ticket was opened (`false`: with a comment).
+    pub with_ticket: bool,
+    /// On an internal note (only support staff see these).
+    pub internal: bool,
+    /// `none` (no scanner), `pending`, `clean`, `infected` or `unchecked` (the scanner was down).
+    #[schema(example = "clean")]
+    pub scan_status: String,
+    /// Whether the caller may download it now (a pending file waits for its scan; an infected
+    /// one never may).
+    pub downloadable: bool,
+    pub download_link: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentList {
+    pub ticket_number: String,
+    pub items: Vec<Attachment>,
+}
+
+/// List a ticket's attachments: the files the caller may see, in the order they were added.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tickets/{number}/attachments",
+    tag = "Attachments",
+    params(("number" = String, Path, description = "The ticket's number, `ATS-<n>`")),
+    responses(
+        (status = 200, description = "The ticket's files", body = AttachmentList),
+        (status = 401, description = "Missing or invalid credentials", body = ApiError),
+        (status = 403, description = "Missing Read Ticket, or an invalid account context", body = ApiError),
+        (status = 404, description = "No such ticket, or one the caller may not see", body = ApiError),
+        (status = 429, description = "Too many calls with this key; see Retry-After", body = ApiError),
+    ),
+    security(("ARMOR-PSK" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn ticket_attachments(
+    caller: ApiCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    number: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    if !req.query_string().is_empty() {
+        return Err(AppError::BadRequest("This endpoint takes no parameters.".into()));
+    }
+    let principal = &caller.0;
+    let (number, ticket, _) = visible_ticket(&state, principal, &number, TicketView::Ticket).await?;
+    let files = state.store.ticket_attachments(ticket.id, policy::sees_internal_notes(principal)).await?;
+    let items = files
+        .into_iter()
+        .filter(|f| policy::sees_attachment(principal, f.internal))
+        .map(|f| Attachment {
+            content_type: attachment::served_type(f.detected_type.as_deref(), f.declared_type.as_deref()).to_string(),
+            downloadable: policy::may_download_attachment(principal, f.scan),
+            download_link: state.public_url.link(&paths::api_attachment(&f.public_id)),
+            id: f.public_id,
+            file_name: f.name,
+            size: f.size,
+            sha256: f.sha256,
+            uploaded_by: f.uploader_name,
+            uploaded_at: f.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            with_ticket: f.comment_id.is_none(),
+            internal: f.internal,
+            scan_status: f.scan.code().to_string(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AttachmentList { ticket_number: number.to_string(), items }))
+}
+
+/// Download an attachment: its bytes, as an attachment (`Content-Disposition`), never rendered.
+#[utoipa::path(
+    get,
+    path = "/api/v1/attachments/{id}",
+    tag = "Attachments",
+    params(("id" = String, Path, description = "The file's id, from the list")),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 401, description = "Missing or invalid credentials", body = ApiError),
+        (status = 403, description = "Missing Read Ticket, or an invalid account context", body = ApiError),
+        (status = 404, description = "No such file, or one the caller may not see", body = ApiError),
+        (status = 409, description = "Held: waiting for its virus scan, or infected", body = ApiError),
+        (status = 429, description = "Too many calls with this key; see Retry-After", body = ApiError),
+    ),
+    security(("ARMOR-PSK" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn attachment_download(
+    caller: ApiCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    if !req.query_string().is_empty() {
+        return Err(AppError::BadRequest("This endpoint takes no parameters.".into()));
+    }
+    let principal = &caller.0;
+    let (_, file) = visible_attachment(&state, principal, None, &id).await?;
+    if !policy::may_download_attachment(principal, file.scan) {
+        return Err(super::attachments::held(&file, None));
+    }
+    Ok(super::respond::download(&state.files, &file))
+}
+
 struct ArmorPsk;
 
 impl Modify for ArmorPsk {
@@ -408,8 +534,10 @@ call these endpoints too.";
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Incident Portal API", version = "1", description = "Security incidents of a managed security service, compatible with the provider's v1 API."),
-    paths(security_incidents, severity_count, me),
-    components(schemas(SecurityIncident, SecurityIncidentList, SeverityCount, Me, MeAccount, ApiError)),
+    paths(security_incidents, severity_count, me, ticket_attachments, attachment_download),
+    components(schemas(
+        SecurityIncident, SecurityIncidentList, SeverityCount, Me, MeAccount, Attachment, AttachmentList, ApiError
+    )),
     modifiers(&ArmorPsk)
 )]
 pub struct ApiDoc;

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use super::format::{Timestamp, timestamp};
 use super::layout::Layout;
 use super::widgets::Choice;
+use crate::domain::attachment::size_text;
 use crate::domain::permission::Permission;
 use crate::paths;
 use crate::store::{AccountUser, RoleRecord};
@@ -31,6 +32,23 @@ pub struct UsersPage {
     /// Whether the account requires two-factor sign-in; the form to change it for Write Identity.
     pub requires_two_factor: bool,
     pub two_factor_action: Option<&'static str>,
+    /// What the account's attachments take of its quota, for those who manage its users.
+    pub attachment_quota: Option<QuotaView>,
+}
+
+/// An account's attachment usage against its quota.
+pub struct QuotaView {
+    pub used: String,
+    pub quota: String,
+    /// Whole percent, at most 100.
+    pub percent: u64,
+}
+
+impl QuotaView {
+    pub fn new(used: u64, quota: u64) -> QuotaView {
+        let percent = if quota == 0 { 100 } else { (used.saturating_mul(100) / quota).min(100) };
+        QuotaView { used: size_text(used), quota: size_text(quota), percent }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -19,7 +19,9 @@ use crate::paths;
 use crate::state::AppState;
 use crate::store::{IdentityError, NewUser};
 use crate::views::format::timestamp;
-use crate::views::identity::{NewUserPage, RoleCheck, UserDraft, UserPage, UsersPage, display_name, user_list_row};
+use crate::views::identity::{
+    NewUserPage, QuotaView, RoleCheck, UserDraft, UserPage, UsersPage, display_name, user_list_row,
+};
 use crate::views::render;
 use crate::views::widgets::Choice;
 
@@ -54,6 +56,16 @@ pub async fn users(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpR
         new_user_href: access.write.then_some(paths::NEW_USER),
         requires_two_factor: principal.two_factor.required,
         two_factor_action: access.write.then_some(paths::ACCOUNT_TWO_FACTOR),
+        attachment_quota: match policy::sees_attachment_quota(principal) {
+            true => {
+                let used = state.store.attachment_usage(access.account_id).await?;
+                Some(QuotaView::new(
+                    u64::try_from(used).unwrap_or(0),
+                    state.settings.attachments.limits.account_quota_bytes,
+                ))
+            }
+            false => None,
+        },
     };
     render(StatusCode::OK, &page)
 }
