@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod attachments;
 mod authorization;
 mod browser;
 mod concurrency;

@@ -50,6 +50,7 @@ pub fn settings(database_url: &str) -> Settings {
         dashboard_refresh_seconds: 1,
         mail: incident_portal::settings::MailSettings::default(),
         metrics_token: None,
+        attachments: incident_portal::settings::AttachmentSettings::default(),
     }
 }
 
