@@ -96,7 +96,15 @@
         if (button) button.disabled = true;
         status.removeAttribute("role");
         status.textContent = "Uploading…";
-        request.send(new FormData(form));
+        var data = new FormData(form);
+        // A file the browser calls multipart/… (a saved .mhtml page) goes as plain bytes: the
+        // server cannot tell such a part from a nested form.
+        data.getAll(input.name).forEach(function (file, i, all) {
+          if (i === 0) data.delete(input.name);
+          var plain = file.type.indexOf("multipart/") === 0 ? new File([file], file.name, { type: "application/octet-stream" }) : file;
+          data.append(input.name, plain, file.name);
+        });
+        request.send(data);
       });
     });
   };

@@ -10,7 +10,7 @@
 //! and limited on the way; one over a limit stops the upload with 413, and the parts stored so far
 //! are deleted with their [`Staged`].
 
-use actix_multipart::{Field, Multipart};
+use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -65,6 +65,19 @@ fn broken() -> AppError {
     AppError::BadRequest("The form was cut off or malformed; nothing was stored. Try again.".into())
 }
 
+/// A part the parser refused: a file whose browser calls it `multipart/…` (a saved `.mhtml`
+/// page) cannot be told from a nested form, which is refused; anything else is a broken form.
+fn refused(error: &MultipartError) -> AppError {
+    match error {
+        MultipartError::Nested => AppError::BadRequest(
+            "A file of a multipart/… type (such as a web page saved as .mhtml) cannot be attached as it is; \
+             put it in a .zip file first. Nothing was stored."
+                .into(),
+        ),
+        _ => broken(),
+    }
+}
+
 fn too_large(over: OverLimit) -> AppError {
     AppError::TooLarge(over.message())
 }
@@ -104,7 +117,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for TicketForm<T> {
             let first = loop {
                 let mut field = match multipart.next().await {
                     None => break None,
-                    Some(Err(_)) => return Err(broken()),
+                    Some(Err(error)) => return Err(refused(&error)),
                     Some(Ok(field)) => field,
                 };
                 if file_name(&field).is_some() {
@@ -171,7 +184,7 @@ impl FileParts {
                 Some(field) => field,
                 None => match self.multipart.next().await {
                     None => break,
-                    Some(Err(_)) => return Err(broken()),
+                    Some(Err(error)) => return Err(refused(&error)),
                     Some(Ok(field)) => field,
                 },
             };

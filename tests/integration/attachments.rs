@@ -253,10 +253,392 @@ async fn the_same_bytes_are_stored_once_per_account(app: TestApp) {
     assert_eq!(tess_view.status().as_u16(), 404);
 }
 
+async fn files_on_internal_notes_never_reach_customers(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let sam = app.sign_in(SAM).await;
+    let secret = "INTERNAL-canary-firewall-dump.txt";
+    let response = app
+        .comment_with_files(
+            &sam,
+            &ticket.number,
+            &[("body", "Our own notes"), ("internal", "on")],
+            &[file(secret, "text/plain", "internal bytes")],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    let stored = app.stored_files(ticket.id).await;
+    assert!(stored[0].internal, "a file on an internal note is internal");
+    let id = &stored[0].public_id;
+
+    // Support sees it, on the page and in the API.
+    let (_, desk_page) = app.get_text(&sam, &format!("/support/tickets/{}", ticket.number)).await;
+    assert!(desk_page.contains(secret));
+    let (_, desk_api) = app.get_text(&sam, &format!("/api/v1/tickets/{}/attachments", ticket.number)).await;
+    assert!(desk_api.contains(secret) && desk_api.contains("\"internal\":true"), "{desk_api}");
+
+    let key = app.api_key_for(TESS).await;
+    for who in [TESS, RILEY, AVERY] {
+        let client = app.sign_in(who).await;
+        for path in [
+            format!("/support/tickets/{}", ticket.number),
+            format!("/security/incidents/{}", ticket.number),
+            "/support/tickets.csv".to_string(),
+            "/security/incidents.csv".to_string(),
+            format!("/api/v1/tickets/{}/attachments", ticket.number),
+        ] {
+            let (_, body) = app.get_text(&client, &path).await;
+            assert!(!body.contains(secret) && !body.contains(id.as_str()), "{who} {path} shows the internal file");
+        }
+        for path in [
+            format!("/support/tickets/{}/attachments/{id}", ticket.number),
+            format!("/support/tickets/{}/attachments/{id}/preview", ticket.number),
+            format!("/api/v1/attachments/{id}"),
+        ] {
+            assert_eq!(app.get(&client, &path).await.status().as_u16(), 404, "{who} {path}");
+        }
+    }
+    let listed = app.api_get(&key, &format!("/api/v1/tickets/{}/attachments", ticket.number)).await;
+    assert_eq!(listed.status().as_u16(), 200);
+    assert!(!listed.text().await.unwrap().contains(secret));
+    assert_eq!(app.api_get(&key, &format!("/api/v1/attachments/{id}")).await.status().as_u16(), 404);
+}
+
+/// Files whose bytes or declared types would render as a page, and odd declared types.
+pub fn hostile_files() -> Vec<FilePart> {
+    let script = "<script>fetch('/pwned')</script>";
+    vec![
+        file(
+            "drawing.svg",
+            "image/svg+xml",
+            format!("<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\">{script}</svg>"),
+        ),
+        file("page.html", "text/html", format!("<!DOCTYPE html><html><body>{script}</body></html>")),
+        file(
+            "page.xhtml",
+            "application/xhtml+xml",
+            format!("<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\">{script}</html>"),
+        ),
+        file("shouting.txt", "TEXT/HTML; x", format!("<html>{script}</html>")),
+        file("plain-but-html.txt", "text/plain", format!("<html><body>{script}</body></html>")),
+        file("data.xml", "application/xml", "<?xml version=\"1.0\"?><a/>"),
+        file("odd.bin", "not/a type\"; x", "\u{0}\u{1}binary"),
+    ]
+}
+
+async fn markup_is_always_downloaded_and_never_served_as_markup(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let tess = app.sign_in(TESS).await;
+    let files = hostile_files();
+    for chunk in files.chunks(3) {
+        let response = app.comment_with_files(&tess, &ticket.number, &[("body", "files")], chunk).await;
+        assert_eq!(response.status().as_u16(), 303);
+    }
+    let key = app.api_key_for(TESS).await;
+    // A file the browser calls multipart/… is refused with a way out (the page's script sends
+    // such files as plain bytes).
+    let mixed = file("saved.mhtml", "multipart/related; boundary=x", "--x\r\n\r\n<script>1</script>");
+    let response = app.comment_with_files(&tess, &ticket.number, &[("body", "files")], &[mixed]).await;
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(response.text().await.unwrap().contains("put it in a .zip file first"));
+    let stored = app.stored_files(ticket.id).await;
+    assert_eq!(stored.len(), files.len());
+    for (stored, sent) in stored.iter().zip(&files) {
+        let page =
+            app.get(&tess, &format!("/support/tickets/{}/attachments/{}", ticket.number, stored.public_id)).await;
+        assert_safe_download(&page, &sent.name);
+        assert_eq!(page.bytes().await.unwrap(), sent.bytes, "{}: the bytes as uploaded", sent.name);
+        let api = app.api_get(&key, &format!("/api/v1/attachments/{}", stored.public_id)).await;
+        assert_safe_download(&api, &sent.name);
+        // None of them is an image: no preview, whatever the type claimed.
+        let preview = app
+            .get(&tess, &format!("/support/tickets/{}/attachments/{}/preview", ticket.number, stored.public_id))
+            .await;
+        assert_eq!(preview.status().as_u16(), 404, "{}", sent.name);
+    }
+}
+
+async fn hostile_names_are_cleaned_in_pages_and_headers(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let tess = app.sign_in(TESS).await;
+    let names = [
+        ("../../../etc/passwd", "passwd"),
+        ("C:/Windows/System32/evil.dll", "evil.dll"),
+        ("invoice\u{202e}fdp.exe", "invoicefdp.exe"),
+        // Browsers send a quote as %22 (and the multipart parser takes backslashes as escapes).
+        ("\"><img src=x onerror=alert(1)>.png", "%22__img src=x onerror=alert(1)_.png"),
+        ("..", "attachment"),
+    ];
+    let files: Vec<FilePart> = names.iter().map(|(raw, _)| file(raw, "application/octet-stream", "x")).collect();
+    for chunk in files.chunks(3) {
+        let response = app.comment_with_files(&tess, &ticket.number, &[("body", "names")], chunk).await;
+        assert_eq!(response.status().as_u16(), 303);
+    }
+    let stored = app.stored_files(ticket.id).await;
+    let stored_names: Vec<&str> = stored.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(stored_names, names.iter().map(|(_, clean)| *clean).collect::<Vec<_>>());
+    let (_, html) = app.get_text(&tess, &format!("/support/tickets/{}", ticket.number)).await;
+    assert!(!html.contains("<img src=x") && !html.contains('\u{202e}'), "names are escaped and cleaned");
+    for stored in &stored {
+        let response =
+            app.get(&tess, &format!("/support/tickets/{}/attachments/{}", ticket.number, stored.public_id)).await;
+        assert_safe_download(&response, &stored.name);
+        let disposition = header(&response, "content-disposition");
+        assert!(disposition.bytes().all(|b| b.is_ascii_graphic() || b == b' '), "{disposition}");
+        assert!(!disposition.contains("..") && !disposition.contains('/'), "{disposition}");
+    }
+}
+
+async fn over_limit_uploads_are_refused_before_anything_is_kept(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let tess = app.sign_in(TESS).await;
+    let before = app.snapshot().await;
+    let comments = format!("SELECT COUNT(*) FROM comments WHERE ticket_id = {}", ticket.id);
+    let cases: Vec<(&str, Vec<FilePart>)> = vec![
+        // One file over the 3 MiB limit (the body's length is within what the form may send).
+        ("one file too large", vec![file("big.bin", "application/octet-stream", noise(3 * MIB as usize + 1, 3))]),
+        // Four files where three are allowed; the first three are streamed before the fourth.
+        ("too many files", (0..4).map(|i| file(&format!("f{i}.txt"), "text/plain", format!("file {i}"))).collect()),
+        // A body larger than any allowed upload: refused from its length, unread.
+        (
+            "a body over every limit",
+            (0..3)
+                .map(|i| file(&format!("h{i}.bin"), "application/octet-stream", noise(3 * MIB as usize + 400_000, i)))
+                .collect(),
+        ),
+    ];
+    for (what, files) in cases {
+        let response = app.comment_with_files(&tess, &ticket.number, &[("body", what)], &files).await;
+        assert_eq!(response.status().as_u16(), 413, "{what}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains("Nothing was stored") || html.contains("larger than the portal accepts"),
+            "{what}: {html}"
+        );
+        app.wait_for_file_rows([0, 0, 0, 0, 0]).await;
+        assert_eq!(app.count(&comments).await, 0, "{what}: no comment either");
+    }
+    assert_eq!(app.snapshot().await, before);
+
+    // The quota (8 MiB): two files of 2.9 MiB each fit, a third does not; what fits stays.
+    for seed in [10, 11] {
+        let files = [file("part.bin", "application/octet-stream", noise(2_900_000, seed))];
+        let response = app.comment_with_files(&tess, &ticket.number, &[("body", "fits")], &files).await;
+        assert_eq!(response.status().as_u16(), 303);
+    }
+    let kept = app.file_rows().await;
+    let files = [file("over.bin", "application/octet-stream", noise(2_900_000, 12))];
+    let response = app.comment_with_files(&tess, &ticket.number, &[("body", "over quota")], &files).await;
+    assert_eq!(response.status().as_u16(), 413);
+    assert!(response.text().await.unwrap().contains("quota"));
+    app.wait_for_file_rows(kept).await;
+    // The same bytes again take no more room: attaching them once more is fine.
+    let files = [file("part-again.bin", "application/octet-stream", noise(2_900_000, 10))];
+    let response = app.comment_with_files(&tess, &ticket.number, &[("body", "again")], &files).await;
+    assert_eq!(response.status().as_u16(), 413, "the stream is counted before its hash is known");
+
+    // The administrator sees the usage against the quota.
+    let avery = app.sign_in(AVERY).await;
+    let (_, users) = app.get_text(&avery, "/account/users").await;
+    assert!(users.contains("5.5 MB of the account's 8 MB used (69%)"), "{users}");
+    let (_, technical) = app.get_text(&tess, "/account/profile").await;
+    assert!(!technical.contains("of the account's"), "only those who manage users see it");
+}
+
+async fn a_forged_or_misordered_multipart_form_is_refused_before_any_file_is_read(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let tess = app.sign_in(TESS).await;
+    let token = app.csrf_token(&tess, "/account/profile").await;
+    let other = app.csrf_token(&app.sign_in(RILEY).await, "/account/profile").await;
+    let path = format!("/support/tickets/{}/comments", ticket.number);
+    let payload = file("x.txt", "text/plain", "x");
+    let attempts: Vec<(&str, Vec<Part<'_>>, u16)> = vec![
+        ("no token", vec![Part::Field("body", "b"), Part::File("attachments", &payload)], 403),
+        ("another session's token", vec![Part::Field("csrf_token", &other), Part::File("attachments", &payload)], 403),
+        // The token after the file: the file is refused unread.
+        (
+            "the token after the file",
+            vec![Part::Field("body", "b"), Part::File("attachments", &payload), Part::Field("csrf_token", &token)],
+            403,
+        ),
+        // A field after the files.
+        (
+            "a field after the files",
+            vec![Part::Field("csrf_token", &token), Part::File("attachments", &payload), Part::Field("body", "b")],
+            400,
+        ),
+        (
+            "a file under another name",
+            vec![Part::Field("csrf_token", &token), Part::Field("body", "b"), Part::File("evil", &payload)],
+            400,
+        ),
+    ];
+    for (what, parts, expected) in attempts {
+        let (content_type, body) = multipart_parts(&parts);
+        let response = tess.post(app.url(&path)).header("content-type", content_type).body(body).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{what}");
+        app.wait_for_file_rows([0, 0, 0, 0, 0]).await;
+    }
+    // A foreign Origin is refused before the form is read at all.
+    let (content_type, body) = multipart(&[("csrf_token", &token), ("body", "b")], &[payload.clone()]);
+    let response = tess
+        .post(app.url(&path))
+        .header("content-type", content_type)
+        .header("origin", "https://evil.example")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(app.file_rows().await, [0, 0, 0, 0, 0]);
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM comments WHERE ticket_id = {}", ticket.id)).await, 0);
+}
+
+async fn an_upload_cut_off_midway_leaves_nothing(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let (tess, cookie) = app.sign_in_with_cookie(TESS).await;
+    let token = app.csrf_token(&tess, "/account/profile").await;
+    let (content_type, body) = multipart(
+        &[("csrf_token", &token), ("body", "cut off")],
+        &[file("big.bin", "application/octet-stream", noise(2 * MIB as usize, 5))],
+    );
+    // Half the body on a raw connection, which then goes away.
+    let port = app.address.rsplit(':').next().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+    let head = format!(
+        "POST /support/tickets/{}/comments HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        ticket.number,
+        body.len()
+    );
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    stream.flush().await.unwrap();
+    // Wait until the server has stored some of it, then hang up.
+    let started = std::time::Instant::now();
+    while app.count("SELECT COUNT(*) FROM file_chunks").await == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the upload's first part was never stored");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(stream);
+    app.wait_for_file_rows([0, 0, 0, 0, 0]).await;
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM comments WHERE ticket_id = {}", ticket.id)).await, 0);
+}
+
+async fn housekeeping_deletes_what_a_crash_left_and_keeps_what_was_linked(app: TestApp) {
+    use incident_portal::files::Files;
+    use incident_portal::store::bytes::{ByteStore, DatabaseBytes};
+    let bytes = std::sync::Arc::new(DatabaseBytes::new(app.store.clone()));
+    let files = Files::new(app.store.clone(), bytes.clone(), Default::default());
+    // A crash mid-upload: parts written, never linked.
+    let now = app.clock.now();
+    let abandoned = bytes.begin(now).await.unwrap();
+    bytes.append(&abandoned, 0, noise(1000, 1).into(), now).await.unwrap();
+    // A crash between the link's commit and the seal: a blob names it, still unsealed.
+    let ticket = app.fresh_incident().await;
+    let tess = app.sign_in(TESS).await;
+    let response = app
+        .comment_with_files(&tess, &ticket.number, &[("body", "kept")], &[file("kept.txt", "text/plain", "kept")])
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    let key: String = app.scalar("SELECT object_key FROM blobs").await;
+    app.execute(&format!("INSERT INTO file_uploads (object_key, started_at, touched_at) SELECT object_key, created_at, created_at FROM blobs WHERE object_key = '{key}'")).await;
+    app.wait_for_file_rows([1, 1, 2, 2, 0]).await;
+    // Nothing is touched while an upload may still be going on.
+    let swept = files.sweep(app.clock.now()).await.unwrap();
+    assert_eq!(swept, Default::default());
+    let later = app.clock.now() + chrono::Duration::hours(7);
+    let swept = files.sweep(later).await.unwrap();
+    assert_eq!((swept.abandoned, swept.sealed), (1, 1));
+    app.wait_for_file_rows([1, 1, 1, 0, 0]).await;
+    let stored = app.stored_files(ticket.id).await;
+    let download =
+        app.get(&tess, &format!("/support/tickets/{}/attachments/{}", ticket.number, stored[0].public_id)).await;
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"kept");
+}
+
+async fn the_api_lists_and_downloads_with_the_tickets_visibility(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let tess = app.sign_in(TESS).await;
+    let response = app
+        .comment_with_files(
+            &tess,
+            &ticket.number,
+            &[("body", "for the API")],
+            &[file("ioc.csv", "text/csv", "ip\n203.0.113.7\n")],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    let id = app.stored_files(ticket.id).await[0].public_id.clone();
+    let list = format!("/api/v1/tickets/{}/attachments", ticket.number);
+    let download = format!("/api/v1/attachments/{id}");
+
+    let key = app.api_key_for(TESS).await;
+    let response = app.api_get(&key, &list).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let json: serde_json::Value = response.json().await.unwrap();
+    let item = &json["items"][0];
+    assert_eq!(item["fileName"], "ioc.csv");
+    assert_eq!(item["contentType"], "text/csv");
+    assert_eq!(item["size"], 15);
+    assert_eq!(item["uploadedBy"], "Tess Okafor");
+    assert_eq!(item["downloadable"], true);
+    assert!(item["downloadLink"].as_str().unwrap().ends_with(&download), "{item}");
+    let response = app.api_get(&key, &download).await;
+    assert_safe_download(&response, "ioc.csv");
+    assert_eq!(response.text().await.unwrap(), "ip\n203.0.113.7\n");
+
+    // Riley receives the ticket; Avery (same account, not on it) and Casey (another account) do
+    // not: for them the file is missing, and so is the ticket.
+    let riley = app.api_key_for(RILEY).await;
+    assert_eq!(app.api_get(&riley, &download).await.status().as_u16(), 200);
+    for who in [AVERY, CASEY] {
+        let key = app.api_key_for(who).await;
+        for path in [&list, &download] {
+            let response = app.api_get(&key, path).await;
+            assert_eq!(response.status().as_u16(), 404, "{who} {path}");
+            let body = response.text().await.unwrap();
+            assert!(!body.contains("ioc.csv") && !body.contains("203.0.113.7"), "{who} {path}: {body}");
+        }
+        let client = app.sign_in(who).await;
+        let page = format!("/support/tickets/{}/attachments/{id}", ticket.number);
+        assert_eq!(app.get(&client, &page).await.status().as_u16(), 404, "{who}");
+    }
+    // Anonymous callers and a revoked key are not told anything.
+    for path in [&list, &download] {
+        let response = client().get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{path}");
+        assert!(!response.text().await.unwrap().contains("ioc.csv"));
+    }
+    let anonymous_page =
+        client().get(app.url(&format!("/support/tickets/{}/attachments/{id}", ticket.number))).send().await.unwrap();
+    assert_eq!(anonymous_page.status().as_u16(), 303, "to sign in");
+    app.execute(&format!("UPDATE api_keys SET revoked_at = created_at WHERE key_id = '{}'", key.id)).await;
+    for path in [&list, &download] {
+        let response = app.api_get(&key, path).await;
+        assert_eq!(response.status().as_u16(), 401, "revoked: {path}");
+        assert!(!response.text().await.unwrap().contains("ioc.csv"));
+    }
+    // The file must belong to the ticket in the address.
+    let other = app.fresh_incident().await;
+    let wrong = format!("/support/tickets/{}/attachments/{id}", other.number);
+    assert_eq!(app.get(&tess, &wrong).await.status().as_u16(), 404);
+    // The OpenAPI document describes both calls.
+    let (_, openapi) = app.get_text(&client(), "/api/v1/openapi.json").await;
+    assert!(openapi.contains("/api/v1/tickets/{number}/attachments") && openapi.contains("/api/v1/attachments/{id}"));
+}
+
 on_both_backends!(
     configured by adjust;
     a_comment_carries_files_that_both_views_list_and_readers_download,
     a_comment_may_be_files_alone_but_not_nothing,
     opening_a_ticket_with_files_attaches_them_to_the_ticket,
     the_same_bytes_are_stored_once_per_account,
+    files_on_internal_notes_never_reach_customers,
+    markup_is_always_downloaded_and_never_served_as_markup,
+    hostile_names_are_cleaned_in_pages_and_headers,
+    over_limit_uploads_are_refused_before_anything_is_kept,
+    a_forged_or_misordered_multipart_form_is_refused_before_any_file_is_read,
+    an_upload_cut_off_midway_leaves_nothing,
+    housekeeping_deletes_what_a_crash_left_and_keeps_what_was_linked,
+    the_api_lists_and_downloads_with_the_tickets_visibility,
 );

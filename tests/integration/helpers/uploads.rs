@@ -139,3 +139,22 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// A customer's client signed in as `email`, and its `Cookie` header, for requests made by
+    /// hand on a raw connection.
+    pub async fn sign_in_with_cookie(&self, email: &str) -> (reqwest::Client, String) {
+        use reqwest::cookie::CookieStore;
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = self.try_sign_in(&client, email, super::sign_in::PASSWORD).await;
+        assert_eq!(response.status().as_u16(), 303, "signing in as {email}");
+        let url = self.url("/").parse().unwrap();
+        let cookie = jar.cookies(&url).expect("a session cookie").to_str().unwrap().to_string();
+        (client, cookie)
+    }
+}
