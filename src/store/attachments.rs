@@ -143,15 +143,17 @@ pub struct ScanJob {
 /// inside the transaction `$tx` that stores them: a file whose bytes the account stored already
 /// refers to those (its own upload is listed for deletion), the others become blobs. Fails with
 /// [`OverQuota`] (as `$over_quota`) when the account would exceed its quota; the transaction then
-/// rolls back and nothing is linked. PostgreSQL locks the account's row first, so that two links
-/// of one account (or a link and a removal) take turns; SQLite's writer already does.
+/// rolls back and nothing is linked. PostgreSQL locks the account's row, so that two links of one
+/// account (or a link and a removal) take turns; SQLite's writer already does. The lock is `NO KEY
+/// UPDATE`: the transaction may already hold the row's key-share lock (a new ticket's foreign key
+/// takes one), and two such transactions asking for `UPDATE` would deadlock.
 macro_rules! link_attachments {
     ($store:expr, $tx:expr, $account_id:expr, $ticket_id:expr, $comment_id:expr, $uploader:expr,
      $internal:expr, $uploads:expr, $at:expr, $over_quota:expr) => {{
         let uploads: &$crate::store::NewAttachments = $uploads;
         if !uploads.files.is_empty() {
             if matches!($store, Store::Postgres(_)) {
-                sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+                sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
                     .bind($account_id)
                     .fetch_optional(&mut *$tx)
                     .await?;
@@ -287,7 +289,7 @@ impl Store {
             let Some((blob_id, account_id)) = found else { return Ok(false) };
             if postgres {
                 // Takes turns with uploads of the account (see `link_attachments!`).
-                sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE").bind(account_id).fetch_optional(&mut *tx).await?;
+                sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE").bind(account_id).fetch_optional(&mut *tx).await?;
             }
             let removed = sqlx::query("DELETE FROM attachments WHERE public_id = $1")
                 .bind(public_id).execute(&mut *tx).await?.rows_affected();

@@ -14,6 +14,7 @@ mod identity;
 mod incidents;
 mod lifecycle;
 mod metrics;
+mod multipart_fuzz;
 mod notifications;
 mod outages;
 mod plans;

@@ -72,6 +72,9 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/security-incidents", "UPPPFPFPPPPPPUPPPPU"),
     ("GET", "/api/v1/security-incidents/severity-count", "UPPPFPFPPPPPPUPPPPU"),
     ("GET", "/api/v1/me", "UPPPPPPPPPPPPUPPPPU"),
+    // A ticket's files: the ticket's own visibility (Read Ticket, opener or recipient).
+    ("GET", "/api/v1/tickets/{number}/attachments", "UPPNFPPPPPPPNUPPPNU"),
+    ("GET", "/api/v1/attachments/{attachment_id}", "UPPNFPPPPPPPNUPPPNU"),
     ("GET", "/api/v1/openapi.json", "PPPPPPPPPPPPPPPPPPP"),
     ("GET", "/docs/api", "PPPPPPPPPPPPPPPP"),
     // A loopback peer without forwarding headers, as the test client is (metrics.rs tries the
@@ -89,6 +92,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/support/tickets/{number}", "LPPNFPPPPPPPNLPP"),
     ("POST", "/support/tickets/{number}/comments", "LDDNFFDDDDDDNLDD"),
     ("POST", "/support/tickets/{number}/recipients", "LDDNFFDDDDDDNLDD"),
+    ("GET", "/support/tickets/{number}/attachments/{attachment_id}", "LPPNFPPPPPPPNLPP"),
+    ("GET", "/support/tickets/{number}/attachments/{attachment_id}/preview", "LPPNFPPPPPPPNLPP"),
     ("GET", "/account/users", "LFFPPPPPPPPPPLFF"),
     ("POST", "/account/users", "LFFDDDDDFDDDBLFF"),
     ("GET", "/account/users/new", "LFFPPPPPFPPPPLFF"),
@@ -128,6 +133,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/desk/tickets/{number}/decline-closure", "LFFFFFFFFFFFFLCC"),
     ("POST", "/desk/tickets/{number}/reopen", "LFFFFFFFFFFFFLDC"),
     ("POST", "/desk/tickets/{number}/recipients/{user_id}/remove", "LFFFFFFFFFFFFLDN"),
+    // After every row that downloads the file: the agent removes it.
+    ("POST", "/desk/tickets/{number}/attachments/{attachment_id}/remove", "LFFFFFFFFFFFFLDN"),
     ("GET", "/desk/accounts", "LFFFFFFFFFFFFLFP"),
     ("POST", "/desk/accounts", "LFFFFFFFFFFFFLFD"),
     ("GET", "/desk/accounts/new", "LFFFFFFFFFFFFLFP"),
@@ -162,6 +169,8 @@ pub(crate) struct World {
     billie: i64,
     /// A staff member with two-factor sign-in, whom the support administrator resets.
     stan: i64,
+    /// An image Tess attached to the ticket with a comment.
+    attachment: String,
 }
 
 async fn hash() -> String {
@@ -277,7 +286,12 @@ pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
     for key in [app.api_key_for(TESS).await, app.api_key_for(CASEY).await, revoked] {
         callers.push(caller(app, None, Some(key)).await);
     }
-    let world = World { ticket, tina, role, tina_key, billie: app.user_id(BILLIE).await, stan };
+    let tess = app.sign_in(TESS).await;
+    let screenshot = file("screenshot.png", "image/png", crate::attachments::png(64, 48));
+    let response = app.comment_with_files(&tess, &ticket.number, &[("body", "A screenshot")], &[screenshot]).await;
+    assert_eq!(response.status().as_u16(), 303, "the matrix's file is attached");
+    let attachment = app.stored_files(ticket.id).await.remove(0).public_id;
+    let world = World { ticket, tina, role, tina_key, billie: app.user_id(BILLIE).await, stan, attachment };
     (callers, world)
 }
 
@@ -304,6 +318,7 @@ pub(crate) fn path_for(pattern: &str, world: &World) -> String {
         .replace("{user_id}", &user.to_string())
         .replace("{role_id}", &world.role.to_string())
         .replace("{key_id}", &world.tina_key)
+        .replace("{attachment_id}", &world.attachment)
 }
 
 /// A body the route accepts from a principal who may use it; unique per principal where the
