@@ -20,6 +20,7 @@ mod outages;
 mod plans;
 mod public_url;
 mod route_matrix;
+mod scanning;
 mod schema;
 mod security;
 mod sign_in;

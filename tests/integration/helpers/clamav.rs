@@ -12,7 +12,9 @@ use super::database::required;
 pub const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
 pub struct ClamAv {
-    child: Child,
+    child: Option<Child>,
+    clamd: PathBuf,
+    config: PathBuf,
     pub socket: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -56,26 +58,40 @@ impl ClamAv {
             ),
         )
         .unwrap();
-        let child = Command::new(clamd)
+        let mut clamav = ClamAv { child: None, clamd, config, socket, _dir: dir };
+        clamav.resume().await;
+        Some(clamav)
+    }
+
+    /// Starts the daemon (again) on the same socket.
+    pub async fn resume(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let child = Command::new(&self.clamd)
             .arg("-c")
-            .arg(&config)
+            .arg(&self.config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("clamd starts");
-        let clamav = ClamAv { child, socket, _dir: dir };
+        self.child = Some(child);
         let started = Instant::now();
-        while tokio::net::UnixStream::connect(&clamav.socket).await.is_err() {
+        while tokio::net::UnixStream::connect(&self.socket).await.is_err() {
             assert!(started.elapsed() < Duration::from_secs(60), "clamd did not start listening");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Some(clamav)
+    }
+
+    /// Kills the daemon: its socket refuses connections until [`ClamAv::resume`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Drop for ClamAv {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
