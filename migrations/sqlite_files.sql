@@ -5,9 +5,10 @@
 -- 0017 (`file_chunks`, `file_uploads`); a connection creates what is missing.
 PRAGMA files.journal_mode = WAL;
 PRAGMA files.synchronous = NORMAL;
--- Parts are written once and read in order: a small cache will do.
-PRAGMA files.cache_size = -1024;
--- A rowid table: WITHOUT ROWID suits small rows, and a part is up to 512 KiB.
+-- Parts are written once and read in order, each by whichever connection is free: a small cache
+-- per connection will do (a part's dirty pages beyond it spill to the WAL before the commit).
+PRAGMA files.cache_size = -256;
+-- A rowid table: WITHOUT ROWID suits small rows, and a part is up to 256 KiB.
 CREATE TABLE IF NOT EXISTS files.file_chunks (
     object_key  TEXT NOT NULL,
     part        INTEGER NOT NULL,

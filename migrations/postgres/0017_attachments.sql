@@ -55,7 +55,7 @@ CREATE TABLE blob_deletions (
 );
 
 -- The database byte store (SQLite keeps these two tables in its `files` file). An object's bytes
--- in parts of at most 512 KiB, written in small transactions while the upload streams; an object
+-- in parts of at most 256 KiB, written in small transactions while the upload streams; an object
 -- is listed in `file_uploads` from its first byte until it is sealed (referenced by a blob), so
 -- housekeeping can delete what an interrupted upload left.
 CREATE TABLE file_chunks (

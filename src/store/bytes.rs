@@ -28,7 +28,7 @@ use super::{Store, StoreResult, execute, in_transaction, on_pool};
 pub type ByteStream = BoxStream<'static, StoreResult<Bytes>>;
 
 /// The largest part an upload writes at once (and a download reads at once).
-pub const PART_BYTES: usize = 512 * 1024;
+pub const PART_BYTES: usize = 256 * 1024;
 
 /// A key in the byte store: random, URL-safe, chosen by the store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -158,3 +158,70 @@ impl TestApp {
         (client, cookie)
     }
 }
+
+/// The portal's own binary serving a fresh copy of the demo data, in a process of its own, so
+/// that its memory can be measured apart from the test's.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub address: String,
+    _database: super::database::TestDatabase,
+}
+
+impl ServerProcess {
+    /// `None` when PostgreSQL is asked for but not available (and not required).
+    pub async fn start(backend: super::database::Backend) -> Option<ServerProcess> {
+        let (url, database) = super::database::create_database(backend).await?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_incident-portal"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "1"])
+            .env("DATABASE_URL", &url)
+            .env("SESSION_KEY", "a test session key that is long enough to use")
+            .env("API_KEY_ENCRYPTION_KEY", super::app::CIPHER_KEY)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the portal's binary starts");
+        let server = ServerProcess { child, address: format!("http://127.0.0.1:{port}"), _database: database };
+        let started = std::time::Instant::now();
+        while reqwest::get(format!("{}/readyz", server.address)).await.map_or(true, |r| !r.status().is_success()) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "the portal did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Some(server)
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc"))
+    }
+
+    /// The most memory the process has held (`VmHWM`) since it started or since
+    /// [`ServerProcess::reset_peak`], in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    /// The memory it holds now (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// Makes the peak the current memory (Linux's `clear_refs`), so that what follows is measured
+    /// alone: a sign-in's password hash takes more than most requests.
+    pub fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").expect("the peak can be reset");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
