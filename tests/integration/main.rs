@@ -7,6 +7,7 @@ mod api;
 mod attachments;
 mod authorization;
 mod browser;
+mod browser_attachments;
 mod concurrency;
 mod dashboard;
 mod fuzz;
