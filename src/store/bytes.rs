@@ -87,6 +87,14 @@ pub trait ByteStore: Send + Sync + fmt::Debug {
     fn unsealed_before(&self, before: DateTime<Utc>, limit: i64) -> BoxFuture<'_, StoreResult<Vec<ObjectKey>>>;
 }
 
+/// A part and its upload's time in one statement (one round trip, its own transaction), whose
+/// commit does not wait for the disk (`synchronous_commit` off for it alone): the link's commit,
+/// which waits, comes after it in the log and makes it durable, and a crash before that loses
+/// only an upload that was never linked (housekeeping deletes what is left of it).
+const APPEND_POSTGRES: &str = "WITH commit_mode AS (SELECT set_config('synchronous_commit', 'off', true) AS mode), \
+     touched AS (UPDATE file_uploads SET touched_at = $4 WHERE object_key = $1) \
+     INSERT INTO file_chunks (object_key, part, data) SELECT $1, $2, $3 FROM commit_mode";
+
 /// The byte store in the database the portal already uses: parts of at most [`PART_BYTES`] in
 /// `file_chunks` (on SQLite in the attached `files` file), unsealed objects in `file_uploads`.
 /// Several instances share it with nothing more than the database.
@@ -119,6 +127,13 @@ impl ByteStore for DatabaseBytes {
         at: DateTime<Utc>,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
+            if matches!(self.store, Store::Postgres(_)) {
+                execute!(
+                    &self.store,
+                    sqlx::query(APPEND_POSTGRES).bind(key.as_str()).bind(i64::from(part)).bind(bytes.as_ref()).bind(at)
+                )?;
+                return Ok(());
+            }
             in_transaction!(&self.store, tx => {
                 sqlx::query("INSERT INTO file_chunks (object_key, part, data) VALUES ($1, $2, $3)")
                     .bind(key.as_str()).bind(i64::from(part)).bind(bytes.as_ref())

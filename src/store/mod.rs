@@ -14,6 +14,7 @@ mod counters;
 mod files_db;
 mod identity;
 mod listing;
+mod nodelay;
 mod outbox;
 mod plans;
 mod reach;
@@ -293,6 +294,7 @@ impl Store {
                 .max_connections(settings.max_connections)
                 // No ping before every query: a dropped connection fails its query (503) and is discarded.
                 .test_before_acquire(false)
+                .after_connect(|conn, _| Box::pin(nodelay::after_connect(conn)))
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_lazy_with(options);
             Ok(Store::Postgres(pool))

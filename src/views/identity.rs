@@ -46,7 +46,7 @@ pub struct QuotaView {
 
 impl QuotaView {
     pub fn new(used: u64, quota: u64) -> QuotaView {
-        let percent = if quota == 0 { 100 } else { (used.saturating_mul(100) / quota).min(100) };
+        let percent = used.saturating_mul(100).checked_div(quota).map_or(100, |p| p.min(100));
         QuotaView { used: size_text(used), quota: size_text(quota), percent }
     }
 }

@@ -143,7 +143,7 @@ async fn a_comment_may_be_files_alone_but_not_nothing(app: TestApp) {
     assert_eq!(app.stored_files(ticket.id).await.len(), 1);
     // An empty file input sends a part without a name: no file, and then the text is required.
     let empty = FilePart { name: String::new(), content_type: "application/octet-stream".into(), bytes: vec![] };
-    let response = app.comment_with_files(&tess, &ticket.number, &[("body", "")], &[empty.clone()]).await;
+    let response = app.comment_with_files(&tess, &ticket.number, &[("body", "")], std::slice::from_ref(&empty)).await;
     assert_eq!(response.status().as_u16(), 422);
     let response = app.comment_with_files(&tess, &ticket.number, &[("body", "Text, no file")], &[empty]).await;
     assert_eq!(response.status().as_u16(), 303);
@@ -479,7 +479,7 @@ async fn a_forged_or_misordered_multipart_form_is_refused_before_any_file_is_rea
         app.wait_for_file_rows([0, 0, 0, 0, 0]).await;
     }
     // A foreign Origin is refused before the form is read at all.
-    let (content_type, body) = multipart(&[("csrf_token", &token), ("body", "b")], &[payload.clone()]);
+    let (content_type, body) = multipart(&[("csrf_token", &token), ("body", "b")], std::slice::from_ref(&payload));
     let response = tess
         .post(app.url(&path))
         .header("content-type", content_type)
