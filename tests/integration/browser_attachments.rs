@@ -25,17 +25,22 @@ fn prefix(app: &TestApp, what: &str) -> String {
     format!("{what}-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" })
 }
 
-/// Waits until a finished file named `name` is in `dir` (Chromium writes `.crdownload` first).
+/// Waits until the file named `name` in `dir` is finished: Chromium makes an empty file of that
+/// name first, writes a `.crdownload` beside it and renames that over it at the end.
 async fn downloaded(dir: &Path, name: &str) -> Vec<u8> {
     let path = dir.join(name);
     let started = Instant::now();
     loop {
-        if let Ok(bytes) = std::fs::read(&path) {
-            return bytes;
-        }
         let present: Vec<String> = std::fs::read_dir(dir)
             .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
+        let writing = present.iter().any(|f| f.ends_with(".crdownload"));
+        if let Ok(bytes) = std::fs::read(&path)
+            && !writing
+            && !bytes.is_empty()
+        {
+            return bytes;
+        }
         assert!(started.elapsed() < Duration::from_secs(20), "{name} was not downloaded; the folder holds {present:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
