@@ -68,6 +68,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listening = std::net::SocketAddr::new(settings.bind.ip(), app.port());
             println!("Incident Portal is listening on {listening} for {url} ({} database)", store.backend_name());
             println!("Notifications: {}.", settings.mail);
+            println!("Attachments: {}.", settings.attachments);
             if settings.demo {
                 print!("{}", demo::sign_in_help(&url));
             }

@@ -34,6 +34,32 @@ impl std::fmt::Display for ScannerAddress {
     }
 }
 
+impl std::fmt::Display for AttachmentSettings {
+    /// For the start-up line: the limits, and whether and where files are scanned.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limits = &self.limits;
+        write!(
+            f,
+            "up to {} files of {} each, {} an account",
+            limits.max_files,
+            crate::domain::attachment::size_text(limits.max_file_bytes),
+            crate::domain::attachment::size_text(limits.account_quota_bytes)
+        )?;
+        match &self.scanner {
+            None => write!(f, "; not virus-scanned (CLAMAV_ADDRESS is unset)"),
+            Some(scanner) => write!(
+                f,
+                "; virus-scanned by clamd at {}, {} while it is down",
+                scanner.address,
+                match scanner.when_down {
+                    WhenScannerDown::Hold => "held",
+                    WhenScannerDown::Allow => "allowed unscanned",
+                }
+            ),
+        }
+    }
+}
+
 /// `25MiB`, `512KiB`, `2GiB`, `1048576` (bytes); `K`, `M`, `G` and `KB`, `MB`, `GB` mean the same
 /// binary units.
 pub fn parse_size(value: &str) -> Option<u64> {
@@ -117,6 +143,23 @@ mod tests {
         for bad in ["", "MiB", "-1MiB", "1.5MiB", "25 parsecs", "99999999999999999999GiB"] {
             assert_eq!(parse_size(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_start_up_line_tells_the_limits_and_the_scanner() {
+        let plain = attachment_settings("25MiB", "10", "2GiB", None, "hold").unwrap();
+        assert_eq!(
+            plain.to_string(),
+            "up to 10 files of 25 MB each, 2 GB an account; not virus-scanned (CLAMAV_ADDRESS is unset)"
+        );
+        let scanned = attachment_settings("1MiB", "3", "1GiB", Some("unix:/run/clamav/clamd.ctl"), "allow").unwrap();
+        assert!(
+            scanned.to_string().ends_with("clamd at unix:/run/clamav/clamd.ctl, allowed unscanned while it is down")
+        );
+        let error = attachment_settings("25MiB", "10", "2GiB", None, "maybe").unwrap_err().to_string();
+        assert!(error.starts_with("CLAMAV_WHEN_DOWN (--clamav-when-down):"), "{error}");
+        let error = attachment_settings("25 parsecs", "10", "2GiB", None, "hold").unwrap_err().to_string();
+        assert!(error.starts_with("ATTACHMENT_MAX_FILE_SIZE (--attachment-max-file-size):"), "{error}");
     }
 
     #[test]

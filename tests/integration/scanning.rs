@@ -95,6 +95,8 @@ async fn an_infected_file_is_held_from_everyone_and_flagged_to_support(app: Test
     wait_for_scan(&app, "notes.txt", "clean").await;
     wait_for_scan(&app, "eicar.com", "infected").await;
 
+    let (_, metrics) = app.get_text(&client(), "/metrics").await;
+    assert!(metrics.contains("incident_portal_attachment_scans_waiting 0"), "{metrics}");
     let notes = app.get(&tess, &path_of(&ticket.number, &files, "notes.txt")).await;
     assert_safe_download(&notes, "a clean file");
     for (who, client) in [("the uploader", &tess), ("support", &sam)] {
