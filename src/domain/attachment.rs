@@ -344,7 +344,7 @@ mod tests {
         );
         assert_eq!(
             content_disposition("Bericht über \"x\";.pdf"),
-            "attachment; filename=\"Bericht___ber__x__.pdf\"; filename*=UTF-8''Bericht%20%C3%BCber%20_x_%3B.pdf"
+            "attachment; filename=\"Bericht__ber__x__.pdf\"; filename*=UTF-8''Bericht%20%C3%BCber%20_x_%3B.pdf"
         );
         for hostile in ["a\r\nX-Evil: 1", "a\"; filename=evil.html", "%0d%0a.txt", "\u{202e}lmth.txt", "../x"] {
             let header = content_disposition(hostile);
