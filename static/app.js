@@ -73,6 +73,7 @@
         var failed = function (message) {
           bar.hidden = true;
           status.setAttribute("role", "alert");
+          status.classList.add("form-error");
           status.textContent = message;
           if (button) button.disabled = false;
         };
@@ -95,6 +96,7 @@
         });
         if (button) button.disabled = true;
         status.removeAttribute("role");
+        status.classList.remove("form-error");
         status.textContent = "Uploading…";
         var data = new FormData(form);
         // A file the browser calls multipart/… (a saved .mhtml page) goes as plain bytes: the

@@ -207,3 +207,32 @@ on_both_backends!(
     a_customer_attaches_two_files_sees_a_preview_and_downloads_one,
     a_page_or_drawing_with_a_script_is_downloaded_and_its_script_never_runs,
 );
+
+/// With the page's script, a file over the limit is refused beside the form, the page kept.
+#[tokio::test]
+async fn a_file_over_the_limit_is_refused_beside_the_form() {
+    let app = spawn_app_configured(Backend::Sqlite, crate::attachments::adjust).await.expect("SQLite always works");
+    let Some(browser) = start_browser_downloading_to("attachments-limit-sqlite", None).await else { return };
+    let ticket = app.fresh_incident().await;
+    let files = tempfile::tempdir().unwrap();
+    let big = files.path().join("memory-dump.bin");
+    std::fs::write(&big, crate::attachments::noise(3 * 1024 * 1024 + 300_000, 9)).unwrap();
+    browser.sign_in(&app, TESS).await;
+    browser.goto(&app.url(&format!("/support/tickets/{}", ticket.number))).await;
+    browser.fill("#comment-body", "The memory dump").await;
+    let input = browser.client.find(Locator::Css("#comment-files")).await.unwrap();
+    input.send_keys(&big.display().to_string()).await.unwrap();
+    browser.click("form.comment-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".upload-status[role=alert]")).await.expect("a message");
+    let message = browser.text(".upload-status").await;
+    assert!(
+        message.contains("memory-dump.bin is larger than 3 MB") && message.contains("Nothing was stored"),
+        "{message}"
+    );
+    assert_eq!(browser.text("#comment-body").await, "", "the textarea's text is a value, not text");
+    let typed = browser.client.find(Locator::Css("#comment-body")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(typed.as_deref(), Some("The memory dump"), "what was typed stays");
+    scroll_to(&browser, "form.comment-form").await;
+    browser.screenshot("01-refused-beside-the-form").await;
+    app.wait_for_file_rows([0, 0, 0, 0, 0]).await;
+}
