@@ -37,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import attachments  # noqa: E402  (this folder's own modules)
 import notifications  # noqa: E402
+import per_request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "target" / "release" / "incident-portal"
@@ -64,6 +65,7 @@ end
 local cookie = os.getenv("BENCH_COOKIE") or ""
 local path = os.getenv("BENCH_PATH")
 local body = os.getenv("BENCH_BODY") or ""
+local accept = os.getenv("BENCH_ACCEPT") or ""
 
 request = function()
   if mode == "signed" then
@@ -82,6 +84,8 @@ request = function()
     return wrk.format("POST", path, {
       ["Cookie"] = cookie,
       ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
+  elseif accept ~= "" then
+    return wrk.format("GET", path, { ["Cookie"] = cookie, ["Accept-Encoding"] = accept })
   else
     return wrk.format("GET", path, { ["Cookie"] = cookie })
   end
@@ -275,6 +279,7 @@ def wrk(base, route, duration, connections, workdir):
         BENCH_PATH=route.get("path", "/"),
         BENCH_COOKIE=route.get("cookie", ""),
         BENCH_BODY=route.get("body", ""),
+        BENCH_ACCEPT=route.get("accept", ""),
     )
     if "lines" in route:
         lines_file = workdir / f"{route['name']}.lines"
@@ -516,6 +521,8 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--no-notifications", action="store_true", help="skip the notification measurements")
     parser.add_argument("--no-attachments", action="store_true", help="skip the attachment measurements")
+    parser.add_argument("--no-per-request", action="store_true", help="skip the per-request cost against bare actix-web")
+    parser.add_argument("--only-per-request", action="store_true", help="measure only the per-request cost (demo data)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
@@ -529,14 +536,19 @@ def main():
     if not args.no_build:
         log("building the release binary")
         run(["cargo", "build", "--release", "--locked"], cwd=ROOT)
+        run(["cargo", "build", "--release", "--locked", "--example", "bare"], cwd=ROOT)
     info = machine()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "bench.lua").write_text(LUA)
-        notified, attached = [], []
-        sizes = [int(s) for s in args.sizes.split(",")]
-        for backend in args.backends.split(","):
+        notified, attached, per_request_result = [], [], None
+        if not args.no_per_request:
+            log("per-request cost against bare actix-web (demo data)")
+            per_request_result = per_request.measure(sys.modules[__name__], args, workdir)
+            Path(args.json).write_text(json.dumps({"machine": info, "per_request": per_request_result}, indent=2))
+        sizes = [int(s) for s in args.sizes.split(",")] if not args.only_per_request else []
+        for backend in args.backends.split(",") if sizes else []:
             for size in sizes:
                 results.append(measure(backend, size, args, fingerprint(backend), workdir))
                 Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=2))
@@ -544,15 +556,20 @@ def main():
                 log(f"{backend}: notifications")
                 source = dataset(backend, min(sizes), fingerprint(backend))
                 notified.append(notifications.measure(sys.modules[__name__], backend, source, args, workdir))
-                Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified}, indent=2))
+                Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified, "per_request": per_request_result}, indent=2))
             if not args.no_attachments:
                 log(f"{backend}: attachments")
                 source = dataset(backend, min(sizes), fingerprint(backend))
                 attached.append(attachments.measure(sys.modules[__name__], backend, source, args, workdir))
                 Path(args.json).write_text(
-                    json.dumps({"machine": info, "results": results, "notifications": notified, "attachments": attached}, indent=2)
+                    json.dumps({"machine": info, "results": results, "notifications": notified, "attachments": attached, "per_request": per_request_result}, indent=2)
                 )
-    extra = (notifications.report(notified) if notified else []) + (attachments.report(attached) if attached else [])
+        Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified, "attachments": attached, "per_request": per_request_result}, indent=2))
+    extra = (
+        (per_request.report(per_request_result) if per_request_result else [])
+        + (notifications.report(notified) if notified else [])
+        + (attachments.report(attached) if attached else [])
+    )
     Path(args.output).write_text(report(results, info, args) + "\n".join(extra))
     log(f"wrote {args.output} and {args.json}")
 

@@ -30,8 +30,8 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
 static STYLESHEET: LazyLock<String> = LazyLock::new(|| href("app.css"));
 static SCRIPT: LazyLock<String> = LazyLock::new(|| href("app.js"));
 
-pub fn find(name: &str) -> Option<&'static Asset> {
-    ASSETS.iter().find(|a| a.name == name)
+pub fn all() -> impl Iterator<Item = &'static Asset> {
+    ASSETS.iter()
 }
 
 fn href(name: &str) -> String {

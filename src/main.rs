@@ -67,7 +67,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let url = app.public_url().to_string();
             let listening = std::net::SocketAddr::new(settings.bind.ip(), app.port());
             println!("Incident Portal is listening on {listening} for {url} ({} database)", store.backend_name());
-            println!("Notifications: {}.", settings.mail);
+            println!(
+                "Notifications: {}; support administrators see them under {url}{}.",
+                settings.mail,
+                incident_portal::paths::DESK_NOTIFICATIONS
+            );
             println!("Attachments: {}.", settings.attachments);
             if settings.demo {
                 print!("{}", demo::sign_in_help(&url));

@@ -35,6 +35,8 @@ pub const TICKET_RECIPIENTS: &str = "/support/tickets/{number}/recipients";
 /// A ticket's file: its download, and the preview re-encoded from an image.
 pub const TICKET_ATTACHMENT: &str = "/support/tickets/{number}/attachments/{attachment_id}";
 pub const TICKET_ATTACHMENT_PREVIEW: &str = "/support/tickets/{number}/attachments/{attachment_id}/preview";
+/// "Don't notify me" / "Notify me" on a ticket.
+pub const TICKET_NOTIFICATIONS: &str = "/support/tickets/{number}/notifications";
 
 pub const USERS: &str = "/account/users";
 pub const NEW_USER: &str = "/account/users/new";
@@ -90,6 +92,10 @@ pub const DESK_NEW_ACCOUNT: &str = "/desk/accounts/new";
 pub const DESK_STAFF: &str = "/desk/staff";
 pub const DESK_STAFF_RESET_TWO_FACTOR: &str = "/desk/staff/{user_id}/reset-two-factor";
 pub const DESK_AUDIT: &str = "/desk/audit";
+/// Recent notifications and webhook deliveries, and the outbox's depth.
+pub const DESK_NOTIFICATIONS: &str = "/desk/notifications";
+/// One delivery, with its mail to read.
+pub const DESK_NOTIFICATION: &str = "/desk/notifications/{delivery_id}";
 
 /// A pattern with each `{parameter}` replaced by the next of `values`, in order.
 pub fn fill(pattern: &str, values: &[&dyn Display]) -> String {
@@ -162,6 +168,10 @@ pub fn remove_role_member(role_id: i64, user_id: i64) -> String {
 
 pub fn revoke_api_key(key_id: &str) -> String {
     fill(API_KEY_REVOKE, &[&key_id])
+}
+
+pub fn desk_notification(delivery_id: i64) -> String {
+    fill(DESK_NOTIFICATION, &[&delivery_id])
 }
 
 pub fn reset_staff_two_factor(user_id: i64) -> String {

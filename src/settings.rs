@@ -52,6 +52,8 @@ pub struct Settings {
     pub api_key_encryption: ApiKeyEncryption,
     pub api_rate_limit_per_minute: u32,
     pub dashboard_refresh_seconds: u32,
+    /// 0 (off) to 9; see `http::compression`.
+    pub compression_level: u32,
     pub mail: MailSettings,
     /// `METRICS_TOKEN`: the bearer token that opens `/metrics` to other hosts; `None` when unset.
     pub metrics_token: Option<SecretString>,
@@ -207,6 +209,7 @@ impl Settings {
             api_key_encryption,
             api_rate_limit_per_minute: rate as u32,
             dashboard_refresh_seconds: refresh as u32,
+            compression_level: parse_number(&args.compression_level, 0..=9, "compression_level")? as u32,
             mail: mail::mail_settings(args.smtp_url.as_deref(), args.mail_from.as_deref(), args.desk_email.as_deref())?,
             metrics_token: metrics_token(args.metrics_token.as_deref())?,
             attachments: attachments::attachment_settings(

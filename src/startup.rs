@@ -19,10 +19,12 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
-use crate::auth::unsubscribe::LinkSigner;
+use crate::auth::signer::Signer;
 use crate::clock::Clock;
 use crate::files::scan::{Scanner, ScannerGuard};
 use crate::files::{Files, Swept};
+use crate::http::compression::compress;
+use crate::http::csrf::set_anonymous_cookie;
 use crate::http::middleware::{
     keep_token_for_error_pages, one_connection, record_metrics, reject_cross_origin, render_errors, security_headers,
     session_health,
@@ -36,6 +38,9 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::store::bytes::DatabaseBytes;
 use crate::telemetry::RedactingRootSpan;
+
+/// How long settled notifications stay listed for support administrators.
+const NOTIFICATIONS_KEPT_DAYS: i64 = 30;
 
 /// How often expired sessions and old sign-in attempts are deleted.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
@@ -67,10 +72,11 @@ impl Application {
         // Known only now when the settings ask for port 0 (as the tests do).
         let public_url = settings.public_url.clone().unwrap_or_else(|| PublicUrl::local(address));
         password::prepare();
+        crate::http::static_files::prepare();
         let files =
             Files::new(store.clone(), Arc::new(DatabaseBytes::new(store.clone())), settings.attachments.clone());
         spawn_housekeeping(store.clone(), files.clone(), clock.clone());
-        let link_signer = link_signer(&store).await?;
+        let signer = signer(&store).await?;
         let outbox = Outbox::default();
         let metrics = Metrics::new();
         database_pool_metrics(&metrics, &store);
@@ -80,7 +86,7 @@ impl Application {
             public_url: public_url.clone(),
             desk: settings.mail.desk.as_ref().map(ToString::to_string),
             mailer: Mailer::from_settings(&settings.mail, &public_url)?,
-            signer: link_signer.clone(),
+            signer: signer.clone(),
             outbox: outbox.clone(),
             metrics: SenderMetrics::register(&metrics, &store, &clock),
         }
@@ -104,7 +110,7 @@ impl Application {
             cipher,
             api_keys: KeyCache::default(),
             outbox,
-            link_signer,
+            signer,
             metrics,
             files,
         });
@@ -113,8 +119,10 @@ impl Application {
                 .wrap(from_fn(reject_cross_origin))
                 .wrap(from_fn(session_health))
                 .wrap(from_fn(keep_token_for_error_pages))
+                .wrap(from_fn(set_anonymous_cookie))
                 .wrap(session_middleware(&state, key.clone()))
                 .wrap(from_fn(render_errors))
+                .wrap(from_fn(compress))
                 .wrap(TracingLogger::<RedactingRootSpan>::new())
                 .wrap(security_headers(tls))
                 .wrap(from_fn(one_connection))
@@ -196,8 +204,8 @@ async fn session_key(settings: &Settings, store: &Store) -> anyhow::Result<Key> 
     Ok(Key::derive_from(&master))
 }
 
-/// The key of the mails' unsubscribe links, generated once and shared through the database.
-async fn link_signer(store: &Store) -> anyhow::Result<LinkSigner> {
+/// The key of what the portal signs for itself, generated once and shared through the database.
+async fn signer(store: &Store) -> anyhow::Result<Signer> {
     let encoded = store
         .server_secret("unsubscribe_link_key", || {
             let mut bytes = [0u8; 32];
@@ -207,7 +215,7 @@ async fn link_signer(store: &Store) -> anyhow::Result<LinkSigner> {
         .await
         .context("cannot read or create the unsubscribe link key")?;
     let key = base64::engine::general_purpose::STANDARD.decode(encoded).context("the stored link key is corrupt")?;
-    Ok(LinkSigner::new(key))
+    Ok(Signer::new(key))
 }
 
 /// The configured key, or the one in the key file, created on first start. (A file keeps the key
@@ -290,6 +298,9 @@ fn spawn_housekeeping(store: Store, files: Files, clock: Clock) {
                 Ok(swept) if swept != Swept::default() => tracing::info!(?swept, "swept attachments' bytes"),
                 Ok(_) => {}
                 Err(error) => tracing::warn!(?error, "could not sweep attachments' bytes"),
+            }
+            if let Err(error) = store.purge_notifications(now - chrono::Duration::days(NOTIFICATIONS_KEPT_DAYS)).await {
+                tracing::warn!(?error, "could not purge old notifications");
             }
         }
     });

@@ -1,7 +1,7 @@
 //! What every handler can reach: the store, the clock, the settings and the metrics.
 
 use crate::auth::api_key::{KeyCache, SecretCipher};
-use crate::auth::unsubscribe::LinkSigner;
+use crate::auth::signer::Signer;
 use crate::clock::Clock;
 use crate::files::Files;
 use crate::metrics::Metrics;
@@ -22,8 +22,8 @@ pub struct AppState {
     pub api_keys: KeyCache,
     /// Wakes this instance's notification sender after a change.
     pub outbox: Outbox,
-    /// Signs and checks the one-click unsubscribe links of mails.
-    pub link_signer: LinkSigner,
+    /// Signs what the portal signs for itself: mails' unsubscribe links, anonymous forms' tokens.
+    pub signer: Signer,
     /// Where modules register their counters and gauges; `/metrics` encodes it.
     pub metrics: Metrics,
     /// Attachments' bytes: the byte store, the scanner's wake-up, previews.

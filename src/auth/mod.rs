@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod password;
 pub mod session;
 pub mod session_store;
+pub mod signer;
 pub mod token;
 pub mod totp;
 pub mod unsubscribe;

@@ -2,6 +2,7 @@
 //! must handle, two support staff, and a few hundred tickets with recipients, comments and
 //! history. Deterministic: the same seed gives the same data (dates are relative to today).
 
+mod notifications;
 mod tickets;
 
 use secrecy::SecretString;
@@ -204,12 +205,14 @@ pub const USERS: [DemoUser; 12] = [
     },
 ];
 
-/// Fills the database with the demo data set unless it already has users.
+/// Fills the database with the demo data set unless it already has users, and makes a few changes
+/// "just now" whose notifications the portal sends (or, with mail off, records) once it runs.
 pub async fn fill_if_empty(store: &Store, cipher: &SecretCipher) -> anyhow::Result<bool> {
     if store.has_users().await? {
         return Ok(false);
     }
-    seed(store, cipher).await?;
+    let (seeded, first_account_tickets) = seed_data(store, cipher).await?;
+    notifications::recent_changes(store, &seeded, &first_account_tickets).await?;
     Ok(true)
 }
 
@@ -220,12 +223,18 @@ struct Seeded {
 }
 
 /// `cipher` encrypts the staff's two-factor secret as the portal will decrypt it.
+/// The tests' data: without the recent changes, so that no test starts with mail to send.
 pub async fn seed(store: &Store, cipher: &SecretCipher) -> anyhow::Result<()> {
+    seed_data(store, cipher).await.map(|_| ())
+}
+
+async fn seed_data(store: &Store, cipher: &SecretCipher) -> anyhow::Result<(Seeded, Vec<i64>)> {
     let seeded = seed_people(store, cipher).await?;
     // Everyone's activity rows exist from the start (empty), so the tickets below keep them up to
     // date as any later change does.
     store.rebuild_all_activity().await?;
-    tickets::seed_tickets(store, &seeded).await
+    let first_account_tickets = tickets::seed_tickets(store, &seeded).await?;
+    Ok((seeded, first_account_tickets))
 }
 
 async fn seed_people(store: &Store, cipher: &SecretCipher) -> anyhow::Result<Seeded> {
@@ -285,7 +294,9 @@ pub fn sign_in_help(url: &str) -> String {
     }
     help.push_str(&format!(
         "Support staff then enter a two-factor code: add the key {DEMO_TOTP_SECRET} to an authenticator app,\n\
-         or run `cargo run -- demo-code` (or `incident-portal demo-code`) for the current one.\n"
+         or run `cargo run -- demo-code` (or `incident-portal demo-code`) for the current one.\n\
+         A few changes were made as the demo data loaded: the mails they (and yours) give rise to are\n\
+         listed for {MORGAN} under Notifications (recorded, not sent, unless SMTP_URL is set).\n"
     ));
     help
 }

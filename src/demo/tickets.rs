@@ -96,9 +96,11 @@ fn pick_status(rng: &mut StdRng, incident: bool) -> TicketStatus {
     }
 }
 
-pub(super) async fn seed_tickets(store: &Store, seeded: &Seeded) -> anyhow::Result<()> {
+/// The demo tickets; returns the ids of the first account's, in the order they were opened.
+pub(super) async fn seed_tickets(store: &Store, seeded: &Seeded) -> anyhow::Result<Vec<i64>> {
     let mut rng = StdRng::seed_from_u64(SEED);
     let now = crate::clock::now();
+    let mut first_account = Vec::new();
     let support: Vec<i64> =
         USERS.iter().zip(&seeded.user_ids).filter(|(u, _)| u.account.is_none()).map(|(_, id)| *id).collect();
 
@@ -161,12 +163,15 @@ pub(super) async fn seed_tickets(store: &Store, seeded: &Seeded) -> anyhow::Resu
                 notify_desk: false,
             };
             let id = store.insert_ticket(&ticket).await?;
+            if account_index == 0 {
+                first_account.push(id);
+            }
             let agent = *support.choose(&mut rng).unwrap_or(&seeded.user_ids[0]);
             let history = History { store, id, opener, agent, created_at, now };
             history.write(&mut rng, severity, status).await?;
         }
     }
-    Ok(())
+    Ok(first_account)
 }
 
 /// Gives one demo ticket a believable history ending in `status`.

@@ -210,6 +210,12 @@ pub fn require_support_admin(principal: &Principal) -> Result<(), Denial> {
     if principal.is_support_admin() { Ok(()) } else { Err(Denial::SupportAdminOnly) }
 }
 
+/// "Don't notify me" on a ticket's page is for the customers on it (who must see it, as for its
+/// page); support staff are on no ticket and choose what they hear of under My profile.
+pub fn may_mute_tickets(principal: &Principal) -> Result<(), Denial> {
+    if principal.is_support() { Err(Denial::CustomersOnly) } else { Ok(()) }
+}
+
 /// Internal support notes are never shown to customers.
 pub fn sees_internal_notes(principal: &Principal) -> bool {
     principal.is_support()
@@ -443,6 +449,12 @@ mod tests {
         let technical = customer(BuiltinRole::Technical.permissions());
         assert_eq!(identity_access(&technical), Err(Denial::MissingPermissions(vec![Permission::ReadIdentity])));
         assert_eq!(identity_access(&support()), Err(Denial::CustomersOnly));
+    }
+
+    #[test]
+    fn customers_mute_their_tickets_and_staff_choose_under_my_profile() {
+        assert!(may_mute_tickets(&customer(BuiltinRole::Billing.permissions())).is_ok());
+        assert_eq!(may_mute_tickets(&support()), Err(Denial::CustomersOnly));
     }
 
     #[test]

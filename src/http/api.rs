@@ -508,7 +508,7 @@ pub async fn attachment_download(
     if !policy::may_download_attachment(principal, file.scan) {
         return Err(super::attachments::held(&file, None));
     }
-    Ok(super::respond::download(&state.files, &file))
+    Ok(super::respond::download(&req, &state.files, &file))
 }
 
 struct ArmorPsk;
@@ -542,8 +542,14 @@ call these endpoints too.";
 )]
 pub struct ApiDoc;
 
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+/// The document, built and compressed once; clients revalidate it with its `ETag`.
+static OPENAPI: std::sync::LazyLock<super::static_files::Fixed> = std::sync::LazyLock::new(|| {
+    let json = serde_json::to_vec(&ApiDoc::openapi()).unwrap_or_default();
+    super::static_files::Fixed::new("application/json", json)
+});
+
+pub async fn openapi_json(req: HttpRequest) -> HttpResponse {
+    OPENAPI.respond(&req, "no-cache")
 }
 
 /// The readable API page, from the same OpenAPI document.

@@ -29,6 +29,9 @@ async fn page(
     error: Option<String>,
     name: String,
 ) -> Result<ApiKeysPage, AppError> {
+    if new_key.is_some() {
+        ctx.shows_secret();
+    }
     let zone = principal.time_zone;
     let keys = state
         .store

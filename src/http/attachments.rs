@@ -2,7 +2,7 @@
 //! the ticket page's rules (`visible_attachment`): a file the reader may not see answers like a
 //! missing one.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::context::PageContext;
 use super::respond;
@@ -29,6 +29,7 @@ pub fn held(file: &AttachmentRecord, reload: Option<String>) -> AppError {
 #[tracing::instrument(skip_all)]
 pub async fn download(
     ctx: PageContext,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
@@ -38,7 +39,7 @@ pub async fn download(
     if !policy::may_download_attachment(principal, file.scan) {
         return Err(held(&file, Some(paths::ticket(number))));
     }
-    Ok(respond::download(&state.files, &file))
+    Ok(respond::download(&req, &state.files, &file))
 }
 
 #[tracing::instrument(skip_all)]

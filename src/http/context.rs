@@ -6,6 +6,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
+use super::{compression, csrf};
 use crate::auth::session::TypedSession;
 use crate::domain::principal::Principal;
 use crate::error::AppError;
@@ -15,6 +16,7 @@ pub struct PageContext {
     principal: Option<Principal>,
     session: TypedSession,
     path: String,
+    request: HttpRequest,
 }
 
 impl PageContext {
@@ -29,9 +31,28 @@ impl PageContext {
         &self.session
     }
 
+    /// This page shows a secret once (a new key, recovery codes): it goes out uncompressed.
+    pub fn shows_secret(&self) {
+        compression::uncompressed(&self.request);
+    }
+
     /// The shared layout; takes the pending flash messages, which then show on this page.
     pub fn layout(&self, title: impl Into<String>) -> Layout {
-        Layout::new(title, self.principal.as_ref(), self.session.csrf_token(), self.session.take_flashes(), &self.path)
+        let flashes = self.session.take_flashes();
+        if !flashes.is_empty() {
+            // A flash may hand over a secret once (a set-password link): not compressed (BREACH).
+            compression::uncompressed(&self.request);
+        }
+        Layout::new(title, self.principal.as_ref(), self.csrf_token(), flashes, &self.path)
+    }
+
+    /// The session's token; for a visitor without a session, one that stores nothing.
+    fn csrf_token(&self) -> String {
+        match self.session.peek_csrf_token() {
+            Some(token) => token,
+            None if self.session.user_id().is_some() => self.session.csrf_token(),
+            None => csrf::anonymous_token(&self.request),
+        }
     }
 }
 
@@ -43,6 +64,6 @@ impl FromRequest for PageContext {
         // Two statements: the extensions borrow must end before the session takes its own.
         let principal = req.extensions().get::<Principal>().cloned();
         let session = TypedSession::from(req);
-        ready(Ok(PageContext { principal, session, path: req.path().to_string() }))
+        ready(Ok(PageContext { principal, session, path: req.path().to_string(), request: req.clone() }))
     }
 }

@@ -1,19 +1,94 @@
-//! Form bodies that must carry the session's CSRF token. A handler that takes `CsrfForm<T>` cannot
-//! run for a forged form.
+//! Form bodies that must carry a CSRF token. A handler that takes `CsrfForm<T>` cannot run for a
+//! forged form.
+//!
+//! A session's forms carry the session's token. A visitor without a session (the sign-in and
+//! set-password forms) gets one that needs no stored state, so that an anonymous page writes
+//! nothing: a random value in a cookie of its own, and in the form that value with the portal's
+//! signature; a form counts only with the cookie that goes with it.
 
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::web::Bytes;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes};
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
-use crate::auth::session::TypedSession;
+use crate::auth::session::{TypedSession, new_token};
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub const CSRF_FIELD: &str = "csrf_token";
+const PURPOSE: &str = "csrf";
+
+/// The cookie of an anonymous visitor's token; `__Host-` pins it to this host over TLS.
+pub fn anonymous_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-incident-portal-csrf" } else { "incident-portal-csrf" }
+}
+
+/// A new random value for the cookie gets set on the response (see [`set_anonymous_cookie`]).
+#[derive(Clone)]
+struct NewAnonymousValue(String);
+
+/// The token for an anonymous visitor's forms: the cookie's value (a new one if the request has
+/// none usable) and the portal's signature of it.
+pub fn anonymous_token(req: &HttpRequest) -> String {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else { return String::new() };
+    let name = anonymous_cookie_name(state.settings.secure_cookies);
+    let value = match req.cookie(name).map(|c| c.value().to_string()).filter(|v| is_value(v)) {
+        Some(value) => value,
+        None => {
+            let pending = req.extensions().get::<NewAnonymousValue>().map(|v| v.0.clone());
+            pending.unwrap_or_else(|| {
+                let value = new_token();
+                req.extensions_mut().insert(NewAnonymousValue(value.clone()));
+                value
+            })
+        }
+    };
+    format!("{value}.{}", state.signer.sign(PURPOSE, &value))
+}
+
+fn is_value(value: &str) -> bool {
+    (32..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Does `sent` carry the portal's signature of this request's cookie value?
+fn is_anonymous_token(req: &HttpRequest, sent: &str) -> bool {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else { return false };
+    let Some((value, signature)) = sent.split_once('.') else { return false };
+    let cookie = req.cookie(anonymous_cookie_name(state.settings.secure_cookies));
+    let matches = cookie.is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(value.as_bytes())));
+    matches && state.signer.verify(PURPOSE, value, signature)
+}
+
+/// Sets the cookie an anonymous page's token was made for, when the request had none.
+pub async fn set_anonymous_cookie<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    let mut res = next.call(req).await?;
+    let value = res.request().extensions().get::<NewAnonymousValue>().map(|v| v.0.clone());
+    if let Some(value) = value
+        && let Some(state) = res.request().app_data::<web::Data<AppState>>().cloned()
+    {
+        let secure = state.settings.secure_cookies;
+        let cookie = Cookie::build(anonymous_cookie_name(secure), value)
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(SameSite::Strict)
+            .finish();
+        if let Err(error) = res.response_mut().add_cookie(&cookie) {
+            tracing::warn!(%error, "could not set the anonymous form cookie");
+        }
+    }
+    Ok(res)
+}
 
 pub struct CsrfForm<T>(pub T);
 
@@ -56,11 +131,14 @@ pub fn content_type(req: &HttpRequest) -> Option<&str> {
     req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
 
-/// Refuses a form whose token (`sent`) is not the session's, whatever its encoding.
+/// Refuses a form whose token (`sent`, masked as forms carry it) is not the session's, or without
+/// a session the anonymous visitor's; whatever the form's encoding (see also `http::uploads`).
 pub fn check_token(req: &HttpRequest, sent: Option<&str>) -> Result<(), AppError> {
     let expected = TypedSession::from(req).peek_csrf_token();
+    let sent = sent.and_then(crate::auth::token::unmask);
     let valid = match (expected, sent) {
         (Some(expected), Some(sent)) => bool::from(expected.as_bytes().ct_eq(sent.as_bytes())),
+        (None, Some(sent)) => is_anonymous_token(req, &sent),
         _ => false,
     };
     if !valid {

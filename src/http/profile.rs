@@ -1,4 +1,5 @@
-//! My profile: name, time zone, password, and signing out of every session.
+//! My profile: name, time zone, password, signing out of every session, and a word on what the
+//! user is notified of (changed on its own page).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,9 +15,11 @@ use super::throttle;
 use crate::auth::password;
 use crate::auth::session::FlashLevel;
 use crate::domain::input;
+use crate::domain::notify::Audience;
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
+use crate::views::notifications::notifications_summary;
 use crate::views::profile::ProfilePage;
 use crate::views::render;
 
@@ -38,6 +41,10 @@ async fn page(
             (first, last, principal.time_zone.name().to_string())
         }
     };
+    let audience = Audience::of(principal);
+    let settings = state.store.notification_settings_of(principal.user_id, audience.defaults()).await?;
+    let notifications =
+        notifications_summary(audience, &settings.preferences, settings.digest_hour, principal.time_zone);
     let status = if profile_error.is_some() || password_error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -55,6 +62,8 @@ async fn page(
         sign_out_everywhere_action: paths::SIGN_OUT_EVERYWHERE,
         two_factor_on: principal.two_factor.enrolled,
         two_factor_href: paths::TWO_FACTOR,
+        notifications,
+        notifications_href: paths::PROFILE_NOTIFICATIONS,
         profile_error,
         password_error,
     };

@@ -1,9 +1,9 @@
 //! Answers every handler gives alike.
 
-use actix_web::HttpResponse;
 use actix_web::body::SizedStream;
 use actix_web::http::header;
 use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
 
 use crate::domain::attachment as domain_attachment;
 use crate::files::Files;
@@ -21,8 +21,11 @@ pub const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
 /// A stored file, streamed as it is read from the byte store: always an attachment (RFC 6266,
 /// the name encoded per RFC 5987), with a type that is never HTML, SVG or XML served as such,
 /// `nosniff`, a sandboxing policy, and never cached. These are set on the response itself, so the
-/// pages' defaults (added only where a header is absent) do not apply.
-pub fn download(files: &Files, attachment: &AttachmentRecord) -> HttpResponse {
+/// pages' defaults (added only where a header is absent) do not apply. Never compressed: the
+/// compression layer would read the whole file into memory first, and the bytes are the
+/// uploader's, served as they were stored.
+pub fn download(req: &HttpRequest, files: &Files, attachment: &AttachmentRecord) -> HttpResponse {
+    super::compression::uncompressed(req);
     let size = u64::try_from(attachment.size).unwrap_or(0);
     let stream = files.bytes.read(&attachment.object_key);
     HttpResponse::Ok()

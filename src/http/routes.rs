@@ -13,8 +13,8 @@ use actix_web::{Error, Resource};
 
 use super::middleware::{catch_panic, optional_sign_in, require_sign_in};
 use super::{
-    api, api_keys, attachments, dashboard, desk, health, home, identity, metrics, password, profile, sign_in,
-    static_files, tables, tickets, two_factor, unsubscribe,
+    api, api_keys, attachments, dashboard, desk, health, home, identity, metrics, notification_settings, password,
+    profile, sign_in, static_files, tables, tickets, two_factor, unsubscribe,
 };
 use crate::error::AppError;
 use crate::paths;
@@ -120,6 +120,7 @@ routes! {
     SignedIn paths::TICKET_RECIPIENTS => { POST tickets::add_recipient }
     SignedIn paths::TICKET_ATTACHMENT => { GET attachments::download }
     SignedIn paths::TICKET_ATTACHMENT_PREVIEW => { GET attachments::preview }
+    SignedIn paths::TICKET_NOTIFICATIONS => { POST notification_settings::set_ticket_notifications }
 
     SignedIn paths::USERS => { GET identity::users::users, POST identity::users::create_user }
     SignedIn paths::NEW_USER => { GET identity::users::new_user_form }
@@ -143,6 +144,10 @@ routes! {
     SignedIn paths::TWO_FACTOR => { GET two_factor::two_factor, POST two_factor::enable }
     SignedIn paths::TWO_FACTOR_RECOVERY_CODES => { POST two_factor::regenerate_recovery_codes }
     SignedIn paths::TWO_FACTOR_DISABLE => { POST two_factor::disable }
+    SignedIn paths::PROFILE_NOTIFICATIONS => {
+        GET notification_settings::notification_settings,
+        POST notification_settings::save_notification_settings,
+    }
     SignedIn paths::API_KEYS => { GET api_keys::api_keys, POST api_keys::create_api_key }
     SignedIn paths::API_KEY_REVOKE => { POST api_keys::revoke_api_key }
 
@@ -162,6 +167,8 @@ routes! {
     SignedIn paths::DESK_STAFF => { GET desk::staff::staff, POST desk::staff::create_staff }
     SignedIn paths::DESK_STAFF_RESET_TWO_FACTOR => { POST desk::staff::reset_staff_two_factor }
     SignedIn paths::DESK_AUDIT => { GET desk::audit_log::audit_log }
+    SignedIn paths::DESK_NOTIFICATIONS => { GET desk::notifications::notifications }
+    SignedIn paths::DESK_NOTIFICATION => { GET desk::notifications::notification }
 }
 
 /// The registered pattern equal to `pattern`, as the `'static` string the router holds.

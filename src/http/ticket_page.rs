@@ -17,7 +17,7 @@ use crate::store::{AttachmentRecord, PersonRef, TicketRecord};
 use crate::views::new_ticket::UploadHint;
 use crate::views::render;
 use crate::views::ticket::{
-    AttachmentLinks, CommentDraft, CommentForm, DeskControls, RecipientForm, TicketContent, TicketPage,
+    AttachmentLinks, CommentDraft, CommentForm, DeskControls, NotifyToggle, RecipientForm, TicketContent, TicketPage,
     severity_choices, status_choices,
 };
 
@@ -34,6 +34,11 @@ impl TicketView {
             TicketView::Incident => paths::incident(number),
             TicketView::Ticket => paths::ticket(number),
         }
+    }
+
+    /// The page a form returns to: the incident or the ticket page of this very ticket.
+    pub fn returning_to(return_to: Option<&str>, number: TicketNumber) -> TicketView {
+        if return_to == Some(paths::incident(number).as_str()) { TicketView::Incident } else { TicketView::Ticket }
     }
 
     fn back(self, principal: &Principal) -> (&'static str, &'static str) {
@@ -178,6 +183,16 @@ pub async fn render_ticket(
         reopen_action: closed.then(|| paths::of_ticket(paths::DESK_REOPEN, number)),
         error: errors.desk,
     });
+    // A customer who sees the ticket is on it (its opener or a recipient).
+    let notify_toggle = if policy::may_mute_tickets(principal).is_ok() {
+        Some(NotifyToggle {
+            action: paths::of_ticket(paths::TICKET_NOTIFICATIONS, number),
+            return_to: return_to.clone(),
+            muted: state.store.is_ticket_muted(principal.user_id, ticket.id).await?,
+        })
+    } else {
+        None
+    };
     let remove_actions: Vec<Option<String>> =
         recipients.iter().map(|r| principal.is_support().then(|| paths::desk_remove_recipient(number, r.id))).collect();
     let title = format!("{number} · {}", ticket.summary);
@@ -192,6 +207,7 @@ pub async fn render_ticket(
     page.comment_form = comment_form;
     page.recipient_form = recipient_form;
     page.desk = desk;
+    page.notify_toggle = notify_toggle;
     let has_errors = page.desk.as_ref().is_some_and(|d| d.error.is_some())
         || page.comment_form.as_ref().is_some_and(|f| f.draft.error.is_some());
     let status = if has_errors { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };

@@ -46,11 +46,6 @@ pub async fn ticket_page(
     render_ticket(&ctx, &state, &number, TicketView::Ticket, PageErrors::default()).await
 }
 
-/// The page a form returns to: the incident or the ticket page of this very ticket.
-fn return_view(return_to: Option<&str>, number: TicketNumber) -> TicketView {
-    if return_to == Some(paths::incident(number).as_str()) { TicketView::Incident } else { TicketView::Ticket }
-}
-
 #[derive(Deserialize)]
 pub struct CommentFormData {
     body: String,
@@ -79,7 +74,7 @@ pub async fn add_comment(
     if request_closure && principal.is_support() {
         return Err(AppError::BadRequest("Support staff close incidents; they do not request closure.".into()));
     }
-    let view = return_view(form.return_to.as_deref(), number);
+    let view = TicketView::returning_to(form.return_to.as_deref(), number);
     // A comment may be only files.
     let with_files = files.as_ref().is_some_and(|f| f.has_files());
     let body = match input::text(&form.body, !with_files, "a comment") {
@@ -102,12 +97,18 @@ pub async fn add_comment(
     let mut staged = state.files.staging();
     let attachments = receive_files(&state, files, ticket.account_id, &mut staged).await?;
     let count = attachments.files.len();
-    let comment =
-        CommentInput { body, internal, submission_key: submission_key(form.submission_key.as_deref()), attachments };
+    let comment = CommentInput { body, internal, submission_key: submission_key(form.submission_key.as_deref()) };
     let reload = view.path(number);
     let result = state
         .store
-        .change_ticket(ticket.id, principal.user_id, None, Some(&comment), &changes, state.clock.now())
+        .change_ticket_with_files(
+            ticket.id,
+            principal.user_id,
+            None,
+            Some((&comment, &attachments)),
+            &changes,
+            state.clock.now(),
+        )
         .await
         .map_err(|e| change_error(e, reload.clone()))?;
     let message = match result {
@@ -151,7 +152,7 @@ pub async fn add_recipient(
     let principal = ctx.principal()?;
     policy::may_write_tickets(principal)?;
     let (number, ticket, recipients) = visible_ticket(&state, principal, &number, TicketView::Ticket).await?;
-    let reload = return_view(form.return_to.as_deref(), number).path(number);
+    let reload = TicketView::returning_to(form.return_to.as_deref(), number).path(number);
     if ticket.status == TicketStatus::Closed {
         return Err(AppError::Conflict {
             message: "Recipients cannot be added to a closed ticket.".into(),

@@ -71,6 +71,10 @@ async fn page(
     let principal = ctx.principal()?;
     let user_id = principal.user_id;
     let mut record = state.store.two_factor(user_id).await?.ok_or(AppError::NotFound)?;
+    // Recovery codes, or the key of an enrolment: shown to this user only, once.
+    if !codes.is_empty() || !record.enabled() {
+        ctx.shows_secret();
+    }
     let enrolment = if record.enabled() {
         None
     } else {

@@ -9,12 +9,11 @@ use serde::Deserialize;
 use super::audit::{Actor, SecurityEvent};
 use super::context::PageContext;
 use crate::auth::token::token_hash;
-use crate::auth::unsubscribe::{LinkError, Unsubscribe};
-use crate::domain::notify::{self, NoticeKind};
+use crate::auth::unsubscribe::{self, LinkError, Unsubscribe};
+use crate::domain::notify::{Audience, NoticeKind};
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
-use crate::store::NotificationSettings;
 use crate::views::render;
 use crate::views::unsubscribe::UnsubscribePage;
 
@@ -25,7 +24,7 @@ pub struct LinkQuery {
 
 fn checked(state: &AppState, query: &LinkQuery) -> Result<Unsubscribe, AppError> {
     let token = query.token.as_deref().filter(|t| t.len() <= 512).unwrap_or_default();
-    state.link_signer.check(token, state.clock.now()).map_err(|error| match error {
+    unsubscribe::check(&state.signer, token, state.clock.now()).map_err(|error| match error {
         LinkError::Invalid => {
             AppError::BadRequest("This unsubscribe link is not valid. Use the link of a mail as it came.".into())
         }
@@ -72,11 +71,8 @@ pub async fn unsubscribe(
     let Some(principal) = state.store.load_principal(link.user_id).await? else {
         return Err(AppError::Gone("This unsubscribe link no longer applies.".into()));
     };
-    let chosen = state.store.notification_settings(&[link.user_id]).await?.remove(&link.user_id);
-    let mut settings = chosen.unwrap_or_else(|| NotificationSettings {
-        preferences: if principal.is_support() { notify::staff_default() } else { Default::default() },
-        digest_hour: 8,
-    });
+    let defaults = Audience::of(&principal).defaults();
+    let mut settings = state.store.notification_settings_of(link.user_id, defaults).await?;
     settings.preferences.muted_kinds.insert(link.kind);
     state.store.save_notification_settings(link.user_id, &settings).await?;
     SecurityEvent::new("notifications_unsubscribed", Actor::from(&principal))

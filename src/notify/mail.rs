@@ -11,14 +11,14 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use crate::auth::unsubscribe::LinkSigner;
+use crate::auth::signer::Signer;
 use crate::domain::notify::{Notice, NoticeKind};
 use crate::domain::policy::{self, TicketFacts};
 use crate::domain::principal::Principal;
 use crate::domain::ticket::TicketNumber;
 use crate::paths;
 use crate::settings::{MailSettings, PublicUrl};
-use crate::store::{CommentRecord, OutboxEvent, Store, StoreResult, Target, TicketRecord};
+use crate::store::{CommentRecord, DeliveryDetail, OutboxEvent, Store, StoreResult, Target, TicketRecord};
 use crate::views::format::timestamp;
 use crate::views::mail::{DigestHtml, DigestText, MailFooter, NoticeHtml, NoticeText, NoticeView, subject};
 
@@ -108,7 +108,7 @@ impl Header for ListUnsubscribePost {
 /// What building a mail needs besides the store.
 pub struct MailContext<'a> {
     pub public_url: &'a PublicUrl,
-    pub signer: &'a LinkSigner,
+    pub signer: &'a Signer,
     pub now: DateTime<Utc>,
 }
 
@@ -244,7 +244,7 @@ fn footer(ctx: &MailContext<'_>, reader: &Reader, kind: Option<NoticeKind>) -> M
 
 /// The one-click link that turns off `kind` for `user_id`.
 pub fn unsubscribe_link(ctx: &MailContext<'_>, user_id: i64, kind: NoticeKind) -> String {
-    let token = ctx.signer.sign(user_id, kind, ctx.now);
+    let token = crate::auth::unsubscribe::sign(ctx.signer, user_id, kind, ctx.now);
     ctx.link(&format!("{}?token={token}", paths::UNSUBSCRIBE))
 }
 
@@ -321,6 +321,41 @@ pub async fn digest_mail(
         thread: None,
         unsubscribe: None,
         to,
+    }))
+}
+
+/// What the desk's page shows instead of a reader's one-click link, which would act for them.
+pub const LINK_NOT_SHOWN: &str = "(the reader's own one-click link, not shown here)";
+
+/// A delivery's mail as a support administrator reads it: built now, as for sending, from its
+/// notice for its reader as they may see the ticket now (the ticket's current severity and status;
+/// never an internal note, nothing when the reader can no longer see it). A digest's entry shows
+/// alone. The reader's one-click link is left out of the text (`unsubscribe` still says whether the
+/// mail offers one).
+pub async fn preview(
+    store: &Store,
+    public_url: &PublicUrl,
+    detail: &DeliveryDetail,
+    now: DateTime<Utc>,
+) -> StoreResult<Result<Mail, Unseen>> {
+    // Signed with a key nobody holds, so that not even a copy of the page unsubscribes anyone.
+    let signer = Signer::new(rand::random::<[u8; 32]>().to_vec());
+    let ctx = MailContext { public_url, signer: &signer, now };
+    let built = match (&detail.target, detail.record.digest) {
+        (Target::User(user_id), true) => {
+            digest_mail(store, &ctx, *user_id, std::slice::from_ref(&detail.event)).await?
+        }
+        (target, _) => match EventParts::read(store, &detail.event).await? {
+            Some(parts) => notice_mail(store, &ctx, &detail.event, &parts, target).await?,
+            None => Err(Unseen("the ticket is gone")),
+        },
+    };
+    Ok(built.map(|mut mail| {
+        if let Some(link) = &mail.unsubscribe {
+            mail.text = mail.text.replace(link.as_str(), LINK_NOT_SHOWN);
+            mail.html = mail.html.replace(link.as_str(), LINK_NOT_SHOWN);
+        }
+        mail
     }))
 }
 

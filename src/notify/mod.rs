@@ -13,12 +13,11 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
-use crate::auth::unsubscribe::LinkSigner;
+use crate::auth::signer::Signer;
 use crate::clock::Clock;
-use prometheus_client::metrics::counter::Counter;
-
 use crate::metrics::Metrics;
 use crate::settings::PublicUrl;
 use crate::store::{Channel, ClaimedDelivery, Settled, Store, StoreResult, Target};
@@ -87,7 +86,7 @@ pub struct Sender {
     pub public_url: PublicUrl,
     pub desk: Option<String>,
     pub mailer: Mailer,
-    pub signer: LinkSigner,
+    pub signer: Signer,
     pub outbox: Outbox,
     pub metrics: SenderMetrics,
 }

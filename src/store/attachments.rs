@@ -33,9 +33,15 @@ pub struct NewAttachments {
     pub scan: ScanState,
 }
 
+impl NewAttachments {
+    /// No files.
+    pub const NONE: NewAttachments =
+        NewAttachments { files: Vec::new(), quota_bytes: i64::MAX, scan: ScanState::NotScanned };
+}
+
 impl Default for NewAttachments {
     fn default() -> Self {
-        NewAttachments { files: Vec::new(), quota_bytes: i64::MAX, scan: ScanState::NotScanned }
+        NewAttachments::NONE
     }
 }
 

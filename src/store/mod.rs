@@ -46,8 +46,8 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
 pub use outbox::{
-    Channel, ClaimedDelivery, DeliveryRecord, NewDelivery, NotificationSettings, OutboxDepth, OutboxEvent, Settled,
-    Target, TicketReader,
+    Channel, ClaimedDelivery, DeliveryDetail, DeliveryRecord, DeliveryState, NewDelivery, NotificationSettings,
+    OutboxDepth, OutboxEvent, Settled, Target, TicketReader,
 };
 pub use plans::Planned;
 pub use reach::Unreachable;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::sql::{Sql, bind_values};
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
-use crate::domain::notify::{NoticeKind, Preferences};
+use crate::domain::notify::{DEFAULT_DIGEST_HOUR, NoticeKind, Preferences};
 use crate::domain::ticket::Severity;
 
 /// An event a sender holds, to fan out.
@@ -143,21 +143,125 @@ impl Settled {
     }
 }
 
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting to be sent (first time, a retry, or a digest's hour).
+    Pending,
+    Settled(Settled),
+}
+
+impl DeliveryState {
+    fn from_code(code: &str) -> Result<DeliveryState, sqlx::Error> {
+        [Settled::Sent, Settled::Failed, Settled::Dropped, Settled::Recorded]
+            .into_iter()
+            .find(|s| s.code() == code)
+            .map(DeliveryState::Settled)
+            .or_else(|| (code == "pending").then_some(DeliveryState::Pending))
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery state {code:?}").into()))
+    }
+}
+
 /// A delivery as the desk's page lists it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRecord {
     pub id: i64,
-    pub channel: String,
+    pub channel: Channel,
+    /// The user's or the desk's address, or the webhook endpoint's id.
     pub recipient: Option<String>,
     pub ticket_id: i64,
-    pub kind: String,
-    pub state: String,
+    pub kind: NoticeKind,
+    pub state: DeliveryState,
+    /// Waits for (or went in) its reader's daily digest.
+    pub digest: bool,
     pub attempts: i32,
     pub subject: Option<String>,
     pub last_error: Option<String>,
     pub response_code: Option<i32>,
     pub created_at: DateTime<Utc>,
+    /// When it goes out next, while pending.
+    pub due_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawRecord {
+    id: i64,
+    channel: String,
+    recipient: Option<String>,
+    ticket_id: i64,
+    kind: String,
+    state: String,
+    digest: bool,
+    attempts: i32,
+    subject: Option<String>,
+    last_error: Option<String>,
+    response_code: Option<i32>,
+    created_at: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    // What the mail is built from, for reading one.
+    user_id: Option<i64>,
+    address: Option<String>,
+    endpoint_id: Option<i64>,
+    event_id: i64,
+}
+
+impl TryFrom<RawRecord> for DeliveryRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(raw: RawRecord) -> Result<Self, Self::Error> {
+        Ok(DeliveryRecord {
+            id: raw.id,
+            channel: Channel::from_code(&raw.channel)?,
+            recipient: raw.recipient,
+            ticket_id: raw.ticket_id,
+            kind: NoticeKind::from_code(&raw.kind)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown notice kind {:?}", raw.kind).into()))?,
+            state: DeliveryState::from_code(&raw.state)?,
+            digest: raw.digest,
+            attempts: raw.attempts,
+            subject: raw.subject,
+            last_error: raw.last_error,
+            response_code: raw.response_code,
+            created_at: raw.created_at,
+            due_at: raw.due_at,
+            sent_at: raw.sent_at,
+        })
+    }
+}
+
+/// One delivery with what its mail is built from, for the desk to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryDetail {
+    pub record: DeliveryRecord,
+    pub target: Target,
+    pub event: OutboxEvent,
+}
+
+/// Whom a stored delivery is for: exactly one of its three columns is set.
+fn target_of(user_id: Option<i64>, address: Option<String>, endpoint_id: Option<i64>) -> Result<Target, sqlx::Error> {
+    match (user_id, address, endpoint_id) {
+        (Some(id), _, _) => Ok(Target::User(id)),
+        (_, Some(address), _) => Ok(Target::Address(address)),
+        (_, _, Some(id)) => Ok(Target::Endpoint(id)),
+        _ => Err(sqlx::Error::Decode("a delivery without a target".into())),
+    }
+}
+
+/// The desk's view of deliveries, newest first; `$1` is a condition on `d`.
+macro_rules! delivery_records_sql {
+    ($condition:literal) => {
+        concat!(
+            "SELECT d.id, d.channel, COALESCE(u.email, d.address, CAST(d.endpoint_id AS TEXT)) AS recipient, ",
+            "e.ticket_id, e.kind, d.state, d.digest, d.attempts, d.subject, d.last_error, d.response_code, ",
+            "d.created_at, d.due_at, d.sent_at, d.user_id, d.address, d.endpoint_id, d.event_id ",
+            "FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id ",
+            "LEFT JOIN users u ON u.id = d.user_id WHERE ",
+            $condition,
+            " ORDER BY d.id DESC LIMIT $1"
+        )
+    };
 }
 
 /// How full the outbox is.
@@ -199,7 +303,7 @@ impl TryFrom<RawSettings> for (i64, NotificationSettings) {
         let muted_kinds = raw.muted_kinds.split(',').filter_map(NoticeKind::from_code).collect();
         let preferences =
             Preferences { muted_kinds, min_severity: super::decode_severity(raw.min_severity)?, digest: raw.digest };
-        let digest_hour = u32::try_from(raw.digest_hour.clamp(0, 23)).unwrap_or(8);
+        let digest_hour = u32::try_from(raw.digest_hour.clamp(0, 23)).unwrap_or(DEFAULT_DIGEST_HOUR);
         Ok((raw.user_id, NotificationSettings { preferences, digest_hour }))
     }
 }
@@ -338,12 +442,7 @@ impl Store {
         let events = self.outbox_events(rows.iter().map(|r| r.event_id)).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for raw in rows {
-            let target = match (raw.user_id, raw.address, raw.endpoint_id) {
-                (Some(id), _, _) => Target::User(id),
-                (_, Some(address), _) => Target::Address(address),
-                (_, _, Some(id)) => Target::Endpoint(id),
-                _ => return Err(sqlx::Error::Decode("a delivery without a target".into()).into()),
-            };
+            let target = target_of(raw.user_id, raw.address, raw.endpoint_id)?;
             let event = events.get(&raw.event_id).cloned().ok_or_else(|| sqlx::Error::RowNotFound)?;
             claimed.push(ClaimedDelivery {
                 id: raw.id,
@@ -454,6 +553,16 @@ impl Store {
         Ok(rows.into_iter().map(<(i64, NotificationSettings)>::try_from).collect::<Result<_, _>>()?)
     }
 
+    /// A user's notification settings, or `defaults` at the default hour if they never chose.
+    pub async fn notification_settings_of(
+        &self,
+        user_id: i64,
+        defaults: Preferences,
+    ) -> StoreResult<NotificationSettings> {
+        let chosen = self.notification_settings(&[user_id]).await?.remove(&user_id);
+        Ok(chosen.unwrap_or(NotificationSettings { preferences: defaults, digest_hour: DEFAULT_DIGEST_HOUR }))
+    }
+
     /// Enabled support staff who chose to hear of something, with what they chose.
     pub async fn staff_listening(&self) -> StoreResult<Vec<(i64, NotificationSettings)>> {
         let sql = "SELECT p.user_id, p.muted_kinds, p.min_severity, p.digest, p.digest_hour FROM notification_preferences p \
@@ -490,11 +599,23 @@ impl Store {
 
     /// The newest deliveries, for the desk's page.
     pub async fn recent_deliveries(&self, limit: i64) -> StoreResult<Vec<DeliveryRecord>> {
-        let sql = "SELECT d.id, d.channel, COALESCE(u.email, d.address, CAST(d.endpoint_id AS TEXT)) AS recipient, \
-                   e.ticket_id, e.kind, d.state, d.attempts, d.subject, d.last_error, d.response_code, d.created_at, d.sent_at \
-                   FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id \
-                   LEFT JOIN users u ON u.id = d.user_id ORDER BY d.id DESC LIMIT $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?)
+        let sql = delivery_records_sql!("TRUE");
+        let rows: Vec<RawRecord> = on_pool!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(DeliveryRecord::try_from).collect::<Result<_, _>>()?)
+    }
+
+    /// One delivery, with its event and reader, for the desk to read its mail.
+    pub async fn delivery(&self, id: i64) -> StoreResult<Option<DeliveryDetail>> {
+        let sql = delivery_records_sql!("d.id = $2");
+        let raw: Option<RawRecord> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(1_i64).bind(id).fetch_optional(pool).await)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let target = target_of(raw.user_id, raw.address.clone(), raw.endpoint_id)?;
+        let event_id = raw.event_id;
+        let record = DeliveryRecord::try_from(raw)?;
+        let event =
+            self.outbox_events(std::iter::once(event_id)).await?.remove(&event_id).ok_or(sqlx::Error::RowNotFound)?;
+        Ok(Some(DeliveryDetail { record, target, event }))
     }
 
     /// Saves what a user chose to hear of.
@@ -536,5 +657,22 @@ impl Store {
     pub async fn is_ticket_muted(&self, user_id: i64, ticket_id: i64) -> StoreResult<bool> {
         let sql = "SELECT EXISTS (SELECT 1 FROM ticket_mutes WHERE user_id = $1 AND ticket_id = $2)";
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(user_id).bind(ticket_id).fetch_one(pool).await)?)
+    }
+
+    /// Forgets notifications settled before `before`, and the events all of whose deliveries are
+    /// gone. What is still pending stays, however old.
+    pub async fn purge_notifications(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        in_transaction!(self, tx => {
+            let deliveries = sqlx::query(
+                "DELETE FROM notification_deliveries WHERE state <> 'pending' AND created_at < $1",
+            )
+            .bind(before).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(
+                "DELETE FROM notification_events WHERE expanded_at IS NOT NULL AND expanded_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.event_id = notification_events.id)",
+            )
+            .bind(before).execute(&mut *tx).await?;
+            deliveries
+        })
     }
 }

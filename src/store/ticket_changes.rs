@@ -34,16 +34,10 @@ pub struct CommentInput {
     pub internal: bool,
     /// The form's one-time key: a resubmitted form stores its comment once.
     pub submission_key: Option<String>,
-    /// Files uploaded with it, linked in the same transaction.
-    pub attachments: NewAttachments,
 }
 
-impl CommentInput {
-    /// A comment without files.
-    pub fn text(body: String, internal: bool, submission_key: Option<String>) -> CommentInput {
-        CommentInput { body, internal, submission_key, attachments: NewAttachments::default() }
-    }
-}
+/// A change's comment carries no files.
+static NO_FILES: NewAttachments = NewAttachments::NONE;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeResult {
@@ -198,7 +192,7 @@ macro_rules! refresh_visibility {
 impl Store {
     /// Opens a ticket with its recipients, recording the opening in its history.
     pub async fn insert_ticket(&self, ticket: &NewTicket) -> StoreResult<i64> {
-        match self.insert_ticket_with_files(ticket, &NewAttachments::default()).await {
+        match self.insert_ticket_with_files(ticket, &NO_FILES).await {
             Ok(id) => Ok(id),
             Err(ChangeError::Store(error)) => Err(error),
             Err(other) => Err(StoreError::Other(sqlx::Error::Protocol(other.to_string()))),
@@ -261,7 +255,6 @@ impl Store {
 
     /// Applies `changes` (and stores `comment`) as one transaction against the ticket as it is
     /// now. With `expected_version`, a ticket changed since the form was loaded is refused.
-    #[tracing::instrument(skip(self, comment))]
     pub async fn change_ticket(
         &self,
         ticket_id: i64,
@@ -271,6 +264,26 @@ impl Store {
         changes: &[Change],
         at: DateTime<Utc>,
     ) -> Result<ChangeResult, ChangeError> {
+        let commented = comment.map(|c| (c, &NO_FILES));
+        self.change_ticket_with_files(ticket_id, actor_id, expected_version, commented, changes, at).await
+    }
+
+    /// As [`Store::change_ticket`], the comment with the files uploaded with it, linked in the
+    /// same transaction (all or nothing; over the account's quota, nothing).
+    #[tracing::instrument(skip(self, commented))]
+    pub async fn change_ticket_with_files(
+        &self,
+        ticket_id: i64,
+        actor_id: i64,
+        expected_version: Option<i64>,
+        commented: Option<(&CommentInput, &NewAttachments)>,
+        changes: &[Change],
+        at: DateTime<Utc>,
+    ) -> Result<ChangeResult, ChangeError> {
+        let (comment, files) = match commented {
+            Some((comment, files)) => (Some(comment), files),
+            None => (None, &NO_FILES),
+        };
         let lock = if matches!(self, Store::Postgres(_)) { TICKET_STATE_FOR_UPDATE } else { TICKET_STATE };
         // In a block of its own, so that the body's `?` lands in `result` and a racing duplicate
         // submission can be told apart from other failures.
@@ -296,11 +309,11 @@ impl Store {
                     .bind(&comment.submission_key).bind(at)
                     .fetch_one(&mut *tx).await?;
                 comment_id = Some(id);
-                if !comment.attachments.files.is_empty() {
+                if !files.files.is_empty() {
                     let account_id: i64 = sqlx::query_scalar("SELECT account_id FROM tickets WHERE id = $1")
                         .bind(ticket_id).fetch_one(&mut *tx).await?;
                     link_attachments!(self, tx, account_id, ticket_id, Some(id), actor_id, comment.internal,
-                        &comment.attachments, at, ChangeError::OverQuota);
+                        files, at, ChangeError::OverQuota);
                 }
             }
             let after = outcome.state;

@@ -52,7 +52,8 @@ impl Layout {
             }),
             nav: principal.map(|p| navigation(p, current_path)).unwrap_or_default(),
             flashes,
-            csrf_token,
+            // Masked anew on every page (see `token::mask`).
+            csrf_token: if csrf_token.is_empty() { csrf_token } else { crate::auth::token::mask(&csrf_token) },
             stylesheet_href: assets::stylesheet_href(),
             script_href: assets::script_href(),
         }
@@ -68,6 +69,7 @@ fn navigation(principal: &Principal, current_path: &str) -> Vec<NavSection> {
         if policy::require_support_admin(principal).is_ok() {
             links.push(link("Accounts", paths::DESK_ACCOUNTS));
             links.push(link("Staff", paths::DESK_STAFF));
+            links.push(link("Notifications", paths::DESK_NOTIFICATIONS));
         }
         sections.push(NavSection { label: "Support desk", links });
         return sections;

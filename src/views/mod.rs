@@ -13,6 +13,7 @@ pub mod layout;
 pub mod login;
 pub mod mail;
 pub mod new_ticket;
+pub mod notifications;
 pub mod password;
 pub mod profile;
 pub mod ticket;

@@ -16,6 +16,9 @@ pub struct ProfilePage {
     pub sign_out_everywhere_action: &'static str,
     pub two_factor_on: bool,
     pub two_factor_href: &'static str,
+    /// What the user hears of, in a sentence, and where to change it.
+    pub notifications: String,
+    pub notifications_href: &'static str,
     pub profile_error: Option<String>,
     pub password_error: Option<String>,
 }

@@ -134,6 +134,14 @@ pub struct RecipientForm {
     pub choices: Vec<PersonRef>,
 }
 
+/// "Don't notify me" / "Notify me": a customer on the ticket turns its mails off or on.
+pub struct NotifyToggle {
+    pub action: String,
+    pub return_to: String,
+    /// The reader chose "Don't notify me".
+    pub muted: bool,
+}
+
 /// The support desk's controls on a ticket; every form carries the version the page showed.
 pub struct DeskControls {
     pub version: i64,
@@ -176,6 +184,7 @@ pub struct TicketPage {
     pub comment_form: Option<CommentForm>,
     pub recipient_form: Option<RecipientForm>,
     pub desk: Option<DeskControls>,
+    pub notify_toggle: Option<NotifyToggle>,
     /// Why there is no comment form, when there is none.
     pub read_only_note: Option<&'static str>,
 }
@@ -245,6 +254,7 @@ impl TicketPage {
             comment_form: None,
             recipient_form: None,
             desk: None,
+            notify_toggle: None,
             read_only_note: None,
         }
     }

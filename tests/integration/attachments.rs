@@ -627,6 +627,32 @@ async fn the_api_lists_and_downloads_with_the_tickets_visibility(app: TestApp) {
     assert!(openapi.contains("/api/v1/tickets/{number}/attachments") && openapi.contains("/api/v1/attachments/{id}"));
 }
 
+async fn downloads_go_out_as_stored_never_compressed(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let tess = app.sign_in(TESS).await;
+    let log = LOG.repeat(200);
+    let response = app
+        .comment_with_files(
+            &tess,
+            &ticket.number,
+            &[("body", "a long log")],
+            &[file("long.log", "text/plain", log.clone())],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    let id = app.stored_files(ticket.id).await[0].public_id.clone();
+    let response = tess
+        .get(app.url(&format!("/support/tickets/{}/attachments/{id}", ticket.number)))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_safe_download(&response, "long.log");
+    assert_eq!(header(&response, "content-encoding"), "", "streamed as stored, not read whole to be compressed");
+    assert_eq!(header(&response, "content-length"), log.len().to_string());
+    assert_eq!(response.text().await.unwrap(), log);
+}
+
 on_both_backends!(
     configured by adjust;
     a_comment_carries_files_that_both_views_list_and_readers_download,
@@ -642,6 +668,7 @@ on_both_backends!(
     housekeeping_deletes_what_a_crash_left_and_keeps_what_was_linked,
     the_api_lists_and_downloads_with_the_tickets_visibility,
     the_same_file_attached_by_two_users_at_once_is_stored_once,
+    downloads_go_out_as_stored_never_compressed,
 );
 
 async fn the_same_file_attached_by_two_users_at_once_is_stored_once(app: TestApp) {

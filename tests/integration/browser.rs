@@ -566,7 +566,84 @@ async fn a_customer_turns_on_two_factor_sign_in_and_signs_in_with_a_code(app: Te
     browser.screenshot("06-staff").await;
 }
 
+async fn a_customer_chooses_notifications_and_mutes_a_ticket_and_the_desk_reads_the_mails(app: TestApp) {
+    let prefix = format!("notifications-{}", if app.store.backend_name() == "SQLite" { "sqlite" } else { "postgres" });
+    let Some(browser) = start_browser(&prefix).await else { return };
+    let ticket = app.fresh_incident().await;
+    browser.sign_in(&app, TESS).await;
+    browser.goto(&app.url("/account/profile")).await;
+    assert!(browser.text("#notifications-summary").await.contains("right away about every kind of change"));
+    browser.screenshot("01-profile").await;
+    browser.click("a[href='/account/profile/notifications']").await;
+    browser.client.wait().for_element(Locator::Css("form.settings-form")).await.expect("the settings page");
+    assert!(browser.text(".callout").await.contains("Closures and Critical incidents are always sent"));
+    browser.screenshot("02-defaults").await;
+
+    // Replies off, High and above, a digest at 07:00 New York time.
+    browser.click("input[name=kind][value=support_comment]").await;
+    browser.client.find(Locator::Css("#threshold")).await.unwrap().select_by_value("high").await.unwrap();
+    browser.click("input[name=delivery][value=digest]").await;
+    browser.client.find(Locator::Css("#digest-hour")).await.unwrap().select_by_value("7").await.unwrap();
+    browser.screenshot("03-chosen").await;
+    browser.click("form.settings-form button[type=submit]").await;
+    browser.client.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    assert_eq!(browser.text(".flash").await, "Your notification settings are saved.");
+    let box_checked = |value: &str| format!("input[name=kind][value={value}]:checked");
+    assert!(browser.client.find(Locator::Css(&box_checked("support_comment"))).await.is_err(), "replies stay off");
+    assert!(browser.client.find(Locator::Css(&box_checked("labelled"))).await.is_ok());
+    browser.screenshot("04-saved").await;
+    browser.goto(&app.url("/account/profile")).await;
+    assert!(browser.text("#notifications-summary").await.contains("daily digest at 07:00 (America/New_York)"));
+
+    // "Don't notify me" on one incident, then the page says how to turn it on again.
+    browser.goto(&app.url(&format!("/security/incidents/{}", ticket.number))).await;
+    assert_eq!(browser.text(".notify-toggle button").await, "Don't notify me");
+    browser.screenshot("05-incident-with-toggle").await;
+    browser.click(".notify-toggle button").await;
+    browser.client.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    assert_eq!(browser.path().await, format!("/security/incidents/{}", ticket.number));
+    assert_eq!(browser.text(".notify-toggle button").await, "Notify me");
+    browser.screenshot("06-incident-muted").await;
+    browser.sign_out().await;
+
+    // Riley takes a daily digest; support replies: Billie's mail is recorded at once, Riley's waits.
+    let riley = app.user_id(RILEY).await;
+    let digest = incident_portal::domain::notify::Preferences { digest: true, ..Default::default() };
+    let settings = incident_portal::store::NotificationSettings { preferences: digest, digest_hour: 8 };
+    app.store.save_notification_settings(riley, &settings).await.unwrap();
+    let reply = incident_portal::store::CommentInput {
+        body: "Please rotate the VPN credentials.".into(),
+        internal: false,
+        submission_key: None,
+    };
+    let sam = app.user_id(SAM).await;
+    app.store.change_ticket(ticket.id, sam, None, Some(&reply), &[], app.clock.now()).await.unwrap();
+    let waiting = "SELECT COUNT(*) FROM notification_deliveries WHERE state = 'pending' AND digest = TRUE";
+    let started = std::time::Instant::now();
+    while app.count(waiting).await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "Riley's reply waits for the digest");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A support administrator reads what the portal recorded (mail is off in the tests).
+    browser.sign_in(&app, MORGAN).await;
+    browser.click("a[href='/desk/notifications']").await;
+    browser.client.wait().for_element(Locator::Css("table.deliveries")).await.expect("the desk's notifications");
+    assert!(browser.text(".callout").await.contains("Mail is off"));
+    let table = browser.text("table.deliveries").await;
+    assert!(table.contains("Recorded, not sent") && table.contains("Waiting for the digest"), "{table}");
+    assert_eq!(browser.text("#outbox-waiting").await, "1", "Riley's digest entry waits");
+    browser.screenshot("07-desk-notifications").await;
+    browser.click("table.deliveries td a[href^='/desk/notifications/']").await;
+    browser.client.wait().for_element(Locator::Css(".mail-text")).await.expect("one mail to read");
+    assert!(browser.text(".mail-text").await.contains("View Request"));
+    browser.screenshot("08-one-mail").await;
+    browser.goto(&app.url("/account/profile/notifications")).await;
+    browser.screenshot("09-staff-notifications").await;
+}
+
 on_both_backends!(
+    a_customer_chooses_notifications_and_mutes_a_ticket_and_the_desk_reads_the_mails,
     a_customer_browses_sorts_filters_and_opens_an_incident,
     support_staff_and_refused_customers_see_their_pages,
     an_incident_goes_from_ticket_to_closure_in_the_browser,

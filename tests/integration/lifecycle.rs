@@ -47,25 +47,6 @@ async fn an_internal_note_never_reaches_a_customer(app: TestApp) {
     }
 }
 
-/// Blanks the values that differ between two sessions or two renders: the CSRF token and the
-/// submission key of each form.
-fn without_tokens(html: &str) -> String {
-    let mut html = html.to_string();
-    for field in ["csrf_token", "submission_key"] {
-        let marker = format!("name=\"{field}\" value=\"");
-        let mut out = String::new();
-        let mut rest = html.as_str();
-        while let Some(at) = rest.find(&marker) {
-            out.push_str(&rest[..at + marker.len()]);
-            rest = &rest[at + marker.len()..];
-            rest = &rest[rest.find('"').unwrap_or(0)..];
-        }
-        out.push_str(rest);
-        html = out;
-    }
-    html
-}
-
 /// Every rendering of a ticket a customer can reach: its pages, the tables, the exports, the
 /// dashboard and its panel, and the API.
 async fn customer_renderings(app: &TestApp, email: &str, key: &Key, number: &str) -> Vec<(String, String)> {

@@ -11,9 +11,9 @@ use incident_portal::store::NewTicket;
 
 use crate::helpers::*;
 
-const DESK: &str = "desk@support.example";
+pub(crate) const DESK: &str = "desk@support.example";
 
-fn with_mail(settings: &mut Settings, url: String) {
+pub(crate) fn with_mail(settings: &mut Settings, url: String) {
     settings.mail = MailSettings {
         smtp_url: Some(secrecy::SecretString::from(url)),
         from: Some("Incident Portal <portal@portal.example>".parse().unwrap()),
@@ -21,7 +21,8 @@ fn with_mail(settings: &mut Settings, url: String) {
     };
 }
 
-/// Runs each `async fn name(app: TestApp, sink: SmtpSink)` on both databases with mail on.
+/// Runs each `async fn name(app: TestApp, sink: SmtpSink)` on both databases with mail on (the
+/// calling module has `with_mail` in scope).
 macro_rules! with_mail_on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -57,7 +58,9 @@ macro_rules! with_mail_on_both_backends {
     };
 }
 
-async fn comment(app: &TestApp, client: &reqwest::Client, number: &str, fields: &[(&str, &str)]) {
+pub(crate) use with_mail_on_both_backends;
+
+pub(crate) async fn comment(app: &TestApp, client: &reqwest::Client, number: &str, fields: &[(&str, &str)]) {
     let token = app.csrf_token(client, "/account/profile").await;
     let mut form = vec![("csrf_token", token.as_str())];
     form.extend_from_slice(fields);
@@ -65,14 +68,14 @@ async fn comment(app: &TestApp, client: &reqwest::Client, number: &str, fields: 
     assert_eq!(response.status().as_u16(), 303, "the comment is stored");
 }
 
-fn recipients(mails: &[Received]) -> Vec<String> {
+pub(crate) fn recipients(mails: &[Received]) -> Vec<String> {
     let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
     to.sort();
     to
 }
 
 /// Mails arrive for a while after a change; a check that nothing more came waits this long.
-async fn quiet() {
+pub(crate) async fn quiet() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
 }
 
@@ -277,6 +280,29 @@ async fn with_mail_off_notifications_are_recorded_not_lost(app: TestApp) {
     assert!(subjects.iter().any(|s| s.ends_with("Armor Support replied")), "{subjects:?}");
 }
 
+/// Settled notifications are forgotten after a while; pending ones never are.
+async fn old_settled_notifications_are_purged_but_pending_ones_kept(app: TestApp) {
+    let ticket = app.fresh_incident().await;
+    let settled = "SELECT COUNT(*) FROM notification_deliveries WHERE state = 'recorded'";
+    let waited = std::time::Instant::now();
+    while app.count(settled).await < 3 {
+        assert!(waited.elapsed() < Duration::from_secs(20), "the label's notices were recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let event = app.count("SELECT MIN(id) FROM notification_events").await;
+    app.execute(&format!(
+        "INSERT INTO notification_deliveries (event_id, channel, user_id, state, due_at, created_at) \
+         SELECT {event}, 'mail', opener_id, 'pending', '2999-01-01T00:00:00Z', created_at FROM tickets WHERE id = {}",
+        ticket.id
+    ))
+    .await;
+    let later = app.clock.now() + chrono::Duration::days(31);
+    app.store.purge_notifications(later).await.unwrap();
+    assert_eq!(app.count(settled).await, 0, "settled deliveries are gone");
+    assert_eq!(app.count("SELECT COUNT(*) FROM notification_deliveries WHERE state = 'pending'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM notification_events").await, 1, "the pending one's event stays");
+}
+
 with_mail_on_both_backends!(
     everyone_on_the_ticket_hears_of_support_but_not_of_their_own_nor_of_internal_notes,
     a_summary_cannot_inject_headers_and_other_accounts_see_nothing,
@@ -286,6 +312,11 @@ with_mail_on_both_backends!(
 );
 
 mod mail_off {
-    crate::on_both_backends!(with_mail_off_notifications_are_recorded_not_lost);
-    use super::with_mail_off_notifications_are_recorded_not_lost;
+    crate::on_both_backends!(
+        with_mail_off_notifications_are_recorded_not_lost,
+        old_settled_notifications_are_purged_but_pending_ones_kept
+    );
+    use super::{
+        old_settled_notifications_are_purged_but_pending_ones_kept, with_mail_off_notifications_are_recorded_not_lost,
+    };
 }

@@ -44,11 +44,12 @@ async fn wrong_password_unknown_email_and_disabled_user_get_the_same_answer(app:
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'sign_in_failed'").await, 3);
 }
 
+/// A session that exists before a sign-in (a planted one, say) is not the one signed in.
 async fn signing_in_renews_the_session_id(app: TestApp) {
     let client = client();
-    let login = app.get(&client, "/login").await;
-    let before = session_cookie(&login).expect("the sign-in page starts a session for its CSRF token");
-    let token = csrf_token(&login.text().await.unwrap());
+    let first = app.try_sign_in(&client, RILEY, PASSWORD).await;
+    let before = session_cookie(&first).expect("a session before the sign-in");
+    let token = app.csrf_token(&client, "/account/profile").await;
     let response =
         app.post_form(&client, "/login", &[("csrf_token", &token), ("email", TESS), ("password", PASSWORD)]).await;
     let after = session_cookie(&response).expect("sign-in sets a new session cookie");
@@ -246,7 +247,47 @@ async fn signing_out_of_an_ended_session_lands_on_the_sign_in_page(app: TestApp)
     assert_eq!(location(&response), "/login?signed_out=1");
 }
 
+/// Anonymous pages store nothing: their forms' token is a signed cookie value, so a visitor (or
+/// anyone at thousands of requests a second) cannot grow the sessions table. The session begins
+/// at sign-in.
+async fn anonymous_pages_write_no_session_and_their_tokens_are_bound_to_the_cookie(app: TestApp) {
+    let before = app.count("SELECT COUNT(*) FROM sessions").await;
+    for path in ["/login", "/login?next=%2Fsupport%2Ftickets", "/password/set?token=nope", "/no/such/page", "/docs/api"]
+    {
+        for _ in 0..20 {
+            let response = client().get(app.url(path)).send().await.unwrap();
+            assert!(response.status().as_u16() < 500, "{path}");
+            assert!(
+                !response
+                    .headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .any(|c| c.to_str().unwrap_or("").starts_with("incident-portal=")),
+                "{path} set a session cookie"
+            );
+        }
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, before, "no session row for anonymous pages");
+
+    // One browser's token does not work with another's cookie, nor without one.
+    let first = client();
+    let token = app.csrf_token(&first, "/login").await;
+    let second = client();
+    let _ = app.get(&second, "/login").await;
+    let form = [("csrf_token", token.as_str()), ("email", TESS), ("password", PASSWORD)];
+    assert_eq!(app.post_form(&second, "/login", &form).await.status().as_u16(), 403, "another browser's token");
+    let bare = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    assert_eq!(bare.post(app.url("/login")).form(&form).send().await.unwrap().status().as_u16(), 403, "no cookie");
+    let forged = format!("{}.AAAA", token.split('.').next().unwrap());
+    let form = [("csrf_token", forged.as_str()), ("email", TESS), ("password", PASSWORD)];
+    assert_eq!(app.post_form(&first, "/login", &form).await.status().as_u16(), 403, "a forged signature");
+    let form = [("csrf_token", token.as_str()), ("email", TESS), ("password", PASSWORD)];
+    assert_eq!(app.post_form(&first, "/login", &form).await.status().as_u16(), 303, "its own browser signs in");
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, before + 1, "the session begins at sign-in");
+}
+
 on_both_backends!(
+    anonymous_pages_write_no_session_and_their_tokens_are_bound_to_the_cookie,
     a_customer_signs_in_and_lands_on_security_incidents,
     support_staff_sign_in_on_the_same_page_and_land_on_the_queue,
     wrong_password_unknown_email_and_disabled_user_get_the_same_answer,

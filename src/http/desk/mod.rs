@@ -1,8 +1,9 @@
 //! The support desk: the changes only support staff make to a ticket, tickets opened on a
-//! customer's behalf, accounts, staff and the audit log.
+//! customer's behalf, accounts, staff, the audit log and notifications.
 
 pub mod accounts;
 pub mod audit_log;
+pub mod notifications;
 pub mod on_behalf;
 pub mod staff;
 pub mod ticket_changes;

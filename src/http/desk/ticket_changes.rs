@@ -175,7 +175,7 @@ pub async fn close(
         Ok(text) => text,
         Err(message) => return desk_form_error(&ctx, &state, &req, &number, message).await,
     };
-    let comment = CommentInput::text(resolution, false, None);
+    let comment = CommentInput { body: resolution, internal: false, submission_key: None };
     apply_desk_change(
         &ctx,
         &req,
@@ -210,7 +210,7 @@ pub async fn decline_closure(
         Ok(text) => text,
         Err(message) => return desk_form_error(&ctx, &state, &req, &number, message).await,
     };
-    let comment = CommentInput::text(reason, false, None);
+    let comment = CommentInput { body: reason, internal: false, submission_key: None };
     let done = "The closure request is declined; the customer sees your reason.";
     apply_desk_change(
         &ctx,
@@ -239,7 +239,7 @@ pub async fn reopen(
     let expected = version(&form.version)?;
     let comment = match input::text(&form.comment, false, "a comment") {
         Ok(text) if text.is_empty() => None,
-        Ok(text) => Some(CommentInput::text(text, false, None)),
+        Ok(text) => Some(CommentInput { body: text, internal: false, submission_key: None }),
         Err(message) => return desk_form_error(&ctx, &state, &req, &number, message).await,
     };
     apply_desk_change(

@@ -43,6 +43,16 @@ impl TestApp {
         Fixture { id, number: format!("ATS-{id}") }
     }
 
+    /// The first notification delivery, once the sender has made one (within seconds of a change).
+    pub async fn first_delivery(&self) -> i64 {
+        let started = std::time::Instant::now();
+        while self.count("SELECT COUNT(*) FROM notification_deliveries").await == 0 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "no notification was fanned out");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.count("SELECT MIN(id) FROM notification_deliveries").await
+    }
+
     pub async fn ticket_version(&self, id: i64) -> i64 {
         self.count(&format!("SELECT version FROM tickets WHERE id = {id}")).await
     }

@@ -79,3 +79,22 @@ impl TestApp {
         csrf_token(&html)
     }
 }
+
+/// Blanks the values that differ between two sessions or two renders: the CSRF token and the
+/// submission key of each form.
+pub fn without_tokens(html: &str) -> String {
+    let mut html = html.to_string();
+    for field in ["csrf_token", "submission_key"] {
+        let marker = format!("name=\"{field}\" value=\"");
+        let mut out = String::new();
+        let mut rest = html.as_str();
+        while let Some(at) = rest.find(&marker) {
+            out.push_str(&rest[..at + marker.len()]);
+            rest = &rest[at + marker.len()..];
+            rest = &rest[rest.find('"').unwrap_or(0)..];
+        }
+        out.push_str(rest);
+        html = out;
+    }
+    html
+}
