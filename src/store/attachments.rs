@@ -136,6 +136,11 @@ macro_rules! attachment_columns {
     };
 }
 
+/// A ticket's files in the order they were added (`$2`: with internal notes' files), as its page
+/// reads them: through `attachments_ticket`, in order.
+pub(super) const TICKET_ATTACHMENTS_SQL: &str =
+    concat!(attachment_columns!(), "WHERE a.ticket_id = $1 AND (a.internal = FALSE OR $2) ORDER BY a.created_at, a.id");
+
 /// A file to scan, claimed by one scanner until its lease ends.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ScanJob {
@@ -250,12 +255,8 @@ impl Store {
         ticket_id: i64,
         include_internal: bool,
     ) -> StoreResult<Vec<AttachmentRecord>> {
-        let sql = concat!(
-            attachment_columns!(),
-            "WHERE a.ticket_id = $1 AND (a.internal = FALSE OR $2) ORDER BY a.created_at, a.id"
-        );
-        let raw: Vec<RawAttachment> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).bind(include_internal).fetch_all(pool).await)?;
+        let raw: Vec<RawAttachment> = on_pool!(self, pool => sqlx::query_as(TICKET_ATTACHMENTS_SQL)
+            .bind(ticket_id).bind(include_internal).fetch_all(pool).await)?;
         Ok(raw.into_iter().map(AttachmentRecord::try_from).collect::<Result<_, _>>()?)
     }
 

@@ -154,16 +154,25 @@ async fn a_comment_may_be_files_alone_but_not_nothing(app: TestApp) {
 async fn opening_a_ticket_with_files_attaches_them_to_the_ticket(app: TestApp) {
     let tess = app.sign_in(TESS).await;
     let token = app.csrf_token(&tess, "/support/tickets/new").await;
+    let (riley, billie) = (app.user_id(RILEY).await.to_string(), app.user_id(BILLIE).await.to_string());
     let response = app
         .post_multipart(
             &tess,
             "/support/tickets",
-            &[("csrf_token", &token), ("summary", "Phishing mail with attachment"), ("description", "See the file.")],
+            &[
+                ("csrf_token", &token),
+                ("summary", "Phishing mail with attachment"),
+                ("description", "See the file."),
+                ("recipient", &riley),
+                ("recipient", &billie),
+            ],
             &[file("mail.eml", "message/rfc822", "From: x@example.com\r\n\r\nhello")],
         )
         .await;
     assert_eq!(response.status().as_u16(), 303);
     let id: i64 = location(&response).rsplit('-').next().unwrap().parse().unwrap();
+    let recipients = app.count(&format!("SELECT COUNT(*) FROM ticket_recipients WHERE ticket_id = {id}")).await;
+    assert_eq!(recipients, 2, "repeated fields of a multipart form are read as a list");
     let stored = app.stored_files(id).await;
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].name.as_str(), stored[0].comment_id), ("mail.eml", None));
