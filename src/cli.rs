@@ -141,6 +141,21 @@ pub struct ServeArgs {
     /// `allow` lets them be downloaded unscanned (and scans them when it is back).
     #[arg(long, env = "CLAMAV_WHEN_DOWN", default_value = "hold")]
     pub clamav_when_down: String,
+    /// Let webhooks call plain `http://` addresses (a receiver on a network you trust); by default
+    /// an endpoint must be `https://`.
+    #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
+    pub webhooks_allow_http: String,
+    /// Let webhooks call loopback, private (RFC 1918, unique-local), shared (CGNAT) and link-local
+    /// addresses, for a receiver on your own network; metadata, multicast and reserved addresses
+    /// stay refused.
+    #[arg(
+        long,
+        env = "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES",
+        default_value = "false",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub webhooks_allow_private_addresses: String,
 }
 
 #[derive(Debug, Args)]

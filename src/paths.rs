@@ -65,6 +65,13 @@ pub const PROFILE_NOTIFICATIONS: &str = "/account/profile/notifications";
 pub const UNSUBSCRIBE: &str = "/notifications/unsubscribe";
 pub const API_KEYS: &str = "/account/api-keys";
 pub const API_KEY_REVOKE: &str = "/account/api-keys/{key_id}/revoke";
+pub const WEBHOOKS: &str = "/account/webhooks";
+pub const WEBHOOK: &str = "/account/webhooks/{endpoint_id}";
+pub const WEBHOOK_ROTATE: &str = "/account/webhooks/{endpoint_id}/rotate-secret";
+pub const WEBHOOK_DISABLE: &str = "/account/webhooks/{endpoint_id}/disable";
+pub const WEBHOOK_ENABLE: &str = "/account/webhooks/{endpoint_id}/enable";
+pub const WEBHOOK_DELETE: &str = "/account/webhooks/{endpoint_id}/delete";
+pub const WEBHOOK_SEND_AGAIN: &str = "/account/webhooks/{endpoint_id}/deliveries/{delivery_id}/send-again";
 
 pub const API_INCIDENTS: &str = "/api/v1/security-incidents";
 pub const API_SEVERITY_COUNT: &str = "/api/v1/security-incidents/severity-count";
@@ -172,6 +179,19 @@ pub fn revoke_api_key(key_id: &str) -> String {
 
 pub fn desk_notification(delivery_id: i64) -> String {
     fill(DESK_NOTIFICATION, &[&delivery_id])
+}
+
+pub fn webhook(id: i64) -> String {
+    fill(WEBHOOK, &[&id])
+}
+
+/// An endpoint's own path with its id filled in: [`WEBHOOK_ROTATE`], [`WEBHOOK_DELETE`], …
+pub fn of_webhook(pattern: &str, id: i64) -> String {
+    fill(pattern, &[&id])
+}
+
+pub fn webhook_send_again(endpoint_id: i64, delivery_id: i64) -> String {
+    fill(WEBHOOK_SEND_AGAIN, &[&endpoint_id, &delivery_id])
 }
 
 pub fn reset_staff_two_factor(user_id: i64) -> String {

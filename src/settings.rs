@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::cli::{DatabaseArgs, ServeArgs};
+use crate::domain::webhook::OutboundPolicy;
 use crate::store::PoolSettings;
 
 mod attachments;
@@ -59,6 +60,9 @@ pub struct Settings {
     pub metrics_token: Option<SecretString>,
     /// Attachments' limits and the virus scanner.
     pub attachments: AttachmentSettings,
+    /// Where webhooks may call beyond public HTTPS addresses (`WEBHOOKS_ALLOW_HTTP`,
+    /// `WEBHOOKS_ALLOW_PRIVATE_ADDRESSES`).
+    pub webhooks: OutboundPolicy,
 }
 
 /// A setting with a bad value: `BIND_ADDRESS (--bind): "x" is not …`. The names come from the
@@ -219,6 +223,10 @@ impl Settings {
                 args.clamav_address.as_deref(),
                 &args.clamav_when_down,
             )?,
+            webhooks: OutboundPolicy {
+                allow_http: parse_bool(&args.webhooks_allow_http, "webhooks_allow_http")?,
+                allow_private: parse_bool(&args.webhooks_allow_private_addresses, "webhooks_allow_private_addresses")?,
+            },
             bind,
             database,
             demo: args.demo,
@@ -279,6 +287,17 @@ mod tests {
             assert!(error.starts_with("METRICS_TOKEN (--metrics-token):"), "{error}");
             assert!(!error.contains(bad), "the secret must not be echoed: {error}");
         }
+    }
+
+    #[test]
+    fn webhooks_call_only_public_https_addresses_unless_allowed() {
+        assert_eq!(settings(&[]).unwrap().webhooks, OutboundPolicy::default());
+        let open = settings(&["--webhooks-allow-http", "--webhooks-allow-private-addresses", "yes"]).unwrap();
+        assert_eq!(open.webhooks, OutboundPolicy { allow_http: true, allow_private: true });
+        let error = settings(&["--webhooks-allow-private-addresses", "maybe"]).unwrap_err().to_string();
+        assert!(error.starts_with("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES (--webhooks-allow-private-addresses):"), "{error}");
+        let error = settings(&["--webhooks-allow-http", "sometimes"]).unwrap_err().to_string();
+        assert!(error.starts_with("WEBHOOKS_ALLOW_HTTP (--webhooks-allow-http):"), "{error}");
     }
 
     #[test]

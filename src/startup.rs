@@ -32,6 +32,7 @@ use crate::http::middleware::{
 use crate::http::routes;
 use crate::metrics::Metrics;
 use crate::notify::mail::Mailer;
+use crate::notify::webhooks::Webhooks;
 use crate::notify::{Outbox, Sender, SenderGuard, SenderMetrics};
 use crate::settings::{ApiKeyEncryption, DatabaseSettings, PublicUrl, Settings};
 use crate::state::AppState;
@@ -89,6 +90,7 @@ impl Application {
             signer: signer.clone(),
             outbox: outbox.clone(),
             metrics: SenderMetrics::register(&metrics, &store, &clock),
+            webhooks: Webhooks::new(settings.webhooks, cipher.clone(), public_url.clone(), &metrics)?,
         }
         .spawn()?;
         let scanner = match &settings.attachments.scanner {

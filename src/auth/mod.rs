@@ -1,5 +1,5 @@
-//! Authentication: passwords, sessions and the session store, API keys, two-factor codes, and
-//! the signed links mails carry.
+//! Authentication: passwords, sessions and the session store, API keys, two-factor codes,
+//! the signed links mails carry, and the secrets webhook calls are signed with.
 
 pub mod api_key;
 pub mod password;
@@ -9,3 +9,4 @@ pub mod signer;
 pub mod token;
 pub mod totp;
 pub mod unsubscribe;
+pub mod webhook_secret;

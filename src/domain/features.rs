@@ -75,7 +75,14 @@ pub const ALL_API_KEYS_DELETE: Feature = Feature {
     requires: &[ApiKeysAllDelete],
 };
 
-pub const ALL: [&Feature; 9] = [
+pub const WEBHOOKS: Feature = Feature {
+    name: "Webhooks: send the account's ticket events to outside addresses, with their delivery log",
+    pages: &[paths::WEBHOOKS],
+    api: &[],
+    requires: &[ManageWebhooks],
+};
+
+pub const ALL: [&Feature; 10] = [
     &SECURITY_DASHBOARD,
     &SECURITY_INCIDENTS,
     &SUPPORT_TICKETS,
@@ -85,6 +92,7 @@ pub const ALL: [&Feature; 9] = [
     &OWN_API_KEYS,
     &ALL_API_KEYS_READ,
     &ALL_API_KEYS_DELETE,
+    &WEBHOOKS,
 ];
 
 /// The features a permission takes part in unlocking.

@@ -15,3 +15,4 @@ pub mod permission;
 pub mod policy;
 pub mod principal;
 pub mod ticket;
+pub mod webhook;

@@ -15,10 +15,11 @@ pub enum Permission {
     ApiKeysSelfManage,
     ApiKeysAllRead,
     ApiKeysAllDelete,
+    ManageWebhooks,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::ReadDashboardStatistics,
         Permission::ReadTicket,
         Permission::WriteTicket,
@@ -27,6 +28,7 @@ impl Permission {
         Permission::ApiKeysSelfManage,
         Permission::ApiKeysAllRead,
         Permission::ApiKeysAllDelete,
+        Permission::ManageWebhooks,
     ];
 
     /// The exact name shown in the UI (and in the original portal).
@@ -40,6 +42,7 @@ impl Permission {
             Permission::ApiKeysSelfManage => "API Keys Self Manage",
             Permission::ApiKeysAllRead => "API Keys All Read",
             Permission::ApiKeysAllDelete => "API Keys All Delete",
+            Permission::ManageWebhooks => "Manage Webhooks",
         }
     }
 
@@ -54,6 +57,7 @@ impl Permission {
             Permission::ApiKeysSelfManage => "api_keys_self_manage",
             Permission::ApiKeysAllRead => "api_keys_all_read",
             Permission::ApiKeysAllDelete => "api_keys_all_delete",
+            Permission::ManageWebhooks => "manage_webhooks",
         }
     }
 
@@ -77,6 +81,10 @@ impl Permission {
             Permission::ApiKeysSelfManage => "Create and revoke your own API keys.",
             Permission::ApiKeysAllRead => "See every API key of the account.",
             Permission::ApiKeysAllDelete => "Revoke any API key of the account.",
+            Permission::ManageWebhooks => {
+                "Send the account's ticket events to outside addresses (webhooks), including events of tickets \
+                 you are not on, and see their delivery log. Grant it as you would reading every ticket."
+            }
         }
     }
 

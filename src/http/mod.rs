@@ -31,3 +31,4 @@ pub mod tickets;
 pub mod two_factor;
 pub mod unsubscribe;
 pub mod uploads;
+pub mod webhooks;

@@ -14,7 +14,7 @@ use actix_web::{Error, Resource};
 use super::middleware::{catch_panic, optional_sign_in, require_sign_in};
 use super::{
     api, api_keys, attachments, dashboard, desk, health, home, identity, metrics, notification_settings, password,
-    profile, sign_in, static_files, tables, tickets, two_factor, unsubscribe,
+    profile, sign_in, static_files, tables, tickets, two_factor, unsubscribe, webhooks,
 };
 use crate::error::AppError;
 use crate::paths;
@@ -150,6 +150,13 @@ routes! {
     }
     SignedIn paths::API_KEYS => { GET api_keys::api_keys, POST api_keys::create_api_key }
     SignedIn paths::API_KEY_REVOKE => { POST api_keys::revoke_api_key }
+    SignedIn paths::WEBHOOKS => { GET webhooks::webhooks, POST webhooks::create_webhook }
+    SignedIn paths::WEBHOOK => { GET webhooks::webhook, POST webhooks::update_webhook }
+    SignedIn paths::WEBHOOK_ROTATE => { POST webhooks::rotate_webhook_secret }
+    SignedIn paths::WEBHOOK_DISABLE => { POST webhooks::disable_webhook }
+    SignedIn paths::WEBHOOK_ENABLE => { POST webhooks::enable_webhook }
+    SignedIn paths::WEBHOOK_DELETE => { POST webhooks::delete_webhook }
+    SignedIn paths::WEBHOOK_SEND_AGAIN => { POST webhooks::send_webhook_again }
 
     SignedIn paths::DESK_QUEUE => { GET tables::support_queue }
     SignedIn paths::DESK_QUEUE_CSV => { GET tables::support_queue_csv }

@@ -1,5 +1,6 @@
 //! From an event of the outbox to its deliveries: the customers on the ticket who may read it and
-//! want to hear of it, the staff who chose to, and the support desk's address.
+//! want to hear of it, the staff who chose to, the support desk's address, and the webhook
+//! endpoints of the ticket's account that ask for it.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -52,6 +53,7 @@ pub async fn deliveries(
             deliveries.push(to_user(staff_id, delivery, Some(&settings), zone, now));
         }
     }
+    deliveries.extend(super::webhooks::deliveries(store, &ticket, notice, now).await?);
     Ok(deliveries)
 }
 

@@ -1,11 +1,14 @@
 //! Notifications: the sender that every instance runs. It fans the outbox's events out into
 //! deliveries (`fanout`), then builds each mail for its reader and hands it to the relay
-//! (`mail`), retrying with backoff for a day. Claims are leases held in the database, so several
+//! (`mail`), or makes each webhook call (`webhooks`, through `outbound`), retrying with backoff
+//! for a day. Claims are leases held in the database, so several
 //! instances never send one delivery at once; a sender that dies between sending and marking
 //! leaves it to be sent again after the lease, so a mail may repeat but is never lost.
 
 pub mod fanout;
 pub mod mail;
+pub mod outbound;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -89,6 +92,7 @@ pub struct Sender {
     pub signer: Signer,
     pub outbox: Outbox,
     pub metrics: SenderMetrics,
+    pub webhooks: webhooks::Webhooks,
 }
 
 /// When a delivery that failed `attempts` times is tried again: 30 s, doubling to an hour, give or
@@ -166,14 +170,20 @@ impl Sender {
         // they read (the ticket, who is on it, the comment).
         let mut digests: BTreeMap<i64, Vec<ClaimedDelivery>> = BTreeMap::new();
         let mut by_event: BTreeMap<i64, Vec<ClaimedDelivery>> = BTreeMap::new();
+        let mut calls = Vec::new();
         for delivery in claimed {
             match (&delivery.target, delivery.digest, delivery.channel) {
-                // Webhook deliveries are sent by the webhooks module.
-                (_, _, Channel::Webhook) => {}
+                (_, _, Channel::Webhook) => calls.push(delivery),
                 (Target::User(user_id), true, _) => digests.entry(*user_id).or_default().push(delivery),
                 _ => by_event.entry(delivery.event.id).or_default().push(delivery),
             }
         }
+        let called: Vec<StoreResult<()>> = futures_util::stream::iter(calls)
+            .map(|delivery| async move { self.webhooks.deliver(&self.store, &delivery, now).await })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        called.into_iter().collect::<StoreResult<()>>()?;
         let ctx = MailContext { public_url: &self.public_url, signer: &self.signer, now };
         let mut outcomes = Vec::new();
         for group in by_event.into_values() {

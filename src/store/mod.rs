@@ -11,10 +11,12 @@ mod bulk;
 pub mod bytes;
 mod calls;
 mod counters;
+mod delivery_log;
 mod files_db;
 mod identity;
 mod listing;
 mod nodelay;
+mod notification_settings;
 mod outbox;
 mod plans;
 mod reach;
@@ -27,6 +29,7 @@ mod ticket_changes;
 mod tickets;
 mod two_factor;
 mod users;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -43,12 +46,11 @@ pub use activity::DashboardFigures;
 pub use api_keys::{ApiCall, ApiKeyRecord, ApiKeySecret};
 pub use attachments::{AttachmentRecord, NewAttachment, NewAttachments, OverQuota, ScanJob};
 pub use audit::{AuditEntry, AuditRecord};
+pub use delivery_log::{DeliveryDetail, DeliveryRecord, DeliveryState};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
 pub use listing::{OpenIncidentCounts, QueueCounts, TicketPage, TicketRow};
-pub use outbox::{
-    Channel, ClaimedDelivery, DeliveryDetail, DeliveryRecord, DeliveryState, NewDelivery, NotificationSettings,
-    OutboxDepth, OutboxEvent, Settled, Target, TicketReader,
-};
+pub use notification_settings::{NotificationSettings, TicketReader};
+pub use outbox::{Channel, ClaimedDelivery, NewDelivery, OutboxDepth, OutboxEvent, Settled, Target};
 pub use plans::Planned;
 pub use reach::Unreachable;
 pub use sessions::SessionRecord;
@@ -57,6 +59,7 @@ pub use ticket_changes::{ChangeError, ChangeResult, CommentInput, NewComment, Ne
 pub use tickets::{CommentRecord, EventRecord, PersonRef, TicketRecord};
 pub use two_factor::TwoFactorRecord;
 pub use users::Credentials;
+pub use webhooks::{EndpointSettings, WebhookDelivery, WebhookEndpoint};
 
 /// A connection of `$pool` for one statement or transaction, as a `Result`: the request's inside a
 /// request (see `request`), one of its own outside. It borrows `$held` (the request's slot) or

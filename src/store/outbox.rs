@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::sql::{Sql, bind_values};
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
-use crate::domain::notify::{DEFAULT_DIGEST_HOUR, NoticeKind, Preferences};
+use crate::domain::notify::NoticeKind;
 use crate::domain::ticket::Severity;
 
 /// An event a sender holds, to fan out.
@@ -66,7 +66,7 @@ impl Channel {
         }
     }
 
-    fn from_code(code: &str) -> Result<Channel, sqlx::Error> {
+    pub(super) fn from_code(code: &str) -> Result<Channel, sqlx::Error> {
         match code {
             "mail" => Ok(Channel::Mail),
             "webhook" => Ok(Channel::Webhook),
@@ -133,7 +133,7 @@ pub enum Settled {
 }
 
 impl Settled {
-    fn code(self) -> &'static str {
+    pub(super) fn code(self) -> &'static str {
         match self {
             Settled::Sent => "sent",
             Settled::Failed => "failed",
@@ -143,125 +143,18 @@ impl Settled {
     }
 }
 
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryState {
-    /// Waiting to be sent (first time, a retry, or a digest's hour).
-    Pending,
-    Settled(Settled),
-}
-
-impl DeliveryState {
-    fn from_code(code: &str) -> Result<DeliveryState, sqlx::Error> {
-        [Settled::Sent, Settled::Failed, Settled::Dropped, Settled::Recorded]
-            .into_iter()
-            .find(|s| s.code() == code)
-            .map(DeliveryState::Settled)
-            .or_else(|| (code == "pending").then_some(DeliveryState::Pending))
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery state {code:?}").into()))
-    }
-}
-
-/// A delivery as the desk's page lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryRecord {
-    pub id: i64,
-    pub channel: Channel,
-    /// The user's or the desk's address, or the webhook endpoint's id.
-    pub recipient: Option<String>,
-    pub ticket_id: i64,
-    pub kind: NoticeKind,
-    pub state: DeliveryState,
-    /// Waits for (or went in) its reader's daily digest.
-    pub digest: bool,
-    pub attempts: i32,
-    pub subject: Option<String>,
-    pub last_error: Option<String>,
-    pub response_code: Option<i32>,
-    pub created_at: DateTime<Utc>,
-    /// When it goes out next, while pending.
-    pub due_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-}
-
-#[derive(sqlx::FromRow)]
-struct RawRecord {
-    id: i64,
-    channel: String,
-    recipient: Option<String>,
-    ticket_id: i64,
-    kind: String,
-    state: String,
-    digest: bool,
-    attempts: i32,
-    subject: Option<String>,
-    last_error: Option<String>,
-    response_code: Option<i32>,
-    created_at: DateTime<Utc>,
-    due_at: DateTime<Utc>,
-    sent_at: Option<DateTime<Utc>>,
-    // What the mail is built from, for reading one.
+/// Whom a stored delivery is for: exactly one of its three columns is set.
+pub(super) fn target_of(
     user_id: Option<i64>,
     address: Option<String>,
     endpoint_id: Option<i64>,
-    event_id: i64,
-}
-
-impl TryFrom<RawRecord> for DeliveryRecord {
-    type Error = sqlx::Error;
-
-    fn try_from(raw: RawRecord) -> Result<Self, Self::Error> {
-        Ok(DeliveryRecord {
-            id: raw.id,
-            channel: Channel::from_code(&raw.channel)?,
-            recipient: raw.recipient,
-            ticket_id: raw.ticket_id,
-            kind: NoticeKind::from_code(&raw.kind)
-                .ok_or_else(|| sqlx::Error::Decode(format!("unknown notice kind {:?}", raw.kind).into()))?,
-            state: DeliveryState::from_code(&raw.state)?,
-            digest: raw.digest,
-            attempts: raw.attempts,
-            subject: raw.subject,
-            last_error: raw.last_error,
-            response_code: raw.response_code,
-            created_at: raw.created_at,
-            due_at: raw.due_at,
-            sent_at: raw.sent_at,
-        })
-    }
-}
-
-/// One delivery with what its mail is built from, for the desk to read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryDetail {
-    pub record: DeliveryRecord,
-    pub target: Target,
-    pub event: OutboxEvent,
-}
-
-/// Whom a stored delivery is for: exactly one of its three columns is set.
-fn target_of(user_id: Option<i64>, address: Option<String>, endpoint_id: Option<i64>) -> Result<Target, sqlx::Error> {
+) -> Result<Target, sqlx::Error> {
     match (user_id, address, endpoint_id) {
         (Some(id), _, _) => Ok(Target::User(id)),
         (_, Some(address), _) => Ok(Target::Address(address)),
         (_, _, Some(id)) => Ok(Target::Endpoint(id)),
         _ => Err(sqlx::Error::Decode("a delivery without a target".into())),
     }
-}
-
-/// The desk's view of deliveries, newest first; `$1` is a condition on `d`.
-macro_rules! delivery_records_sql {
-    ($condition:literal) => {
-        concat!(
-            "SELECT d.id, d.channel, COALESCE(u.email, d.address, CAST(d.endpoint_id AS TEXT)) AS recipient, ",
-            "e.ticket_id, e.kind, d.state, d.digest, d.attempts, d.subject, d.last_error, d.response_code, ",
-            "d.created_at, d.due_at, d.sent_at, d.user_id, d.address, d.endpoint_id, d.event_id ",
-            "FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id ",
-            "LEFT JOIN users u ON u.id = d.user_id WHERE ",
-            $condition,
-            " ORDER BY d.id DESC LIMIT $1"
-        )
-    };
 }
 
 /// How full the outbox is.
@@ -271,41 +164,6 @@ pub struct OutboxDepth {
     pub waiting: i64,
     /// When the oldest of them was due.
     pub oldest_due: Option<DateTime<Utc>>,
-}
-
-/// The people on a ticket as notifications need them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct TicketReader {
-    pub user_id: i64,
-    pub muted: bool,
-}
-
-/// A user's notification settings, with the hour of their day for the digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotificationSettings {
-    pub preferences: Preferences,
-    pub digest_hour: u32,
-}
-
-#[derive(sqlx::FromRow)]
-struct RawSettings {
-    user_id: i64,
-    muted_kinds: String,
-    min_severity: Option<i16>,
-    digest: bool,
-    digest_hour: i16,
-}
-
-impl TryFrom<RawSettings> for (i64, NotificationSettings) {
-    type Error = sqlx::Error;
-
-    fn try_from(raw: RawSettings) -> Result<Self, Self::Error> {
-        let muted_kinds = raw.muted_kinds.split(',').filter_map(NoticeKind::from_code).collect();
-        let preferences =
-            Preferences { muted_kinds, min_severity: super::decode_severity(raw.min_severity)?, digest: raw.digest };
-        let digest_hour = u32::try_from(raw.digest_hour.clamp(0, 23)).unwrap_or(DEFAULT_DIGEST_HOUR);
-        Ok((raw.user_id, NotificationSettings { preferences, digest_hour }))
-    }
 }
 
 /// Takes up to `$3` rows of `$table` that match `$waiting` and are not held, holding them until
@@ -457,7 +315,7 @@ impl Store {
         Ok(claimed)
     }
 
-    async fn outbox_events(&self, ids: impl Iterator<Item = i64>) -> StoreResult<HashMap<i64, OutboxEvent>> {
+    pub(super) async fn outbox_events(&self, ids: impl Iterator<Item = i64>) -> StoreResult<HashMap<i64, OutboxEvent>> {
         let mut ids: Vec<i64> = ids.collect();
         ids.sort_unstable();
         ids.dedup();
@@ -530,47 +388,6 @@ impl Store {
         Ok(())
     }
 
-    /// The opener and recipients of a ticket, and whether each chose "Don't notify me" on it.
-    pub async fn ticket_readers(&self, ticket_id: i64) -> StoreResult<Vec<TicketReader>> {
-        let sql = "SELECT p.user_id, EXISTS (SELECT 1 FROM ticket_mutes m WHERE m.user_id = p.user_id AND m.ticket_id = $1) AS muted \
-                   FROM (SELECT opener_id AS user_id FROM tickets WHERE id = $1 \
-                         UNION SELECT user_id FROM ticket_recipients WHERE ticket_id = $1) p ORDER BY p.user_id";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
-    }
-
-    /// The notification settings of these users, for those who chose any.
-    pub async fn notification_settings(&self, user_ids: &[i64]) -> StoreResult<HashMap<i64, NotificationSettings>> {
-        if user_ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let mut sql = Sql::new(
-            "SELECT user_id, muted_kinds, min_severity, digest, digest_hour FROM notification_preferences WHERE user_id IN (",
-        );
-        sql.bind_list(user_ids.iter().copied()).push(")");
-        let (text, values) = sql.into_parts();
-        let rows: Vec<RawSettings> =
-            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(<(i64, NotificationSettings)>::try_from).collect::<Result<_, _>>()?)
-    }
-
-    /// A user's notification settings, or `defaults` at the default hour if they never chose.
-    pub async fn notification_settings_of(
-        &self,
-        user_id: i64,
-        defaults: Preferences,
-    ) -> StoreResult<NotificationSettings> {
-        let chosen = self.notification_settings(&[user_id]).await?.remove(&user_id);
-        Ok(chosen.unwrap_or(NotificationSettings { preferences: defaults, digest_hour: DEFAULT_DIGEST_HOUR }))
-    }
-
-    /// Enabled support staff who chose to hear of something, with what they chose.
-    pub async fn staff_listening(&self) -> StoreResult<Vec<(i64, NotificationSettings)>> {
-        let sql = "SELECT p.user_id, p.muted_kinds, p.min_severity, p.digest, p.digest_hour FROM notification_preferences p \
-                   JOIN users u ON u.id = p.user_id WHERE u.is_support = TRUE AND u.enabled = TRUE ORDER BY p.user_id";
-        let rows: Vec<RawSettings> = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(<(i64, NotificationSettings)>::try_from).collect::<Result<_, _>>()?)
-    }
-
     /// Whether events wait to be fanned out, and whether deliveries are due: a read, so that an
     /// idle sender never takes the writer's turn.
     pub async fn outbox_work(&self, now: DateTime<Utc>) -> StoreResult<(bool, bool)> {
@@ -595,68 +412,6 @@ impl Store {
         let (waiting, oldest_due): (i64, Option<DateTime<Utc>>) =
             on_pool!(self, pool => sqlx::query_as(sql).fetch_one(pool).await)?;
         Ok(OutboxDepth { waiting, oldest_due })
-    }
-
-    /// The newest deliveries, for the desk's page.
-    pub async fn recent_deliveries(&self, limit: i64) -> StoreResult<Vec<DeliveryRecord>> {
-        let sql = delivery_records_sql!("TRUE");
-        let rows: Vec<RawRecord> = on_pool!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
-        Ok(rows.into_iter().map(DeliveryRecord::try_from).collect::<Result<_, _>>()?)
-    }
-
-    /// One delivery, with its event and reader, for the desk to read its mail.
-    pub async fn delivery(&self, id: i64) -> StoreResult<Option<DeliveryDetail>> {
-        let sql = delivery_records_sql!("d.id = $2");
-        let raw: Option<RawRecord> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(1_i64).bind(id).fetch_optional(pool).await)?;
-        let Some(raw) = raw else { return Ok(None) };
-        let target = target_of(raw.user_id, raw.address.clone(), raw.endpoint_id)?;
-        let event_id = raw.event_id;
-        let record = DeliveryRecord::try_from(raw)?;
-        let event =
-            self.outbox_events(std::iter::once(event_id)).await?.remove(&event_id).ok_or(sqlx::Error::RowNotFound)?;
-        Ok(Some(DeliveryDetail { record, target, event }))
-    }
-
-    /// Saves what a user chose to hear of.
-    pub async fn save_notification_settings(&self, user_id: i64, settings: &NotificationSettings) -> StoreResult<()> {
-        let muted: Vec<&str> = settings.preferences.muted_kinds.iter().map(|k| k.code()).collect();
-        let sql = "INSERT INTO notification_preferences (user_id, muted_kinds, min_severity, digest, digest_hour) \
-                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET muted_kinds = excluded.muted_kinds, \
-                   min_severity = excluded.min_severity, digest = excluded.digest, digest_hour = excluded.digest_hour";
-        let hour = i16::try_from(settings.digest_hour.min(23)).unwrap_or(8);
-        execute!(
-            self,
-            sqlx::query(sql)
-                .bind(user_id)
-                .bind(muted.join(","))
-                .bind(settings.preferences.min_severity.map(Severity::rank))
-                .bind(settings.preferences.digest)
-                .bind(hour)
-        )?;
-        Ok(())
-    }
-
-    /// Spends a one-click unsubscribe link: `false` if it was used before.
-    pub async fn use_unsubscribe_link(&self, link_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let sql = "INSERT INTO used_unsubscribe_links (link_hash, used_at) VALUES ($1, $2) ON CONFLICT (link_hash) DO NOTHING";
-        Ok(execute!(self, sqlx::query(sql).bind(link_hash).bind(now))? == 1)
-    }
-
-    /// "Don't notify me" (or "Notify me" again) on a ticket.
-    pub async fn set_ticket_muted(&self, user_id: i64, ticket_id: i64, muted: bool) -> StoreResult<()> {
-        let sql = if muted {
-            "INSERT INTO ticket_mutes (user_id, ticket_id) VALUES ($1, $2) ON CONFLICT (user_id, ticket_id) DO NOTHING"
-        } else {
-            "DELETE FROM ticket_mutes WHERE user_id = $1 AND ticket_id = $2"
-        };
-        execute!(self, sqlx::query(sql).bind(user_id).bind(ticket_id))?;
-        Ok(())
-    }
-
-    pub async fn is_ticket_muted(&self, user_id: i64, ticket_id: i64) -> StoreResult<bool> {
-        let sql = "SELECT EXISTS (SELECT 1 FROM ticket_mutes WHERE user_id = $1 AND ticket_id = $2)";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(user_id).bind(ticket_id).fetch_one(pool).await)?)
     }
 
     /// Forgets notifications settled before `before`, and the events all of whose deliveries are

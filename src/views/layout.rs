@@ -95,6 +95,9 @@ fn navigation(principal: &Principal, current_path: &str) -> Vec<NavSection> {
     if policy::api_key_access(principal).is_ok() {
         account.push(link("API Keys", paths::API_KEYS));
     }
+    if policy::webhook_access(principal).is_ok() {
+        account.push(link("Webhooks", paths::WEBHOOKS));
+    }
     if !account.is_empty() {
         sections.push(NavSection { label: "Account", links: account });
     }

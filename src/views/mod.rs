@@ -21,6 +21,8 @@ pub mod ticket_csv;
 pub mod ticket_table;
 pub mod two_factor;
 pub mod unsubscribe;
+pub mod webhook_payload;
+pub mod webhooks;
 pub mod widgets;
 
 use actix_web::HttpResponse;

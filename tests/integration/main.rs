@@ -29,3 +29,4 @@ mod security;
 mod sign_in;
 mod startup;
 mod two_factor;
+mod webhooks;

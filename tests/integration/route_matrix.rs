@@ -15,7 +15,7 @@ use crate::helpers::*;
 use crate::on_both_backends;
 
 /// The principals, in the order of each row's letters.
-const PRINCIPALS: [&str; 19] = [
+const PRINCIPALS: [&str; 20] = [
     "anonymous",
     "opener",
     "recipient",
@@ -28,6 +28,7 @@ const PRINCIPALS: [&str; 19] = [
     "lacks API Keys Self Manage",
     "lacks API Keys All Read",
     "lacks API Keys All Delete",
+    "lacks Manage Webhooks",
     "other account's administrator",
     "disabled user",
     "support agent",
@@ -36,7 +37,7 @@ const PRINCIPALS: [&str; 19] = [
     "API key of another account",
     "revoked API key",
 ];
-const LACKING: [Permission; 8] = [
+const LACKING: [Permission; 9] = [
     Permission::ReadTicket,
     Permission::WriteTicket,
     Permission::ReadDashboardStatistics,
@@ -45,112 +46,122 @@ const LACKING: [Permission; 8] = [
     Permission::ApiKeysSelfManage,
     Permission::ApiKeysAllRead,
     Permission::ApiKeysAllDelete,
+    Permission::ManageWebhooks,
 ];
-const FIRST_KEY: usize = 16;
+const FIRST_KEY: usize = 17;
 /// Principals of Northwind, the account the canary's account must stay hidden from.
-const NORTHWIND: [usize; 15] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 16, 18, 0];
+const NORTHWIND: [usize; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 17, 19, 0];
 const CANARY: &str = "CANARY-contoso-5b1e9f";
 
 /// Each letter is one principal's outcome: P 200, D 303 elsewhere (done), L 303 to sign in,
 /// E 303 to the two-factor set-up, B 400, U 401, F 403, N 404, C 409, G 410, V 422, R 429.
-/// Rows outside `/api/` list the sixteen signed-in or anonymous principals; the three API keys
+/// Rows outside `/api/` list the seventeen signed-in or anonymous principals; the three API keys
 /// there count as anonymous callers.
 const MATRIX: &[(&str, &str, &str)] = &[
-    //                                                    anon  same  lack×8    other dis staff
-    ("GET", "/healthz", "PPPPPPPPPPPPPPPP"),
-    ("GET", "/readyz", "PPPPPPPPPPPPPPPP"),
-    ("GET", "/static/{name}", "PPPPPPPPPPPPPPPP"),
-    ("GET", "/", "LDDDDDDDDDDDDLDD"),
-    ("GET", "/login", "PDDDDDDDDDDDDDDD"),
-    ("POST", "/login", "VVVVVVVVVVVVVVVV"),
-    ("GET", "/login/verify", "LLLLLLLLLLLLLLLL"),
-    ("POST", "/login/verify", "LLLLLLLLLLLLLLLL"),
-    ("GET", "/password/set", "GGGGGGGGGGGGGGGG"),
-    ("GET", "/notifications/unsubscribe", "BBBBBBBBBBBBBBBB"),
-    ("POST", "/notifications/unsubscribe", "BBBBBBBBBBBBBBBB"),
-    ("POST", "/password/set", "GGGGGGGGGGGGGGGG"),
-    ("GET", "/api/v1/security-incidents", "UPPPFPFPPPPPPUPPPPU"),
-    ("GET", "/api/v1/security-incidents/severity-count", "UPPPFPFPPPPPPUPPPPU"),
-    ("GET", "/api/v1/me", "UPPPPPPPPPPPPUPPPPU"),
+    //                                                    anon  same  lack×9     other dis staff
+    ("GET", "/healthz", "PPPPPPPPPPPPPPPPP"),
+    ("GET", "/readyz", "PPPPPPPPPPPPPPPPP"),
+    ("GET", "/static/{name}", "PPPPPPPPPPPPPPPPP"),
+    ("GET", "/", "LDDDDDDDDDDDDDLDD"),
+    ("GET", "/login", "PDDDDDDDDDDDDDDDD"),
+    ("POST", "/login", "VVVVVVVVVVVVVVVVV"),
+    ("GET", "/login/verify", "LLLLLLLLLLLLLLLLL"),
+    ("POST", "/login/verify", "LLLLLLLLLLLLLLLLL"),
+    ("GET", "/password/set", "GGGGGGGGGGGGGGGGG"),
+    ("GET", "/notifications/unsubscribe", "BBBBBBBBBBBBBBBBB"),
+    ("POST", "/notifications/unsubscribe", "BBBBBBBBBBBBBBBBB"),
+    ("POST", "/password/set", "GGGGGGGGGGGGGGGGG"),
+    ("GET", "/api/v1/security-incidents", "UPPPFPFPPPPPPPUPPPPU"),
+    ("GET", "/api/v1/security-incidents/severity-count", "UPPPFPFPPPPPPPUPPPPU"),
+    ("GET", "/api/v1/me", "UPPPPPPPPPPPPPUPPPPU"),
     // A ticket's files: the ticket's own visibility (Read Ticket, opener or recipient).
-    ("GET", "/api/v1/tickets/{number}/attachments", "UPPNFPPPPPPPNUPPPNU"),
-    ("GET", "/api/v1/attachments/{attachment_id}", "UPPNFPPPPPPPNUPPPNU"),
-    ("GET", "/api/v1/openapi.json", "PPPPPPPPPPPPPPPPPPP"),
-    ("GET", "/docs/api", "PPPPPPPPPPPPPPPP"),
+    ("GET", "/api/v1/tickets/{number}/attachments", "UPPNFPPPPPPPPNUPPPNU"),
+    ("GET", "/api/v1/attachments/{attachment_id}", "UPPNFPPPPPPPPNUPPPNU"),
+    ("GET", "/api/v1/openapi.json", "PPPPPPPPPPPPPPPPPPPP"),
+    ("GET", "/docs/api", "PPPPPPPPPPPPPPPPP"),
     // A loopback peer without forwarding headers, as the test client is (metrics.rs tries the
     // others). After /docs/api: like it, it ends the disabled user's session.
-    ("GET", "/metrics", "PPPPPPPPPPPPPPPP"),
-    ("GET", "/security/dashboard", "LPPPPPFPPPPPPLPP"),
-    ("GET", "/security/dashboard/panel", "LPPPPPFPPPPPPLPP"),
-    ("GET", "/security/incidents", "LPPPFPFPPPPPPLPP"),
-    ("GET", "/security/incidents.csv", "LPPPFPFPPPPPPLPP"),
-    ("GET", "/security/incidents/{number}", "LPPNFPFPPPPPNLPP"),
-    ("GET", "/support/tickets", "LPPPFPPPPPPPPLDD"),
-    ("POST", "/support/tickets", "LDDDDFDDDDDDDLFF"),
-    ("GET", "/support/tickets.csv", "LPPPFPPPPPPPPLPP"),
-    ("GET", "/support/tickets/new", "LPPPPFPPPPPPPLDD"),
-    ("GET", "/support/tickets/{number}", "LPPNFPPPPPPPNLPP"),
-    ("POST", "/support/tickets/{number}/comments", "LDDNFFDDDDDDNLDD"),
-    ("POST", "/support/tickets/{number}/recipients", "LDDNFFDDDDDDNLDD"),
-    ("GET", "/support/tickets/{number}/attachments/{attachment_id}", "LPPNFPPPPPPPNLPP"),
-    ("GET", "/support/tickets/{number}/attachments/{attachment_id}/preview", "LPPNFPPPPPPPNLPP"),
-    // Muting mail about a ticket needs only to see it; staff are on no ticket.
-    ("POST", "/support/tickets/{number}/notifications", "LDDNFDDDDDDDNLFF"),
-    ("GET", "/account/users", "LFFPPPPPPPPPPLFF"),
-    ("POST", "/account/users", "LFFDDDDDFDDDBLFF"),
-    ("GET", "/account/users/new", "LFFPPPPPFPPPPLFF"),
-    ("POST", "/account/two-factor", "LFFDDDDDFDDDDLFF"),
-    ("GET", "/account/users/{user_id}", "LFFPPPPPPPPPNLFF"),
-    ("POST", "/account/users/{user_id}/roles", "LFFDDDDDFDDDNLFF"),
-    ("POST", "/account/users/{user_id}/disable", "LFFDDDDDFDDDNLFF"),
-    ("POST", "/account/users/{user_id}/enable", "LFFDDDDDFDDDNLFF"),
-    ("POST", "/account/users/{user_id}/password-link", "LFFDDDDDFDDDNLFF"),
-    ("POST", "/account/users/{user_id}/reset-two-factor", "LFFDDDDDFDDDNLFF"),
-    ("GET", "/account/roles", "LFFPPPPPPPPPPLFF"),
-    ("POST", "/account/roles", "LFFDDDDDFDDDDLFF"),
-    ("GET", "/account/roles/{role_id}", "LFFPPPPPPPPPNLFF"),
-    ("POST", "/account/roles/{role_id}/rename", "LFFDDDDDFDDDNLFF"),
-    ("POST", "/account/roles/{role_id}/permissions", "LFFDDDDDFDDDNLFF"),
-    ("POST", "/account/roles/{role_id}/members", "LFFDDDDDFDDDNLFF"),
-    ("POST", "/account/roles/{role_id}/members/{user_id}/remove", "LFFCCCCCFCCCNLFF"),
-    ("GET", "/account/roles/{role_id}/delete", "LFFPPPPPFPPPNLFF"),
-    ("POST", "/account/roles/{role_id}/delete", "LFFCCCCCFCCCNLFF"),
-    ("GET", "/account/profile", "LPPPPPPPPPPPPLPP"),
-    ("POST", "/account/profile", "LDDDDDDDDDDDDLDD"),
-    ("POST", "/account/profile/password", "LVVVVVVVVVVVVLVV"),
-    ("GET", "/account/profile/two-factor", "LPPPPPPPPPPPPLPP"),
-    ("POST", "/account/profile/two-factor", "LVVVVVVVVVVVVLEE"),
-    ("POST", "/account/profile/two-factor/recovery-codes", "LVVVVVVVVVVVVLVV"),
-    ("POST", "/account/profile/two-factor/disable", "LVVVVVVVVVVVVLFF"),
-    ("GET", "/account/profile/notifications", "LPPPPPPPPPPPPLPP"),
-    ("POST", "/account/profile/notifications", "LDDDDDDDDDDDDLDD"),
-    ("GET", "/account/api-keys", "LPPPPPPPPPPPPLFF"),
-    ("POST", "/account/api-keys", "LPPPPPPPPFPPPLFF"),
-    ("POST", "/account/api-keys/{key_id}/revoke", "LNNDDDDDDDNFNLFF"),
-    ("GET", "/desk/queue", "LFFFFFFFFFFFFLPP"),
-    ("GET", "/desk/queue.csv", "LFFFFFFFFFFFFLPP"),
-    ("POST", "/desk/tickets", "LFFFFFFFFFFFFLDD"),
-    ("GET", "/desk/tickets/new", "LFFFFFFFFFFFFLPP"),
-    ("POST", "/desk/tickets/{number}/severity", "LFFFFFFFFFFFFLDC"),
-    ("POST", "/desk/tickets/{number}/status", "LFFFFFFFFFFFFLDC"),
-    ("POST", "/desk/tickets/{number}/close", "LFFFFFFFFFFFFLDC"),
-    ("POST", "/desk/tickets/{number}/decline-closure", "LFFFFFFFFFFFFLCC"),
-    ("POST", "/desk/tickets/{number}/reopen", "LFFFFFFFFFFFFLDC"),
-    ("POST", "/desk/tickets/{number}/recipients/{user_id}/remove", "LFFFFFFFFFFFFLDN"),
+    ("GET", "/metrics", "PPPPPPPPPPPPPPPPP"),
+    ("GET", "/security/dashboard", "LPPPPPFPPPPPPPLPP"),
+    ("GET", "/security/dashboard/panel", "LPPPPPFPPPPPPPLPP"),
+    ("GET", "/security/incidents", "LPPPFPFPPPPPPPLPP"),
+    ("GET", "/security/incidents.csv", "LPPPFPFPPPPPPPLPP"),
+    ("GET", "/security/incidents/{number}", "LPPNFPFPPPPPPNLPP"),
+    ("GET", "/support/tickets", "LPPPFPPPPPPPPPLDD"),
+    ("POST", "/support/tickets", "LDDDDFDDDDDDDDLFF"),
+    ("GET", "/support/tickets.csv", "LPPPFPPPPPPPPPLPP"),
+    ("GET", "/support/tickets/new", "LPPPPFPPPPPPPPLDD"),
+    ("GET", "/support/tickets/{number}", "LPPNFPPPPPPPPNLPP"),
+    ("POST", "/support/tickets/{number}/comments", "LDDNFFDDDDDDDNLDD"),
+    ("POST", "/support/tickets/{number}/recipients", "LDDNFFDDDDDDDNLDD"),
+    ("GET", "/support/tickets/{number}/attachments/{attachment_id}", "LPPNFPPPPPPPPNLPP"),
+    ("GET", "/support/tickets/{number}/attachments/{attachment_id}/preview", "LPPNFPPPPPPPPNLPP"),
+    ("POST", "/support/tickets/{number}/notifications", "LDDNFDDDDDDDDNLFF"),
+    ("GET", "/account/users", "LFFPPPPPPPPPPPLFF"),
+    ("POST", "/account/users", "LFFDDDDDFDDDDBLFF"),
+    ("GET", "/account/users/new", "LFFPPPPPFPPPPPLFF"),
+    ("POST", "/account/two-factor", "LFFDDDDDFDDDDDLFF"),
+    ("GET", "/account/users/{user_id}", "LFFPPPPPPPPPPNLFF"),
+    ("POST", "/account/users/{user_id}/roles", "LFFDDDDDFDDDDNLFF"),
+    ("POST", "/account/users/{user_id}/disable", "LFFDDDDDFDDDDNLFF"),
+    ("POST", "/account/users/{user_id}/enable", "LFFDDDDDFDDDDNLFF"),
+    ("POST", "/account/users/{user_id}/password-link", "LFFDDDDDFDDDDNLFF"),
+    ("POST", "/account/users/{user_id}/reset-two-factor", "LFFDDDDDFDDDDNLFF"),
+    ("GET", "/account/roles", "LFFPPPPPPPPPPPLFF"),
+    ("POST", "/account/roles", "LFFDDDDDFDDDDDLFF"),
+    ("GET", "/account/roles/{role_id}", "LFFPPPPPPPPPPNLFF"),
+    ("POST", "/account/roles/{role_id}/rename", "LFFDDDDDFDDDDNLFF"),
+    ("POST", "/account/roles/{role_id}/permissions", "LFFDDDDDFDDDDNLFF"),
+    ("POST", "/account/roles/{role_id}/members", "LFFDDDDDFDDDDNLFF"),
+    ("POST", "/account/roles/{role_id}/members/{user_id}/remove", "LFFCCCCCFCCCCNLFF"),
+    ("GET", "/account/roles/{role_id}/delete", "LFFPPPPPFPPPPNLFF"),
+    ("POST", "/account/roles/{role_id}/delete", "LFFCCCCCFCCCCNLFF"),
+    ("GET", "/account/profile", "LPPPPPPPPPPPPPLPP"),
+    ("POST", "/account/profile", "LDDDDDDDDDDDDDLDD"),
+    ("POST", "/account/profile/password", "LVVVVVVVVVVVVVLVV"),
+    ("GET", "/account/profile/two-factor", "LPPPPPPPPPPPPPLPP"),
+    ("POST", "/account/profile/two-factor", "LVVVVVVVVVVVVVLEE"),
+    ("POST", "/account/profile/two-factor/recovery-codes", "LVVVVVVVVVVVVVLVV"),
+    ("POST", "/account/profile/two-factor/disable", "LVVVVVVVVVVVVVLFF"),
+    ("GET", "/account/profile/notifications", "LPPPPPPPPPPPPPLPP"),
+    ("POST", "/account/profile/notifications", "LDDDDDDDDDDDDDLDD"),
+    ("GET", "/account/api-keys", "LPPPPPPPPPPPPPLFF"),
+    ("POST", "/account/api-keys", "LPPPPPPPPFPPPPLFF"),
+    ("POST", "/account/api-keys/{key_id}/revoke", "LNNDDDDDDDNFDNLFF"),
+    ("GET", "/account/webhooks", "LFFPPPPPPPPPFPLFF"),
+    ("POST", "/account/webhooks", "LFFPPPPPPPPPFPLFF"),
+    ("GET", "/account/webhooks/{endpoint_id}", "LFFPPPPPPPPPFNLFF"),
+    ("POST", "/account/webhooks/{endpoint_id}", "LFFDDDDDDDDDFNLFF"),
+    ("POST", "/account/webhooks/{endpoint_id}/rotate-secret", "LFFPPPPPPPPPFNLFF"),
+    ("POST", "/account/webhooks/{endpoint_id}/disable", "LFFDDDDDDDDDFNLFF"),
+    ("POST", "/account/webhooks/{endpoint_id}/enable", "LFFDDDDDDDDDFNLFF"),
+    ("POST", "/account/webhooks/{endpoint_id}/deliveries/{delivery_id}/send-again", "LFFDDDDDDDDDFNLFF"),
+    // After the rows above: the first to delete it leaves nothing for the others.
+    ("POST", "/account/webhooks/{endpoint_id}/delete", "LFFDNNNNNNNNFNLFF"),
+    ("GET", "/desk/queue", "LFFFFFFFFFFFFFLPP"),
+    ("GET", "/desk/queue.csv", "LFFFFFFFFFFFFFLPP"),
+    ("POST", "/desk/tickets", "LFFFFFFFFFFFFFLDD"),
+    ("GET", "/desk/tickets/new", "LFFFFFFFFFFFFFLPP"),
+    ("POST", "/desk/tickets/{number}/severity", "LFFFFFFFFFFFFFLDC"),
+    ("POST", "/desk/tickets/{number}/status", "LFFFFFFFFFFFFFLDC"),
+    ("POST", "/desk/tickets/{number}/close", "LFFFFFFFFFFFFFLDC"),
+    ("POST", "/desk/tickets/{number}/decline-closure", "LFFFFFFFFFFFFFLCC"),
+    ("POST", "/desk/tickets/{number}/reopen", "LFFFFFFFFFFFFFLDC"),
+    ("POST", "/desk/tickets/{number}/recipients/{user_id}/remove", "LFFFFFFFFFFFFFLDN"),
     // After every row that downloads the file: the agent removes it.
-    ("POST", "/desk/tickets/{number}/attachments/{attachment_id}/remove", "LFFFFFFFFFFFFLDN"),
-    ("GET", "/desk/accounts", "LFFFFFFFFFFFFLFP"),
-    ("POST", "/desk/accounts", "LFFFFFFFFFFFFLFD"),
-    ("GET", "/desk/accounts/new", "LFFFFFFFFFFFFLFP"),
-    ("GET", "/desk/staff", "LFFFFFFFFFFFFLFP"),
-    ("POST", "/desk/staff", "LFFFFFFFFFFFFLFD"),
-    ("POST", "/desk/staff/{user_id}/reset-two-factor", "LFFFFFFFFFFFFLFD"),
-    ("GET", "/desk/audit", "LFFFFFFFFFFFFLPP"),
-    ("GET", "/desk/notifications", "LFFFFFFFFFFFFLFP"),
-    ("GET", "/desk/notifications/{delivery_id}", "LFFFFFFFFFFFFLFP"),
+    ("POST", "/desk/tickets/{number}/attachments/{attachment_id}/remove", "LFFFFFFFFFFFFFLDN"),
+    ("GET", "/desk/accounts", "LFFFFFFFFFFFFFLFP"),
+    ("POST", "/desk/accounts", "LFFFFFFFFFFFFFLFD"),
+    ("GET", "/desk/accounts/new", "LFFFFFFFFFFFFFLFP"),
+    ("GET", "/desk/staff", "LFFFFFFFFFFFFFLFP"),
+    ("POST", "/desk/staff", "LFFFFFFFFFFFFFLFD"),
+    ("POST", "/desk/staff/{user_id}/reset-two-factor", "LFFFFFFFFFFFFFLFD"),
+    ("GET", "/desk/audit", "LFFFFFFFFFFFFFLPP"),
+    ("GET", "/desk/notifications", "LFFFFFFFFFFFFFLFP"),
+    ("GET", "/desk/notifications/{delivery_id}", "LFFFFFFFFFFFFFLFP"),
     // Last, since they end the sessions the rows above use.
-    ("POST", "/logout", "LLLLLLLLLLLLLLLL"),
-    ("POST", "/account/profile/sign-out-everywhere", "LLLLLLLLLLLLLLLL"),
+    ("POST", "/logout", "LLLLLLLLLLLLLLLLL"),
+    ("POST", "/account/profile/sign-out-everywhere", "LLLLLLLLLLLLLLLLL"),
 ];
 
 /// They end sessions (which is what they are for), so their rows come last.
@@ -177,7 +188,10 @@ pub(crate) struct World {
     stan: i64,
     /// An image Tess attached to the ticket with a comment.
     attachment: String,
-    /// A notification of the incident's label (recorded: mail is off).
+    /// A notification of the incident's label (recorded: mail is off), and a webhook endpoint of
+    /// Northwind with a call made to it.
+    notification: i64,
+    endpoint: i64,
     delivery: i64,
 }
 
@@ -221,6 +235,7 @@ pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
     let role = app.store.create_role(account, "Target role", &[Permission::ReadTicket], app.clock.now()).await.unwrap();
     app.store.add_role_member(role, tina).await.unwrap();
     let tina_key = app.api_key_for("tina.target@northwind.example").await.id;
+    let endpoint = webhook_endpoint(app, account).await;
 
     // The incident: opened by Tess, received by Riley, Billie, every "lacks" user and the one
     // to be disabled (so each meets the permission rule, not the visibility rule).
@@ -294,14 +309,58 @@ pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
     for key in [app.api_key_for(TESS).await, app.api_key_for(CASEY).await, revoked] {
         callers.push(caller(app, None, Some(key)).await);
     }
-    let delivery = app.first_delivery().await;
+    let notification = app.first_delivery().await;
     let tess = app.sign_in(TESS).await;
     let screenshot = file("screenshot.png", "image/png", crate::attachments::png(64, 48));
     let response = app.comment_with_files(&tess, &ticket.number, &[("body", "A screenshot")], &[screenshot]).await;
     assert_eq!(response.status().as_u16(), 303, "the matrix's file is attached");
     let attachment = app.stored_files(ticket.id).await.remove(0).public_id;
-    let world = World { ticket, tina, role, tina_key, billie: app.user_id(BILLIE).await, stan, attachment, delivery };
+    let delivery = webhook_delivery(app, endpoint).await;
+    let world = World {
+        ticket,
+        tina,
+        role,
+        tina_key,
+        billie: app.user_id(BILLIE).await,
+        stan,
+        notification,
+        endpoint,
+        delivery,
+        attachment,
+    };
     (callers, world)
+}
+
+/// Where the matrix's webhook endpoints point: loopback's discard port, where nothing listens
+/// (the matrix allows loopback; elsewhere the call is refused before any connection).
+const WEBHOOK_URL: &str = "http://127.0.0.1:9/matrix";
+
+/// Lets webhooks call loopback over plain HTTP, where the matrix's endpoints point.
+fn adjust(settings: &mut incident_portal::settings::Settings) {
+    settings.webhooks = incident_portal::domain::webhook::OutboundPolicy { allow_http: true, allow_private: true };
+}
+
+async fn webhook_endpoint(app: &TestApp, account: i64) -> i64 {
+    use incident_portal::domain::webhook::{Format, Subscription};
+    let settings = incident_portal::store::EndpointSettings {
+        url: WEBHOOK_URL.into(),
+        subscription: Subscription { kinds: Subscription::KINDS.into_iter().collect(), min_severity: None },
+        format: Format::Standard,
+    };
+    let secret = incident_portal::auth::webhook_secret::generate();
+    let seal = |id| incident_portal::auth::webhook_secret::seal(&cipher(), id, &secret);
+    app.store.create_webhook_endpoint(account, &settings, seal, app.clock.now()).await.unwrap().unwrap()
+}
+
+/// The call the fresh incident's label made to `endpoint`, once the sender has fanned it out.
+async fn webhook_delivery(app: &TestApp, endpoint: i64) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM notification_deliveries WHERE endpoint_id = {endpoint}");
+    let started = std::time::Instant::now();
+    while app.count(&sql).await == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the label's call is fanned out");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.count(&format!("SELECT MIN(id) FROM notification_deliveries WHERE endpoint_id = {endpoint}")).await
 }
 
 pub(crate) async fn caller(app: &TestApp, email: Option<String>, key: Option<Key>) -> Caller {
@@ -328,7 +387,11 @@ pub(crate) fn path_for(pattern: &str, world: &World) -> String {
         .replace("{role_id}", &world.role.to_string())
         .replace("{key_id}", &world.tina_key)
         .replace("{attachment_id}", &world.attachment)
-        .replace("{delivery_id}", &world.delivery.to_string())
+        .replace("{endpoint_id}", &world.endpoint.to_string())
+        .replace(
+            "{delivery_id}",
+            &if pattern.starts_with("/desk/") { world.notification } else { world.delivery }.to_string(),
+        )
 }
 
 /// A body the route accepts from a principal who may use it; unique per principal where the
@@ -395,6 +458,13 @@ pub(crate) async fn form_for(
         | "/account/profile/two-factor/recovery-codes"
         | "/account/profile/two-factor/disable" => vec![("code", "000000".into())],
         "/account/api-keys" => vec![("name", format!("Matrix key {unique}"))],
+        "/account/webhooks" | "/account/webhooks/{endpoint_id}" => vec![
+            ("url", WEBHOOK_URL.into()),
+            ("kind", "labelled".into()),
+            ("kind", "closed".into()),
+            ("min_severity", "High".into()),
+            ("format", "slack".into()),
+        ],
         "/desk/tickets" => vec![
             ("account", "100234".into()),
             ("opener_id", app.user_id(TESS).await.to_string()),
@@ -459,6 +529,10 @@ async fn digest(app: &TestApp) -> Vec<i64> {
         "SELECT COUNT(*) FROM recovery_codes",
         "SELECT COUNT(*) FROM ticket_mutes",
         "SELECT COUNT(*) FROM notification_preferences",
+        "SELECT COUNT(*) FROM webhook_endpoints",
+        "SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = TRUE",
+        "SELECT COUNT(DISTINCT secret_ciphertext) FROM webhook_endpoints",
+        "SELECT COUNT(*) FROM webhook_endpoints WHERE format = 'slack'",
     ] {
         values.push(app.count(sql).await);
     }
@@ -615,6 +689,7 @@ async fn every_state_changing_route_refuses_forged_requests(app: TestApp) {
 }
 
 on_both_backends!(
+    configured by adjust;
     every_route_answers_every_principal_exactly,
     invisible_tickets_answer_like_missing_ones,
     every_state_changing_route_refuses_forged_requests,

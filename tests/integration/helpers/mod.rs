@@ -10,6 +10,7 @@ mod fixtures;
 mod http;
 /// Methods of `TestApp` and the `on_test_pool!` macro: nothing a test names by path.
 mod queries;
+mod receiver;
 mod sign_in;
 mod smtp;
 mod uploads;
@@ -20,6 +21,7 @@ pub use clamav::*;
 pub use database::*;
 pub use fixtures::*;
 pub use http::*;
+pub use receiver::*;
 pub use sign_in::*;
 pub use smtp::*;
 pub use uploads::*;
