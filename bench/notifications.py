@@ -46,7 +46,7 @@ class Database:
         if backend == "sqlite":
             source = Path(source_url.removeprefix("sqlite://"))
             self.path = bench.DATA / "sqlite-notifications.db"
-            for suffix in ("", "-wal", "-shm", "-calls", "-calls-wal", "-calls-shm"):
+            for suffix in ("", "-wal", "-shm", "-calls", "-calls-wal", "-calls-shm", "-files", "-files-wal", "-files-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             for suffix in ("", "-calls"):
                 if Path(f"{source}{suffix}").exists():

@@ -35,7 +35,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import notifications  # noqa: E402  (this folder's own modules)
+import attachments  # noqa: E402  (this folder's own modules)
+import notifications  # noqa: E402
 import per_request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +138,7 @@ def dataset(backend, size, stamp):
         url = f"sqlite://{path}"
         fresh = path.exists() and marker.exists() and marker.read_text() == stamp
         if not fresh:
-            for suffix in ("", "-wal", "-shm", "-calls", "-calls-wal", "-calls-shm"):
+            for suffix in ("", "-wal", "-shm", "-calls", "-calls-wal", "-calls-shm", "-files", "-files-wal", "-files-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
     else:
         name = f"incident_portal_bench_{size}"
@@ -519,6 +520,7 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--no-notifications", action="store_true", help="skip the notification measurements")
+    parser.add_argument("--no-attachments", action="store_true", help="skip the attachment measurements")
     parser.add_argument("--no-per-request", action="store_true", help="skip the per-request cost against bare actix-web")
     parser.add_argument("--only-per-request", action="store_true", help="measure only the per-request cost (demo data)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
@@ -540,7 +542,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "bench.lua").write_text(LUA)
-        notified, per_request_result = [], None
+        notified, attached, per_request_result = [], [], None
         if not args.no_per_request:
             log("per-request cost against bare actix-web (demo data)")
             per_request_result = per_request.measure(sys.modules[__name__], args, workdir)
@@ -555,8 +557,19 @@ def main():
                 source = dataset(backend, min(sizes), fingerprint(backend))
                 notified.append(notifications.measure(sys.modules[__name__], backend, source, args, workdir))
                 Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified, "per_request": per_request_result}, indent=2))
-        Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified, "per_request": per_request_result}, indent=2))
-    extra = (per_request.report(per_request_result) if per_request_result else []) + (notifications.report(notified) if notified else [])
+            if not args.no_attachments:
+                log(f"{backend}: attachments")
+                source = dataset(backend, min(sizes), fingerprint(backend))
+                attached.append(attachments.measure(sys.modules[__name__], backend, source, args, workdir))
+                Path(args.json).write_text(
+                    json.dumps({"machine": info, "results": results, "notifications": notified, "attachments": attached, "per_request": per_request_result}, indent=2)
+                )
+        Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified, "attachments": attached, "per_request": per_request_result}, indent=2))
+    extra = (
+        (per_request.report(per_request_result) if per_request_result else [])
+        + (notifications.report(notified) if notified else [])
+        + (attachments.report(attached) if attached else [])
+    )
     Path(args.output).write_text(report(results, info, args) + "\n".join(extra))
     log(f"wrote {args.output} and {args.json}")
 

@@ -124,6 +124,23 @@ pub struct ServeArgs {
     /// least 16 characters. Loopback clients need none (unless proxy headers are trusted).
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// The largest file one may attach, such as `25MiB` (binary units; a bare number is bytes).
+    #[arg(long, env = "ATTACHMENT_MAX_FILE_SIZE", default_value = "25MiB")]
+    pub attachment_max_file_size: String,
+    /// The most files one comment or new ticket may carry.
+    #[arg(long, env = "ATTACHMENT_MAX_FILES", default_value = "10")]
+    pub attachment_max_files: String,
+    /// The most bytes of attachments an account may keep (each stored file counted once).
+    #[arg(long, env = "ATTACHMENT_ACCOUNT_QUOTA", default_value = "2GiB")]
+    pub attachment_account_quota: String,
+    /// A ClamAV daemon to scan every upload with: `unix:/run/clamav/clamd.ctl` or `tcp://host:3310`.
+    /// Unset: files are not scanned.
+    #[arg(long, env = "CLAMAV_ADDRESS")]
+    pub clamav_address: Option<String>,
+    /// While the scanner cannot be reached: `hold` keeps new files from customers until scanned,
+    /// `allow` lets them be downloaded unscanned (and scans them when it is back).
+    #[arg(long, env = "CLAMAV_WHEN_DOWN", default_value = "hold")]
+    pub clamav_when_down: String,
     /// Let webhooks call plain `http://` addresses (a receiver on a network you trust); by default
     /// an endpoint must be `https://`.
     #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", default_value = "false", num_args = 0..=1, default_missing_value = "true")]

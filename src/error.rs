@@ -43,6 +43,10 @@ pub enum AppError {
     /// A form that cannot be saved as filled in, when it cannot be shown again with its messages.
     #[error("{0}")]
     Invalid(String),
+    /// An upload over a limit (a file's size, the files' count, the account's quota); nothing of
+    /// it was kept.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_seconds: u64 },
     /// A request body beyond what the route reads.
@@ -146,6 +150,7 @@ impl AppError {
             | AppError::Forbidden(message)
             | AppError::Gone(message)
             | AppError::Invalid(message)
+            | AppError::TooLarge(message)
             | AppError::TooManyRequests { message, .. } => info.message = message.clone(),
             AppError::Conflict { message, reload } => {
                 info.message = message.clone();
@@ -193,6 +198,7 @@ impl ResponseError for AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -4,7 +4,8 @@
 //! Dependencies point down the house: `http` (routes, middleware, thin handlers) → `views` (one
 //! struct per askama template) → `auth` (passwords, sessions, keys) → `store` (SQLite or
 //! PostgreSQL) → `domain` (the rules, free of HTTP and SQL) → `paths`, `clock`, `assets`.
-//! `startup` builds the app that `main` and the tests both run.
+//! `files` (attachments' bytes: uploads, the virus scanner, previews) sits beside `notify`, above
+//! `store`. `startup` builds the app that `main` and the tests both run.
 
 pub mod assets;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod generate;
 pub mod http;
 pub mod metrics;

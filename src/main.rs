@@ -72,6 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 settings.mail,
                 incident_portal::paths::DESK_NOTIFICATIONS
             );
+            println!("Attachments: {}.", settings.attachments);
             if settings.demo {
                 print!("{}", demo::sign_in_help(&url));
             }

@@ -32,6 +32,9 @@ pub const NEW_TICKET: &str = "/support/tickets/new";
 pub const TICKET: &str = "/support/tickets/{number}";
 pub const TICKET_COMMENTS: &str = "/support/tickets/{number}/comments";
 pub const TICKET_RECIPIENTS: &str = "/support/tickets/{number}/recipients";
+/// A ticket's file: its download, and the preview re-encoded from an image.
+pub const TICKET_ATTACHMENT: &str = "/support/tickets/{number}/attachments/{attachment_id}";
+pub const TICKET_ATTACHMENT_PREVIEW: &str = "/support/tickets/{number}/attachments/{attachment_id}/preview";
 /// "Don't notify me" / "Notify me" on a ticket.
 pub const TICKET_NOTIFICATIONS: &str = "/support/tickets/{number}/notifications";
 
@@ -75,6 +78,8 @@ pub const ACCOUNT_API_ACCESS: &str = "/account/api-access";
 pub const API_INCIDENTS: &str = "/api/v1/security-incidents";
 pub const API_SEVERITY_COUNT: &str = "/api/v1/security-incidents/severity-count";
 pub const API_ME: &str = "/api/v1/me";
+pub const API_TICKET_ATTACHMENTS: &str = "/api/v1/tickets/{number}/attachments";
+pub const API_ATTACHMENT: &str = "/api/v1/attachments/{attachment_id}";
 pub const API_OPENAPI: &str = "/api/v1/openapi.json";
 pub const API_DOCS: &str = "/docs/api";
 
@@ -125,6 +130,7 @@ pub const DESK_CLOSE: &str = "/desk/tickets/{number}/close";
 pub const DESK_DECLINE_CLOSURE: &str = "/desk/tickets/{number}/decline-closure";
 pub const DESK_REOPEN: &str = "/desk/tickets/{number}/reopen";
 pub const DESK_RECIPIENT_REMOVE: &str = "/desk/tickets/{number}/recipients/{user_id}/remove";
+pub const DESK_ATTACHMENT_REMOVE: &str = "/desk/tickets/{number}/attachments/{attachment_id}/remove";
 pub const DESK_ACCOUNTS: &str = "/desk/accounts";
 pub const DESK_NEW_ACCOUNT: &str = "/desk/accounts/new";
 pub const DESK_STAFF: &str = "/desk/staff";
@@ -169,6 +175,17 @@ pub fn of_ticket(pattern: &str, number: impl Display) -> String {
 
 pub fn desk_remove_recipient(number: impl Display, user_id: i64) -> String {
     fill(DESK_RECIPIENT_REMOVE, &[&number, &user_id])
+}
+
+/// A ticket's file's own path ([`TICKET_ATTACHMENT`], [`TICKET_ATTACHMENT_PREVIEW`],
+/// [`DESK_ATTACHMENT_REMOVE`]) with the ticket's number and the file's id filled in.
+pub fn of_attachment(pattern: &str, number: impl Display, attachment_id: &str) -> String {
+    fill(pattern, &[&number, &attachment_id])
+}
+
+/// A file's download through the API.
+pub fn api_attachment(attachment_id: &str) -> String {
+    fill(API_ATTACHMENT, &[&attachment_id])
 }
 
 pub fn user(id: i64) -> String {
@@ -371,5 +388,9 @@ mod tests {
         assert_eq!(desk_remove_recipient("ATS-7", 12), "/desk/tickets/ATS-7/recipients/12/remove");
         assert_eq!(of_ticket(DESK_DECLINE_CLOSURE, "ATS-7"), "/desk/tickets/ATS-7/decline-closure");
         assert_eq!(fill(HOME, &[&1]), "/");
+        assert_eq!(
+            of_attachment(TICKET_ATTACHMENT_PREVIEW, "ATS-7", "abc"),
+            "/support/tickets/ATS-7/attachments/abc/preview"
+        );
     }
 }

@@ -10,8 +10,10 @@ use crate::cli::{DatabaseArgs, ServeArgs};
 use crate::domain::webhook::OutboundPolicy;
 use crate::store::PoolSettings;
 
+mod attachments;
 mod mail;
 mod public_url;
+pub use attachments::{AttachmentSettings, ScannerAddress, ScannerSettings, parse_size};
 pub use mail::MailSettings;
 pub use public_url::{PublicUrl, PublicUrlError};
 
@@ -56,6 +58,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// `METRICS_TOKEN`: the bearer token that opens `/metrics` to other hosts; `None` when unset.
     pub metrics_token: Option<SecretString>,
+    /// Attachments' limits and the virus scanner.
+    pub attachments: AttachmentSettings,
     /// Where webhooks may call beyond public HTTPS addresses (`WEBHOOKS_ALLOW_HTTP`,
     /// `WEBHOOKS_ALLOW_PRIVATE_ADDRESSES`).
     pub webhooks: OutboundPolicy,
@@ -212,6 +216,13 @@ impl Settings {
             compression_level: parse_number(&args.compression_level, 0..=9, "compression_level")? as u32,
             mail: mail::mail_settings(args.smtp_url.as_deref(), args.mail_from.as_deref(), args.desk_email.as_deref())?,
             metrics_token: metrics_token(args.metrics_token.as_deref())?,
+            attachments: attachments::attachment_settings(
+                &args.attachment_max_file_size,
+                &args.attachment_max_files,
+                &args.attachment_account_quota,
+                args.clamav_address.as_deref(),
+                &args.clamav_when_down,
+            )?,
             webhooks: OutboundPolicy {
                 allow_http: parse_bool(&args.webhooks_allow_http, "webhooks_allow_http")?,
                 allow_private: parse_bool(&args.webhooks_allow_private_addresses, "webhooks_allow_private_addresses")?,

@@ -2,6 +2,7 @@
 //! `main` and the integration tests both start the portal through [`Application`].
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::SessionMiddleware;
@@ -20,6 +21,8 @@ use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::signer::Signer;
 use crate::clock::Clock;
+use crate::files::scan::{Scanner, ScannerGuard};
+use crate::files::{Files, Swept};
 use crate::http::compression::compress;
 use crate::http::csrf::set_anonymous_cookie;
 use crate::http::middleware::{
@@ -34,6 +37,7 @@ use crate::notify::{Outbox, Sender, SenderGuard, SenderMetrics};
 use crate::settings::{ApiKeyEncryption, DatabaseSettings, PublicUrl, Settings};
 use crate::state::AppState;
 use crate::store::Store;
+use crate::store::bytes::DatabaseBytes;
 use crate::telemetry::RedactingRootSpan;
 
 /// How long settled notifications stay listed for support administrators.
@@ -48,6 +52,8 @@ pub struct Application {
     server: Server,
     /// The notification sender stops when this is dropped with the application.
     _sender: SenderGuard,
+    /// The virus scanner (when one is configured) stops likewise.
+    _scanner: Option<ScannerGuard>,
 }
 
 impl Application {
@@ -68,7 +74,9 @@ impl Application {
         let public_url = settings.public_url.clone().unwrap_or_else(|| PublicUrl::local(address));
         password::prepare();
         crate::http::static_files::prepare();
-        spawn_housekeeping(store.clone(), clock.clone());
+        let files =
+            Files::new(store.clone(), Arc::new(DatabaseBytes::new(store.clone())), settings.attachments.clone());
+        spawn_housekeeping(store.clone(), files.clone(), clock.clone());
         let signer = signer(&store).await?;
         let outbox = Outbox::default();
         let metrics = Metrics::new();
@@ -85,6 +93,14 @@ impl Application {
             webhooks: Webhooks::new(settings.webhooks, cipher.clone(), public_url.clone(), &metrics)?,
         }
         .spawn()?;
+        let scanner = match &settings.attachments.scanner {
+            Some(scanner) => Some(
+                Scanner { files: files.clone(), store: store.clone(), clock: clock.clone(), settings: scanner.clone() }
+                    .spawn()?,
+            ),
+            None => None,
+        };
+        attachment_metrics(&metrics, &store);
 
         let workers = settings.workers;
         let tls = settings.secure_cookies;
@@ -98,6 +114,7 @@ impl Application {
             outbox,
             signer,
             metrics,
+            files,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -118,7 +135,7 @@ impl Application {
         .workers(workers)
         .listen(listener)?
         .run();
-        Ok(Application { port, public_url, server, _sender: sender })
+        Ok(Application { port, public_url, server, _sender: sender, _scanner: scanner })
     }
 
     pub fn port(&self) -> u16 {
@@ -132,6 +149,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _sender = self._sender;
+        let _scanner = self._scanner;
         self.server.await
     }
 }
@@ -246,7 +264,23 @@ fn database_pool_metrics(metrics: &Metrics, store: &Store) {
     });
 }
 
-fn spawn_housekeeping(store: Store, clock: Clock) {
+/// Files waiting for the virus scanner, read at each scrape.
+fn attachment_metrics(metrics: &Metrics, store: &Store) {
+    let waiting = metrics.gauge("attachment_scans_waiting", "Attachments waiting for (or retrying) a virus scan");
+    let store = store.clone();
+    metrics.on_scrape("attachments", move || {
+        let (store, waiting) = (store.clone(), waiting.clone());
+        async move {
+            let n = tokio::time::timeout(Duration::from_secs(1), store.scans_waiting())
+                .await
+                .map_err(|_| anyhow::anyhow!("counting the files waiting for a scan took over a second"))??;
+            waiting.set(n);
+            Ok(())
+        }
+    });
+}
+
+fn spawn_housekeeping(store: Store, files: Files, clock: Clock) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(HOUSEKEEPING_INTERVAL);
         loop {
@@ -260,6 +294,12 @@ fn spawn_housekeeping(store: Store, clock: Clock) {
             }
             if let Err(error) = store.purge_api_nonces(now - chrono::Duration::minutes(15)).await {
                 tracing::warn!(?error, "could not purge old API nonces");
+            }
+            // Interrupted uploads, and bytes whose deletion a crash interrupted.
+            match files.sweep(now).await {
+                Ok(swept) if swept != Swept::default() => tracing::info!(?swept, "swept attachments' bytes"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(?error, "could not sweep attachments' bytes"),
             }
             if let Err(error) = store.purge_notifications(now - chrono::Duration::days(NOTIFICATIONS_KEPT_DAYS)).await {
                 tracing::warn!(?error, "could not purge old notifications");

@@ -3,6 +3,7 @@
 use crate::auth::api_key::{KeyCache, SecretCipher};
 use crate::auth::signer::Signer;
 use crate::clock::Clock;
+use crate::files::Files;
 use crate::metrics::Metrics;
 use crate::notify::Outbox;
 use crate::settings::{PublicUrl, Settings};
@@ -25,4 +26,6 @@ pub struct AppState {
     pub signer: Signer,
     /// Where modules register their counters and gauges; `/metrics` encodes it.
     pub metrics: Metrics,
+    /// Attachments' bytes: the byte store, the scanner's wake-up, previews.
+    pub files: Files,
 }

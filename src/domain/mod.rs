@@ -2,6 +2,7 @@
 //! (`policy`), permissions and roles, tickets, and the state of an incident table.
 
 pub mod activity;
+pub mod attachment;
 pub mod audit_query;
 pub mod credentials;
 pub mod cursor;

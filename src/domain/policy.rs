@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::attachment::ScanState;
 use super::credentials::SigningForm;
 use super::features::{self, Feature};
 use super::lifecycle::{TicketState, Transition};
@@ -310,6 +311,34 @@ pub fn accepts_signing(principal: &Principal, form: SigningForm) -> bool {
         (SigningForm::Original, Some(account)) => !account.query_signing_required,
         _ => true,
     }
+}
+
+/// An attachment is seen by whoever sees its ticket, except a file on an internal note, which
+/// only support staff see (as the note itself).
+pub fn sees_attachment(principal: &Principal, internal: bool) -> bool {
+    !internal || sees_internal_notes(principal)
+}
+
+/// Who may download a file, by what the virus scan says of it: nobody an infected one; only
+/// support staff one still waiting for the scan; anyone who sees it the others.
+pub fn may_download_attachment(principal: &Principal, scan: ScanState) -> bool {
+    match scan {
+        ScanState::Infected => false,
+        ScanState::Pending => principal.is_support(),
+        ScanState::NotScanned | ScanState::Clean | ScanState::Unchecked => true,
+    }
+}
+
+/// Attachments are removed by support staff (a file uploaded by mistake, or an infected one);
+/// removing the last reference to stored bytes deletes them.
+pub fn may_remove_attachment(principal: &Principal) -> Result<(), Denial> {
+    require_support(principal)
+}
+
+/// An account's attachment usage and quota are shown to those who manage its users (account
+/// administrators hold Read Identity).
+pub fn sees_attachment_quota(principal: &Principal) -> bool {
+    identity_access(principal).is_ok()
 }
 
 /// Why `/metrics` was refused, for the log.

@@ -117,31 +117,40 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let req = req.clone();
         let body = Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let is_form = req
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-            if !is_form {
+            if !is_urlencoded(&req) {
                 return Err(AppError::BadRequest("Send this form as application/x-www-form-urlencoded.".into()));
             }
             let body = body.await.map_err(|_| AppError::BadRequest("The form is too large or was cut off.".into()))?;
             let sent = serde_html_form::from_bytes::<TokenField>(&body).ok().and_then(|f| f.csrf_token);
-            let valid = match TypedSession::from(&req).peek_csrf_token() {
-                Some(_) => is_session_token(&req, sent.as_deref().unwrap_or_default()),
-                None => sent
-                    .and_then(|masked| crate::auth::token::unmask(&masked))
-                    .is_some_and(|t| is_anonymous_token(&req, &t)),
-            };
-            if !valid {
-                tracing::warn!(target: "security", path = req.path(), "form without a valid CSRF token refused");
-                return Err(AppError::Forbidden(
-                    "This form has expired or did not come from this portal. Reload the page and try again.".into(),
-                ));
-            }
+            check_token(&req, sent.as_deref())?;
             let form = serde_html_form::from_bytes::<T>(&body)
                 .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}.")))?;
             Ok(CsrfForm(form))
         })
     }
+}
+
+/// Whether the request's content type is a URL-encoded form.
+pub fn is_urlencoded(req: &HttpRequest) -> bool {
+    content_type(req).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+pub fn content_type(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+}
+
+/// Refuses a form whose token (`sent`, masked as forms carry it) is not the session's, or without
+/// a session the anonymous visitor's; whatever the form's encoding (see also `http::uploads`).
+pub fn check_token(req: &HttpRequest, sent: Option<&str>) -> Result<(), AppError> {
+    let valid = match TypedSession::from(req).peek_csrf_token() {
+        Some(_) => is_session_token(req, sent.unwrap_or_default()),
+        None => sent.and_then(crate::auth::token::unmask).is_some_and(|t| is_anonymous_token(req, &t)),
+    };
+    if !valid {
+        tracing::warn!(target: "security", path = req.path(), "form without a valid CSRF token refused");
+        return Err(AppError::Forbidden(
+            "This form has expired or did not come from this portal. Reload the page and try again.".into(),
+        ));
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_keys;
+pub mod attachments;
 pub mod audit;
 pub mod compression;
 pub mod context;
@@ -29,4 +30,5 @@ pub mod ticket_page;
 pub mod tickets;
 pub mod two_factor;
 pub mod unsubscribe;
+pub mod uploads;
 pub mod webhooks;

@@ -13,8 +13,8 @@ use actix_web::{Error, Resource};
 
 use super::middleware::{catch_panic, optional_sign_in, require_sign_in};
 use super::{
-    api, api_keys, dashboard, desk, health, home, identity, metrics, notification_settings, password, profile, sign_in,
-    static_files, tables, tickets, two_factor, unsubscribe, webhooks,
+    api, api_keys, attachments, dashboard, desk, health, home, identity, metrics, notification_settings, password,
+    profile, sign_in, static_files, tables, tickets, two_factor, unsubscribe, webhooks,
 };
 use crate::error::AppError;
 use crate::paths;
@@ -117,6 +117,8 @@ routes! {
     Public paths::API_INCIDENTS => { GET api::security_incidents }
     Public paths::API_SEVERITY_COUNT => { GET api::severity_count }
     Public paths::API_ME => { GET api::me }
+    Public paths::API_TICKET_ATTACHMENTS => { GET api::ticket_attachments }
+    Public paths::API_ATTACHMENT => { GET api::attachment_download }
     Public paths::API_OPENAPI => { GET api::openapi_json }
     OptionalSignIn paths::API_DOCS => { GET api::docs }
     // The original provider's API at the root: the same handlers and rules (see `api`).
@@ -143,6 +145,8 @@ routes! {
     SignedIn paths::TICKET => { GET tickets::ticket_page }
     SignedIn paths::TICKET_COMMENTS => { POST tickets::add_comment }
     SignedIn paths::TICKET_RECIPIENTS => { POST tickets::add_recipient }
+    SignedIn paths::TICKET_ATTACHMENT => { GET attachments::download }
+    SignedIn paths::TICKET_ATTACHMENT_PREVIEW => { GET attachments::preview }
     SignedIn paths::TICKET_NOTIFICATIONS => { POST notification_settings::set_ticket_notifications }
 
     SignedIn paths::USERS => { GET identity::users::users, POST identity::users::create_user }
@@ -192,6 +196,7 @@ routes! {
     SignedIn paths::DESK_DECLINE_CLOSURE => { POST desk::ticket_changes::decline_closure }
     SignedIn paths::DESK_REOPEN => { POST desk::ticket_changes::reopen }
     SignedIn paths::DESK_RECIPIENT_REMOVE => { POST desk::ticket_changes::remove_recipient }
+    SignedIn paths::DESK_ATTACHMENT_REMOVE => { POST desk::ticket_changes::remove_attachment }
     SignedIn paths::DESK_ACCOUNTS => { GET desk::accounts::accounts, POST desk::accounts::create_account }
     SignedIn paths::DESK_NEW_ACCOUNT => { GET desk::accounts::new_account_form }
     SignedIn paths::DESK_STAFF => { GET desk::staff::staff, POST desk::staff::create_staff }

@@ -4,13 +4,15 @@
 use actix_web::HttpRequest;
 
 use super::audit::{Actor, SecurityEvent};
+use crate::domain::attachment::OverLimit;
 use crate::domain::input;
 use crate::domain::lifecycle::Event;
 use crate::domain::principal::Principal;
 use crate::domain::ticket::TicketNumber;
 use crate::error::AppError;
+use crate::files::Staged;
 use crate::state::AppState;
-use crate::store::{ChangeError, NewTicket, PersonRef};
+use crate::store::{ChangeError, NewAttachments, NewTicket, OverQuota, PersonRef};
 use crate::views::new_ticket::{PersonChoice, TicketDraft};
 
 /// Records each history entry of a change as a security event too (label, severity, status,
@@ -62,8 +64,15 @@ pub fn change_error(error: ChangeError, reload: String) -> AppError {
             reload: Some(reload),
         },
         ChangeError::Rule(rule) => AppError::Conflict { message: rule.to_string(), reload: Some(reload) },
+        ChangeError::OverQuota(over) => over_quota(over),
         ChangeError::Store(store) => store.into(),
     }
+}
+
+/// The files would take the account past its quota (found when they were linked): 413.
+fn over_quota(over: OverQuota) -> AppError {
+    let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
+    AppError::TooLarge(OverLimit::Quota { used: to_u64(over.used), quota: to_u64(over.quota) }.message())
 }
 
 /// A one-time form key as the form sent it; anything else is ignored (no deduplication).
@@ -108,18 +117,26 @@ pub fn recipient_ids(raw: &[String]) -> Result<Vec<i64>, AppError> {
         .collect()
 }
 
-/// Inserts a new ticket; a second copy of the same form (a double click) finds the first.
-pub async fn insert_once(state: &AppState, ticket: &NewTicket) -> Result<TicketNumber, AppError> {
-    match state.store.insert_ticket(ticket).await {
+/// Inserts a new ticket with the files uploaded with it (linked in the same transaction, then
+/// settled); a second copy of the same form (a double click) finds the first, and its own files
+/// are deleted with `staged`.
+pub async fn insert_once(
+    state: &AppState,
+    ticket: &NewTicket,
+    files: &NewAttachments,
+    staged: Staged,
+) -> Result<TicketNumber, AppError> {
+    match state.store.insert_ticket_with_files(ticket, files).await {
         Ok(id) => {
+            state.files.settle(staged).await;
             state.outbox.wake();
             Ok(TicketNumber::from_id(id))
         }
-        Err(crate::store::StoreError::Duplicate(_)) => {
+        Err(ChangeError::Store(crate::store::StoreError::Duplicate(_))) => {
             let key = ticket.submission_key.as_deref().unwrap_or_default();
             let id = state.store.ticket_by_submission(key).await?.ok_or(AppError::NotFound)?;
             Ok(TicketNumber::from_id(id))
         }
-        Err(error) => Err(error.into()),
+        Err(error) => Err(change_error(error, crate::paths::TICKETS.to_string())),
     }
 }

@@ -6,17 +6,19 @@ use actix_web::http::StatusCode;
 
 use super::context::PageContext;
 use crate::auth::session::new_token;
+use crate::domain::attachment;
 use crate::domain::policy::{self, TicketFacts};
 use crate::domain::principal::Principal;
 use crate::domain::ticket::{TicketNumber, TicketStatus};
 use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
-use crate::store::{PersonRef, TicketRecord};
+use crate::store::{AttachmentRecord, PersonRef, TicketRecord};
+use crate::views::new_ticket::UploadHint;
 use crate::views::render;
 use crate::views::ticket::{
-    CommentDraft, CommentForm, DeskControls, NotifyToggle, RecipientForm, TicketContent, TicketPage, severity_choices,
-    status_choices,
+    AttachmentLinks, CommentDraft, CommentForm, DeskControls, NotifyToggle, RecipientForm, TicketContent, TicketPage,
+    severity_choices, status_choices,
 };
 
 /// The two pages a ticket is shown on: an incident under Security, any ticket under Support.
@@ -73,6 +75,44 @@ pub async fn visible_ticket(
     Ok((number, ticket, recipients))
 }
 
+/// A file of a ticket, if the principal may see both: its ticket under the page's rules, and the
+/// file itself (a customer never sees an internal note's). When `number` is given, the file must
+/// be that ticket's. Every refusal past the permissions answers like a missing file (404).
+pub async fn visible_attachment(
+    state: &AppState,
+    principal: &Principal,
+    number: Option<&str>,
+    id: &str,
+) -> Result<(TicketNumber, AttachmentRecord), AppError> {
+    policy::ticket_list_scope(principal)?;
+    let id = attachment::parse_public_id(id).ok_or(AppError::NotFound)?;
+    let record = state.store.attachment(id).await?.ok_or(AppError::NotFound)?;
+    let owner = TicketNumber::from_id(record.ticket_id);
+    if number.is_some_and(|n| TicketNumber::parse(n) != Some(owner)) {
+        return Err(AppError::NotFound);
+    }
+    let (number, _, _) = visible_ticket(state, principal, &owner.to_string(), TicketView::Ticket).await?;
+    if !policy::sees_attachment(principal, record.internal) {
+        return Err(AppError::NotFound);
+    }
+    Ok((number, record))
+}
+
+/// What the reader may do with one of the ticket's files: download it (and see its preview, for
+/// an image) unless the virus scan holds it from them; remove it, for support staff.
+fn attachment_links(principal: &Principal, number: TicketNumber, file: &AttachmentRecord) -> AttachmentLinks {
+    let downloadable = policy::may_download_attachment(principal, file.scan);
+    let of = |pattern| paths::of_attachment(pattern, number, &file.public_id);
+    AttachmentLinks {
+        download: downloadable.then(|| of(paths::TICKET_ATTACHMENT)),
+        preview: (downloadable
+            && attachment::previewable(file.detected_type.as_deref())
+            && file.preview_made != Some(false))
+        .then(|| of(paths::TICKET_ATTACHMENT_PREVIEW)),
+        remove: policy::may_remove_attachment(principal).is_ok().then(|| of(paths::DESK_ATTACHMENT_REMOVE)),
+    }
+}
+
 /// An error to show on the re-rendered page, next to the form it concerns.
 #[derive(Default)]
 pub struct PageErrors {
@@ -90,6 +130,15 @@ pub async fn render_ticket(
     let principal = ctx.principal()?;
     let (number, ticket, recipients) = visible_ticket(state, principal, number, view).await?;
     let comments = state.store.ticket_comments(ticket.id, policy::sees_internal_notes(principal)).await?;
+    let attachments = state.store.ticket_attachments(ticket.id, policy::sees_internal_notes(principal)).await?;
+    let attachments = attachments
+        .into_iter()
+        .filter(|a| policy::sees_attachment(principal, a.internal))
+        .map(|a| {
+            let links = attachment_links(principal, number, &a);
+            (a, links)
+        })
+        .collect();
     let events = state.store.ticket_events(ticket.id).await?;
     let closed = ticket.status == TicketStatus::Closed;
     let return_to = view.path(number);
@@ -120,6 +169,7 @@ pub async fn render_ticket(
         can_write_internal: principal.is_support(),
         closed,
         draft: errors.comment.unwrap_or_default(),
+        upload: UploadHint::new(&state.settings.attachments.limits),
     });
     let desk = principal.is_support().then(|| DeskControls {
         version: ticket.version,
@@ -146,7 +196,7 @@ pub async fn render_ticket(
     let remove_actions: Vec<Option<String>> =
         recipients.iter().map(|r| principal.is_support().then(|| paths::desk_remove_recipient(number, r.id))).collect();
     let title = format!("{number} · {}", ticket.summary);
-    let content = TicketContent { ticket, recipients, comments, events };
+    let content = TicketContent { ticket, recipients, comments, events, attachments };
     let mut page =
         TicketPage::new(ctx.layout(title), content, principal.time_zone, principal.is_support(), view.back(principal));
     for (recipient, action) in page.recipients.iter_mut().zip(remove_actions) {

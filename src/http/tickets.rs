@@ -13,6 +13,7 @@ use super::ticket_forms::{
     validate_new_ticket,
 };
 use super::ticket_page::{PageErrors, TicketView, render_ticket, visible_ticket};
+use super::uploads::{TicketForm, discard_files, receive_files};
 use crate::auth::session::{FlashLevel, new_token};
 use crate::domain::input;
 use crate::domain::lifecycle::{Change, Event};
@@ -23,7 +24,7 @@ use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
 use crate::store::{ChangeResult, CommentInput, NewTicket, PersonRef};
-use crate::views::new_ticket::{NewTicketPage, TicketDraft};
+use crate::views::new_ticket::{NewTicketPage, TicketDraft, UploadHint};
 use crate::views::render;
 use crate::views::ticket::CommentDraft;
 
@@ -60,7 +61,7 @@ pub async fn add_comment(
     req: HttpRequest,
     state: web::Data<AppState>,
     number: web::Path<String>,
-    CsrfForm(form): CsrfForm<CommentFormData>,
+    TicketForm { form, files }: TicketForm<CommentFormData>,
 ) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     policy::may_write_tickets(principal)?;
@@ -74,9 +75,13 @@ pub async fn add_comment(
         return Err(AppError::BadRequest("Support staff close incidents; they do not request closure.".into()));
     }
     let view = TicketView::returning_to(form.return_to.as_deref(), number);
-    let body = match input::text(&form.body, true, "a comment") {
+    // A comment may be only files.
+    let with_files = files.as_ref().is_some_and(|f| f.has_files());
+    let body = match input::text(&form.body, !with_files, "a comment") {
         Ok(body) => body,
         Err(message) => {
+            discard_files(files).await;
+            let message = if with_files { format!("{message} Choose the files again.") } else { message };
             let draft = CommentDraft { body: form.body, request_closure, internal, error: Some(message) };
             let errors = PageErrors { comment: Some(draft), desk: None };
             return render_ticket(&ctx, &state, &number.to_string(), view, errors).await;
@@ -89,25 +94,42 @@ pub async fn add_comment(
             changes.push(Change::RequestClosure);
         }
     }
+    let mut staged = state.files.staging();
+    let attachments = receive_files(&state, files, ticket.account_id, &mut staged).await?;
+    let count = attachments.files.len();
     let comment = CommentInput { body, internal, submission_key: submission_key(form.submission_key.as_deref()) };
     let reload = view.path(number);
     let result = state
         .store
-        .change_ticket(ticket.id, principal.user_id, None, Some(&comment), &changes, state.clock.now())
+        .change_ticket_with_files(
+            ticket.id,
+            principal.user_id,
+            None,
+            Some((&comment, &attachments)),
+            &changes,
+            state.clock.now(),
+        )
         .await
         .map_err(|e| change_error(e, reload.clone()))?;
     let message = match result {
         ChangeResult::Applied(outcome) => {
+            state.files.settle(staged).await;
             record_ticket_events(&state, &req, principal, number, Some(ticket.account_id), &outcome.events).await?;
-            match (request_closure, internal) {
+            let what = match (request_closure, internal) {
                 (true, _) => {
                     "Your comment is added and closure is requested. Armor Support will verify and close the incident."
                 }
                 (_, true) => "Internal note added.",
                 _ => "Comment added.",
+            };
+            match count {
+                0 => what.to_string(),
+                1 => format!("{what} 1 file is attached."),
+                n => format!("{what} {n} files are attached."),
             }
         }
-        ChangeResult::Duplicate => "That comment was already added.",
+        // Its files were stored with the first copy; this copy's are deleted with `staged`.
+        ChangeResult::Duplicate => "That comment was already added.".to_string(),
     };
     ctx.session().flash(FlashLevel::Success, message);
     Ok(see_other(&reload))
@@ -161,6 +183,7 @@ pub async fn add_recipient(
 
 fn new_ticket_page(
     ctx: &PageContext,
+    state: &AppState,
     people: Vec<PersonRef>,
     principal: &Principal,
     draft: TicketDraft,
@@ -175,6 +198,7 @@ fn new_ticket_page(
         accounts: Vec::new(),
         account: None,
         openers: Vec::new(),
+        upload: UploadHint::new(&state.settings.attachments.limits),
     }
 }
 
@@ -193,7 +217,7 @@ pub async fn new_ticket_form(ctx: PageContext, state: web::Data<AppState>) -> Re
         return Ok(see_other(paths::DESK_NEW_TICKET));
     }
     let people = state.store.account_people(customer_account(principal)?).await?;
-    render(StatusCode::OK, &new_ticket_page(&ctx, people, principal, TicketDraft::default()))
+    render(StatusCode::OK, &new_ticket_page(&ctx, &state, people, principal, TicketDraft::default()))
 }
 
 #[derive(Deserialize)]
@@ -211,7 +235,7 @@ pub async fn open_ticket(
     ctx: PageContext,
     req: HttpRequest,
     state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<NewTicketForm>,
+    TicketForm { form, files }: TicketForm<NewTicketForm>,
 ) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     policy::may_write_tickets(principal)?;
@@ -221,6 +245,7 @@ pub async fn open_ticket(
         Some(key) => state.store.ticket_by_submission(key).await?,
         None => None,
     } {
+        discard_files(files).await;
         return Ok(see_other(&paths::ticket(TicketNumber::from_id(existing))));
     }
     let people = state.store.account_people(account_id).await?;
@@ -231,9 +256,17 @@ pub async fn open_ticket(
         opener_id: None,
         errors: Vec::new(),
     };
+    let with_files = files.as_ref().is_some_and(|f| f.has_files());
     let Some((summary, description)) = validate_new_ticket(&mut draft, &people, principal.user_id) else {
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &new_ticket_page(&ctx, people, principal, draft));
+        discard_files(files).await;
+        if with_files {
+            draft.errors.push("Choose the files again: they were not kept.".into());
+        }
+        let page = new_ticket_page(&ctx, &state, people, principal, draft);
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
+    let mut staged = state.files.staging();
+    let attachments = receive_files(&state, files, account_id, &mut staged).await?;
     let ticket = NewTicket {
         account_id,
         opener_id: principal.user_id,
@@ -247,7 +280,7 @@ pub async fn open_ticket(
         submission_key: key.clone(),
         notify_desk: true,
     };
-    let number = insert_once(&state, &ticket).await?;
+    let number = insert_once(&state, &ticket, &attachments, staged).await?;
     SecurityEvent::new("ticket_opened", Actor::from(principal)).target(number.to_string()).record(&state, &req).await?;
     ctx.session().flash(FlashLevel::Success, format!("Ticket {number} is open. Armor Support will reply here."));
     Ok(see_other(&paths::ticket(number)))

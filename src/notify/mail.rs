@@ -130,11 +130,14 @@ enum Reader {
 }
 
 /// What every reader's mail of one event shares, read once: the ticket, who is on it, the
-/// comment the notice carries (never an internal note) and the ticket's first notice.
+/// comment the notice carries (never an internal note), the names of its files (or of those the
+/// ticket was opened with; never an internal note's, and never the files themselves) and the
+/// ticket's first notice.
 pub struct EventParts {
     ticket: TicketRecord,
     recipients: Vec<i64>,
     comment: Option<CommentRecord>,
+    files: Vec<String>,
     first_notice: Option<i64>,
 }
 
@@ -148,8 +151,13 @@ impl EventParts {
             Some(id) => store.comment(id).await?.filter(|c| !c.internal),
             None => None,
         };
+        let files = match (&comment, event.kind) {
+            (Some(comment), _) => store.public_attachment_names(ticket.id, Some(comment.id)).await?,
+            (None, NoticeKind::TicketOpened) => store.public_attachment_names(ticket.id, None).await?,
+            (None, _) => Vec::new(),
+        };
         let first_notice = store.first_notice_of(ticket.id).await?;
-        Ok(Some(EventParts { ticket, recipients, comment, first_notice }))
+        Ok(Some(EventParts { ticket, recipients, comment, files, first_notice }))
     }
 
     fn facts(&self) -> TicketFacts<'_> {
@@ -187,6 +195,7 @@ fn notice_view(ctx: &MailContext<'_>, event: &OutboxEvent, parts: &EventParts, z
         severity,
         status: ticket.status.name(),
         comment: author.zip(comment.map(|c| c.body.clone())),
+        files: parts.files.clone(),
         when: timestamp(event.created_at, zone),
         link: ctx.link(&paths::ticket(number)),
     }

@@ -5,14 +5,18 @@
 mod accounts;
 mod activity;
 mod api_keys;
+mod attachments;
 mod audit;
 mod bulk;
+pub mod bytes;
 mod calls;
 mod counters;
 mod delivery_log;
 mod fh_auth;
+mod files_db;
 mod identity;
 mod listing;
+mod nodelay;
 mod notification_settings;
 mod outbox;
 mod plans;
@@ -41,6 +45,7 @@ use crate::domain::ticket::{Severity, TicketStatus};
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
 pub use activity::DashboardFigures;
 pub use api_keys::{ApiCall, ApiKeyRecord, ApiKeySecret};
+pub use attachments::{AttachmentRecord, NewAttachment, NewAttachments, OverQuota, ScanJob};
 pub use audit::{AuditEntry, AuditRecord};
 pub use delivery_log::{DeliveryDetail, DeliveryRecord, DeliveryState};
 pub use identity::{AccountUser, IdentityError, RoleRecord, UserRow};
@@ -293,6 +298,7 @@ impl Store {
                 .max_connections(settings.max_connections)
                 // No ping before every query: a dropped connection fails its query (503) and is discarded.
                 .test_before_acquire(false)
+                .after_connect(|conn, _| Box::pin(nodelay::after_connect(conn)))
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_lazy_with(options);
             Ok(Store::Postgres(pool))
@@ -310,15 +316,17 @@ impl Store {
                 .pragma("cache_size", "-2048")
                 .statement_cache_capacity(32);
             let calls = Arc::<str>::from(calls::location(&options, &url));
+            let files = Arc::<str>::from(files_db::location(&options, &url));
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)
                 // A ping is a round trip to the connection's worker thread, and a file does not hang up.
                 .test_before_acquire(false)
                 .after_connect(move |conn, _| {
-                    let calls = Arc::clone(&calls);
+                    let (calls, files) = (Arc::clone(&calls), Arc::clone(&files));
                     Box::pin(async move {
                         stable_plans(conn).await?;
-                        calls::attach(conn, &calls).await
+                        calls::attach(conn, &calls).await?;
+                        files_db::attach(conn, &files).await
                     })
                 })
                 .acquire_timeout(settings.acquire_timeout)

@@ -4,7 +4,7 @@
 use super::activity::figures_sql;
 use super::listing::{count_sql, list_sql, open_counts_sql};
 use super::sql::{Sql, bind_values};
-use super::{Store, StoreResult, api_keys, sessions, users};
+use super::{Store, StoreResult, api_keys, attachments, sessions, users};
 use crate::domain::activity::ActivityWindow;
 use crate::domain::listing::ListQuery;
 use crate::domain::policy::TicketScope;
@@ -25,6 +25,8 @@ pub enum Planned<'a> {
     ApiKey(&'a str),
     /// The session itself.
     Session(&'a str),
+    /// A ticket's attachments, on its page (support staff's reading: internal ones too).
+    Attachments(i64),
 }
 
 impl Store {
@@ -44,6 +46,9 @@ impl Store {
             Planned::Figures(window) => figures_sql(user_id, window),
             Planned::Principal(id) => Sql::with_values(users::PRINCIPAL_SQL, vec![id.into()]),
             Planned::ApiKey(key_id) => Sql::with_values(api_keys::SECRET_SQL, vec![key_id.to_string().into()]),
+            Planned::Attachments(ticket_id) => {
+                Sql::with_values(attachments::TICKET_ATTACHMENTS_SQL, vec![ticket_id.into(), true.into()])
+            }
             Planned::Session(id) => Sql::with_values(
                 sessions::LOAD_SESSION_SQL,
                 vec![id.to_string().into(), Some(crate::clock::now()).into()],

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::attachments::{NewAttachments, OverQuota, link_attachments};
 use super::{Store, StoreError, StoreResult, execute, in_transaction, on_pool};
 use crate::domain::lifecycle::{self, Change, Outcome, RuleError, TicketState};
 use crate::domain::notify::{self, CommentShape, Notice, NoticeKind};
@@ -35,6 +36,9 @@ pub struct CommentInput {
     pub submission_key: Option<String>,
 }
 
+/// A change's comment carries no files.
+static NO_FILES: NewAttachments = NewAttachments::NONE;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeResult {
     Applied(Outcome),
@@ -51,6 +55,9 @@ pub enum ChangeError {
     Stale,
     #[error(transparent)]
     Rule(RuleError),
+    /// The files would take the account past its attachment quota; nothing was stored.
+    #[error("over the attachment quota")]
+    OverQuota(OverQuota),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -184,9 +191,22 @@ macro_rules! refresh_visibility {
 
 impl Store {
     /// Opens a ticket with its recipients, recording the opening in its history.
-    #[tracing::instrument(skip(self, ticket), fields(account_id = ticket.account_id))]
     pub async fn insert_ticket(&self, ticket: &NewTicket) -> StoreResult<i64> {
-        in_transaction!(self, tx => {
+        match self.insert_ticket_with_files(ticket, &NO_FILES).await {
+            Ok(id) => Ok(id),
+            Err(ChangeError::Store(error)) => Err(error),
+            Err(other) => Err(StoreError::Other(sqlx::Error::Protocol(other.to_string()))),
+        }
+    }
+
+    /// Opens a ticket with its recipients and the files uploaded with it, in one transaction.
+    #[tracing::instrument(skip(self, ticket, files), fields(account_id = ticket.account_id))]
+    pub async fn insert_ticket_with_files(
+        &self,
+        ticket: &NewTicket,
+        files: &NewAttachments,
+    ) -> Result<i64, ChangeError> {
+        async { in_transaction!(self, tx => {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO tickets (account_id, summary, description, opener_id, status, severity, created_at, updated_at, submission_key) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id")
@@ -207,13 +227,16 @@ impl Store {
             sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(id).bind(ticket.created_by).bind(EventKind::Opened.code()).bind(ticket.created_at)
                 .execute(&mut *tx).await?;
+            link_attachments!(self, tx, ticket.account_id, id, None::<i64>, ticket.created_by, false, files,
+                ticket.created_at, ChangeError::OverQuota);
             if ticket.notify_desk {
                 let notice = Notice { kind: NoticeKind::TicketOpened, severity: ticket.severity, with_comment: false };
                 insert_notice!(tx, id, ticket.created_by, None::<i64>, notice, ticket.created_at);
             }
             refresh_visibility!(self, tx, id);
             id
-        })
+        }) }
+        .await
     }
 
     #[tracing::instrument(skip(self, comment), fields(ticket_id = comment.ticket_id))]
@@ -232,7 +255,6 @@ impl Store {
 
     /// Applies `changes` (and stores `comment`) as one transaction against the ticket as it is
     /// now. With `expected_version`, a ticket changed since the form was loaded is refused.
-    #[tracing::instrument(skip(self, comment))]
     pub async fn change_ticket(
         &self,
         ticket_id: i64,
@@ -242,6 +264,26 @@ impl Store {
         changes: &[Change],
         at: DateTime<Utc>,
     ) -> Result<ChangeResult, ChangeError> {
+        let commented = comment.map(|c| (c, &NO_FILES));
+        self.change_ticket_with_files(ticket_id, actor_id, expected_version, commented, changes, at).await
+    }
+
+    /// As [`Store::change_ticket`], the comment with the files uploaded with it, linked in the
+    /// same transaction (all or nothing; over the account's quota, nothing).
+    #[tracing::instrument(skip(self, commented))]
+    pub async fn change_ticket_with_files(
+        &self,
+        ticket_id: i64,
+        actor_id: i64,
+        expected_version: Option<i64>,
+        commented: Option<(&CommentInput, &NewAttachments)>,
+        changes: &[Change],
+        at: DateTime<Utc>,
+    ) -> Result<ChangeResult, ChangeError> {
+        let (comment, files) = match commented {
+            Some((comment, files)) => (Some(comment), files),
+            None => (None, &NO_FILES),
+        };
         let lock = if matches!(self, Store::Postgres(_)) { TICKET_STATE_FOR_UPDATE } else { TICKET_STATE };
         // In a block of its own, so that the body's `?` lands in `result` and a racing duplicate
         // submission can be told apart from other failures.
@@ -267,6 +309,12 @@ impl Store {
                     .bind(&comment.submission_key).bind(at)
                     .fetch_one(&mut *tx).await?;
                 comment_id = Some(id);
+                if !files.files.is_empty() {
+                    let account_id: i64 = sqlx::query_scalar("SELECT account_id FROM tickets WHERE id = $1")
+                        .bind(ticket_id).fetch_one(&mut *tx).await?;
+                    link_attachments!(self, tx, account_id, ticket_id, Some(id), actor_id, comment.internal,
+                        files, at, ChangeError::OverQuota);
+                }
             }
             let after = outcome.state;
             if after == before {

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use super::format::{Timestamp, timestamp};
 use super::layout::Layout;
 use super::widgets::Choice;
+use crate::domain::attachment::size_text;
 use crate::domain::permission::Permission;
 use crate::paths;
 use crate::store::{AccountUser, RoleRecord};
@@ -35,6 +36,23 @@ pub struct UsersPage {
     pub fh_auth_enabled: bool,
     pub query_signing_required: bool,
     pub api_access_action: Option<&'static str>,
+    /// What the account's attachments take of its quota, for those who manage its users.
+    pub attachment_quota: Option<QuotaView>,
+}
+
+/// An account's attachment usage against its quota.
+pub struct QuotaView {
+    pub used: String,
+    pub quota: String,
+    /// Whole percent, at most 100.
+    pub percent: u64,
+}
+
+impl QuotaView {
+    pub fn new(used: u64, quota: u64) -> QuotaView {
+        let percent = used.saturating_mul(100).checked_div(quota).map_or(100, |p| p.min(100));
+        QuotaView { used: size_text(used), quota: size_text(quota), percent }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

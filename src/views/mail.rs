@@ -15,6 +15,8 @@ pub struct NoticeView {
     pub status: &'static str,
     /// The reply, the reason or the resolution, and who wrote it.
     pub comment: Option<(String, String)>,
+    /// The names of the files that came with it (read on the ticket's page; never attached).
+    pub files: Vec<String>,
     pub when: Timestamp,
     /// The ticket's page ("View Request").
     pub link: String,
@@ -81,6 +83,7 @@ mod tests {
             severity: Some("High"),
             status: "Open",
             comment: None,
+            files: Vec::new(),
             when: crate::views::format::timestamp(chrono::Utc::now(), chrono_tz::UTC),
             link: "https://portal.example/support/tickets/ATS-7".into(),
         }

@@ -4,6 +4,26 @@ use askama::Template;
 
 use super::layout::Layout;
 use super::widgets::Choice;
+use crate::domain::attachment::{Limits, size_text};
+
+/// The name of the file input of every form that takes attachments.
+pub const FILES_FIELD: &str = "attachments";
+
+/// The file input of a form that takes attachments: its name and what it accepts.
+pub struct UploadHint {
+    pub field: &'static str,
+    /// "Up to 10 files, 25 MB each."
+    pub text: String,
+}
+
+impl UploadHint {
+    pub fn new(limits: &Limits) -> UploadHint {
+        UploadHint {
+            field: FILES_FIELD,
+            text: format!("Up to {} files, {} each.", limits.max_files, size_text(limits.max_file_bytes)),
+        }
+    }
+}
 
 pub struct PersonChoice {
     pub id: i64,
@@ -36,4 +56,5 @@ pub struct NewTicketPage {
     /// Support staff, once an account is chosen: its number and who the ticket is from.
     pub account: Option<(i64, String)>,
     pub openers: Vec<Choice>,
+    pub upload: UploadHint,
 }

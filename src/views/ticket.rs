@@ -6,9 +6,11 @@ use chrono_tz::Tz;
 
 use super::format::{SeverityBadge, Timestamp, severity_badge, timestamp};
 use super::layout::Layout;
+use super::new_ticket::UploadHint;
 use super::widgets::Choice;
+use crate::domain::attachment::{ScanState, shown_type, size_text};
 use crate::domain::ticket::{EventKind, Severity, TicketNumber, TicketStatus};
-use crate::store::{CommentRecord, EventRecord, PersonRef, TicketRecord};
+use crate::store::{AttachmentRecord, CommentRecord, EventRecord, PersonRef, TicketRecord};
 
 pub struct CommentView {
     pub author: String,
@@ -16,6 +18,74 @@ pub struct CommentView {
     pub internal: bool,
     pub body: String,
     pub created: Timestamp,
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// One file as a ticket's page lists it.
+pub struct AttachmentView {
+    pub name: String,
+    pub size: String,
+    pub kind: String,
+    pub uploader: String,
+    pub added: Timestamp,
+    /// Where it downloads from, when the reader may download it.
+    pub download: Option<String>,
+    /// A preview the server re-encoded, for images the reader may download.
+    pub preview: Option<String>,
+    /// Why it cannot be downloaded, or what the virus scan said.
+    pub note: Option<String>,
+    /// The virus scan found something: flagged for support staff.
+    pub infected: bool,
+    /// Support staff remove a file here.
+    pub remove_action: Option<String>,
+}
+
+/// What the reader may do with one file, decided by the handler from the rules.
+#[derive(Debug, Clone, Default)]
+pub struct AttachmentLinks {
+    pub download: Option<String>,
+    pub preview: Option<String>,
+    pub remove: Option<String>,
+}
+
+/// What the page says of a file's virus scan, to support staff or to a customer.
+fn scan_note(record: &AttachmentRecord, for_support: bool) -> Option<String> {
+    match (record.scan, for_support) {
+        (ScanState::Pending, false) => {
+            Some("Waiting for the virus scan: it can be downloaded once it is found clean.".into())
+        }
+        (ScanState::Pending, true) => Some("Not virus-scanned yet.".into()),
+        (ScanState::Infected, _) => Some(format!(
+            "Held: the virus scan found {}. It cannot be downloaded.",
+            record.scan_detail.as_deref().unwrap_or("a threat")
+        )),
+        (ScanState::Unchecked, _) => Some("Not virus-scanned: the scanner was unavailable.".into()),
+        (ScanState::NotScanned | ScanState::Clean, _) => None,
+    }
+}
+
+pub fn attachment_view(
+    record: &AttachmentRecord,
+    links: AttachmentLinks,
+    zone: Tz,
+    for_support: bool,
+) -> AttachmentView {
+    AttachmentView {
+        name: record.name.clone(),
+        size: size_text(u64::try_from(record.size).unwrap_or(0)),
+        kind: shown_type(record.detected_type.as_deref(), record.declared_type.as_deref()),
+        uploader: if record.uploader_is_support && !for_support {
+            format!("{} (Armor Support)", record.uploader_name)
+        } else {
+            record.uploader_name.clone()
+        },
+        added: timestamp(record.created_at, zone),
+        download: links.download,
+        preview: links.preview,
+        note: scan_note(record, for_support),
+        infected: record.scan == ScanState::Infected,
+        remove_action: links.remove,
+    }
 }
 
 pub struct HistoryItem {
@@ -55,6 +125,7 @@ pub struct CommentForm {
     /// Support staff may write internal notes.
     pub can_write_internal: bool,
     pub closed: bool,
+    pub upload: UploadHint,
 }
 
 pub struct RecipientForm {
@@ -105,6 +176,8 @@ pub struct TicketPage {
     pub recipients: Vec<RecipientView>,
     pub closure_request: Option<ClosureRequest>,
     pub comments: Vec<CommentView>,
+    /// Files added when the ticket was opened.
+    pub attachments: Vec<AttachmentView>,
     pub history: Vec<HistoryItem>,
     pub back_href: &'static str,
     pub back_label: &'static str,
@@ -122,6 +195,8 @@ pub struct TicketContent {
     pub recipients: Vec<PersonRef>,
     pub comments: Vec<CommentRecord>,
     pub events: Vec<EventRecord>,
+    /// The files the reader sees, with what they may do with each.
+    pub attachments: Vec<(AttachmentRecord, AttachmentLinks)>,
 }
 
 impl TicketPage {
@@ -129,10 +204,17 @@ impl TicketPage {
         layout: Layout,
         content: TicketContent,
         zone: Tz,
-        show_account: bool,
+        for_support: bool,
         back: (&'static str, &'static str),
     ) -> TicketPage {
-        let TicketContent { ticket, recipients, comments, events } = content;
+        let TicketContent { ticket, recipients, comments, events, attachments } = content;
+        let files_of = |comment: Option<i64>| -> Vec<AttachmentView> {
+            attachments
+                .iter()
+                .filter(|(record, _)| record.comment_id == comment)
+                .map(|(record, links)| attachment_view(record, links.clone(), zone, for_support))
+                .collect()
+        };
         TicketPage {
             layout,
             number: TicketNumber::from_id(ticket.id).to_string(),
@@ -143,7 +225,7 @@ impl TicketPage {
             updated: timestamp(ticket.updated_at, zone),
             closed: ticket.closed_at.map(|at| timestamp(at, zone)),
             opener: ticket.opener_name,
-            account: show_account.then(|| format!("{} ({})", ticket.account_name, ticket.account_number)),
+            account: for_support.then(|| format!("{} ({})", ticket.account_name, ticket.account_number)),
             recipients: recipients
                 .into_iter()
                 .map(|p| RecipientView { name: p.name, email: p.email, remove_action: None })
@@ -155,6 +237,7 @@ impl TicketPage {
             comments: comments
                 .into_iter()
                 .map(|c| CommentView {
+                    attachments: files_of(Some(c.id)),
                     author: c.author_name,
                     by_support: c.author_is_support,
                     internal: c.internal,
@@ -162,6 +245,7 @@ impl TicketPage {
                     created: timestamp(c.created_at, zone),
                 })
                 .collect(),
+            attachments: files_of(None),
             history: events.iter().map(|e| history_item(e, zone)).collect(),
             summary: ticket.summary,
             description: ticket.description,

@@ -64,6 +64,11 @@ fn find_program(candidates: &[&str]) -> Option<PathBuf> {
 /// Starts ChromeDriver and a headless Chromium session; `None` (a skip) when they are not
 /// installed, unless `INCIDENT_PORTAL_TEST_REQUIRE` includes `browser`.
 pub async fn start_browser(prefix: &str) -> Option<Browser> {
+    start_browser_downloading_to(prefix, None).await
+}
+
+/// As [`start_browser`], saving downloads to `downloads` without asking.
+pub async fn start_browser_downloading_to(prefix: &str, downloads: Option<&std::path::Path>) -> Option<Browser> {
     let driver_path = find_program(&["/usr/bin/chromedriver", "chromedriver"]);
     let chromium_path = find_program(&["/usr/bin/chromium", "chromium", "chromium-browser"]);
     let (Some(driver_path), Some(chromium_path)) = (driver_path, chromium_path) else {
@@ -83,7 +88,15 @@ pub async fn start_browser(prefix: &str) -> Option<Browser> {
     let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
     args.push(format!("--user-data-dir={}", profile.path().display()));
     let mut capabilities = serde_json::Map::new();
-    capabilities.insert("goog:chromeOptions".into(), json!({ "binary": chromium_path, "args": args }));
+    let mut options = json!({ "binary": chromium_path, "args": args });
+    if let Some(downloads) = downloads {
+        options["prefs"] = json!({
+            "download.default_directory": downloads,
+            "download.prompt_for_download": false,
+            "download.directory_upgrade": true,
+        });
+    }
+    capabilities.insert("goog:chromeOptions".into(), options);
     let webdriver = format!("http://127.0.0.1:{port}");
     let mut last_error = None;
     for _ in 0..50 {

@@ -363,12 +363,28 @@ fn header_problem(response: &reqwest::Response) -> Option<String> {
     }
     if let Some(disposition) = response.headers().get("content-disposition") {
         let disposition = String::from_utf8_lossy(disposition.as_bytes());
-        let name = disposition.strip_prefix("attachment; filename=\"").and_then(|rest| rest.strip_suffix('"'));
-        if !name.is_some_and(|n| n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))) {
+        if !well_formed_disposition(&disposition) {
             return Some(format!("Content-Disposition {disposition:?}"));
         }
     }
     None
+}
+
+/// `attachment; filename="<letters, digits, - _ .>"`, optionally followed by the exact name in
+/// RFC 5987's form (`; filename*=UTF-8''<attr-chars and %XX>`); or a preview's fixed inline name.
+pub fn well_formed_disposition(disposition: &str) -> bool {
+    if disposition == "inline; filename=\"preview.png\"" {
+        return true;
+    }
+    let Some((name, rest)) = disposition.strip_prefix("attachment; filename=\"").and_then(|r| r.split_once('"')) else {
+        return false;
+    };
+    let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let exact = rest.is_empty()
+        || rest.strip_prefix("; filename*=UTF-8''").is_some_and(|encoded| {
+            !encoded.is_empty() && encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~%".contains(&b))
+        });
+    plain && exact
 }
 
 on_both_backends!(configured by adjust; no_generated_input_gets_a_5xx_or_comes_back_unescaped);

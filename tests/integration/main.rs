@@ -4,8 +4,10 @@
 mod helpers;
 
 mod api;
+mod attachments;
 mod authorization;
 mod browser;
+mod browser_attachments;
 mod compression;
 mod concurrency;
 mod dashboard;
@@ -15,6 +17,7 @@ mod identity;
 mod incidents;
 mod lifecycle;
 mod metrics;
+mod multipart_fuzz;
 mod notification_preferences;
 mod notifications;
 mod original_api;
@@ -22,6 +25,7 @@ mod outages;
 mod plans;
 mod public_url;
 mod route_matrix;
+mod scanning;
 mod schema;
 mod security;
 mod sign_in;

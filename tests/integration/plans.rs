@@ -59,7 +59,8 @@ async fn the_main_queries_use_their_indexes(app: TestApp) {
     let session = incident_portal::auth::session::new_token();
 
     // The index each must use: SQLite's name or wording, then PostgreSQL's.
-    let cases: [(&str, Planned, [&str; 2], bool); 11] = [
+    let ticket = app.fresh_incident().await;
+    let cases: [(&str, Planned, [&str; 2], bool); 12] = [
         ("incidents, first page", Planned::List(&first), [OPEN_INCIDENTS, "ticket_visibility_open_incidents"], true),
         ("incidents, next page", Planned::List(&next), [OPEN_INCIDENTS, "ticket_visibility_open_incidents"], true),
         (
@@ -101,6 +102,7 @@ async fn the_main_queries_use_their_indexes(app: TestApp) {
         ("the signed-in user", Planned::Principal(tess.user_id), ["u USING INTEGER PRIMARY KEY", "users_pkey"], false),
         ("an API key", Planned::ApiKey(&key.id), ["(key_id=?)", "api_keys_key_id_key"], false),
         ("a session", Planned::Session(&session), ["sqlite_autoindex_sessions_1", "sessions_pkey"], false),
+        ("a ticket's attachments", Planned::Attachments(ticket.id), ["attachments_ticket", "attachments_ticket"], true),
     ];
     let backend = usize::from(app.store.backend_name() != "SQLite");
     for (name, planned, index, ordered) in cases {

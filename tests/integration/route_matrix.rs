@@ -77,6 +77,9 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/security-incidents", "UPPPFPFPPPPPPPUPPPPUP"),
     ("GET", "/api/v1/security-incidents/severity-count", "UPPPFPFPPPPPPPUPPPPUP"),
     ("GET", "/api/v1/me", "UPPPPPPPPPPPPPUPPPPUP"),
+    // A ticket's files: the ticket's own visibility (Read Ticket, opener or recipient).
+    ("GET", "/api/v1/tickets/{number}/attachments", "UPPNFPPPPPPPPNUPPPNUP"),
+    ("GET", "/api/v1/attachments/{attachment_id}", "UPPNFPPPPPPPPNUPPPNUP"),
     ("GET", "/api/v1/openapi.json", "PPPPPPPPPPPPPPPPPPPPP"),
     ("GET", "/docs/api", "PPPPPPPPPPPPPPPPP"),
     ("GET", "/security-incidents", "UPPPFPFPPPPPPPUPPPPUP"),
@@ -106,6 +109,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/support/tickets/{number}", "LPPNFPPPPPPPPNLPP"),
     ("POST", "/support/tickets/{number}/comments", "LDDNFFDDDDDDDNLDD"),
     ("POST", "/support/tickets/{number}/recipients", "LDDNFFDDDDDDDNLDD"),
+    ("GET", "/support/tickets/{number}/attachments/{attachment_id}", "LPPNFPPPPPPPPNLPP"),
+    ("GET", "/support/tickets/{number}/attachments/{attachment_id}/preview", "LPPNFPPPPPPPPNLPP"),
     ("POST", "/support/tickets/{number}/notifications", "LDDNFDDDDDDDDNLFF"),
     ("GET", "/account/users", "LFFPPPPPPPPPPPLFF"),
     ("POST", "/account/users", "LFFDDDDDFDDDDBLFF"),
@@ -159,6 +164,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/desk/tickets/{number}/decline-closure", "LFFFFFFFFFFFFFLCC"),
     ("POST", "/desk/tickets/{number}/reopen", "LFFFFFFFFFFFFFLDC"),
     ("POST", "/desk/tickets/{number}/recipients/{user_id}/remove", "LFFFFFFFFFFFFFLDN"),
+    // After every row that downloads the file: the agent removes it.
+    ("POST", "/desk/tickets/{number}/attachments/{attachment_id}/remove", "LFFFFFFFFFFFFFLDN"),
     ("GET", "/desk/accounts", "LFFFFFFFFFFFFFLFP"),
     ("POST", "/desk/accounts", "LFFFFFFFFFFFFFLFD"),
     ("GET", "/desk/accounts/new", "LFFFFFFFFFFFFFLFP"),
@@ -197,6 +204,8 @@ pub(crate) struct World {
     billie: i64,
     /// A staff member with two-factor sign-in, whom the support administrator resets.
     stan: i64,
+    /// An image Tess attached to the ticket with a comment.
+    attachment: String,
     /// A notification of the incident's label (recorded: mail is off), and a webhook endpoint of
     /// Northwind with a call made to it.
     notification: i64,
@@ -323,6 +332,11 @@ pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
     fh_auth.fh_auth = Some(app.fh_auth_token(TESS).await);
     callers.push(fh_auth);
     let notification = app.first_delivery().await;
+    let tess = app.sign_in(TESS).await;
+    let screenshot = file("screenshot.png", "image/png", crate::attachments::png(64, 48));
+    let response = app.comment_with_files(&tess, &ticket.number, &[("body", "A screenshot")], &[screenshot]).await;
+    assert_eq!(response.status().as_u16(), 303, "the matrix's file is attached");
+    let attachment = app.stored_files(ticket.id).await.remove(0).public_id;
     let delivery = webhook_delivery(app, endpoint).await;
     let world = World {
         ticket,
@@ -334,6 +348,7 @@ pub(crate) async fn setup(app: &TestApp) -> (Vec<Caller>, World) {
         notification,
         endpoint,
         delivery,
+        attachment,
     };
     (callers, world)
 }
@@ -394,6 +409,7 @@ pub(crate) fn path_for(pattern: &str, world: &World) -> String {
         .replace("{user_id}", &user.to_string())
         .replace("{role_id}", &world.role.to_string())
         .replace("{key_id}", &world.tina_key)
+        .replace("{attachment_id}", &world.attachment)
         .replace("{endpoint_id}", &world.endpoint.to_string())
         .replace(
             "{delivery_id}",

@@ -17,11 +17,11 @@ fn schema(columns: Vec<(String, String)>) -> Schema {
     schema
 }
 
-/// SQLite's tables, in the main file and in the attached `calls` file, which holds the signed API
-/// calls' tables that PostgreSQL keeps with the rest.
+/// SQLite's tables, in the main file and in the attached `calls` and `files` files, which hold the
+/// signed API calls' tables and the attachments' bytes that PostgreSQL keeps with the rest.
 async fn sqlite_schema(app: &TestApp) -> Schema {
     let mut tables = Schema::new();
-    for database in ["main", "calls"] {
+    for database in ["main", "calls", "files"] {
         let sql = format!(
             "SELECT m.name, c.name FROM {database}.sqlite_master m JOIN pragma_table_info(m.name, '{database}') c \
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name <> '_sqlx_migrations'"
@@ -57,7 +57,7 @@ async fn sqlite_and_postgres_have_the_same_tables_and_columns_after_migration() 
     let sqlite = spawn_app(Backend::Sqlite).await.expect("SQLite always works");
     let Some(postgres) = spawn_app(Backend::Postgres).await else { return };
     let (sqlite, postgres) = (sqlite_schema(&sqlite).await, postgres_schema(&postgres).await);
-    for table in ["tickets", "users", "api_nonces", "api_rate"] {
+    for table in ["tickets", "users", "api_nonces", "api_rate", "blobs", "file_chunks", "file_uploads"] {
         assert!(sqlite.contains_key(table) && postgres.contains_key(table), "both schemas were read: {table}");
     }
     assert_eq!(only_in(&sqlite, &postgres), Vec::<String>::new(), "only on SQLite");

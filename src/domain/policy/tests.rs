@@ -294,3 +294,35 @@ mod scraping {
         }
     }
 }
+
+#[test]
+fn files_on_internal_notes_are_for_support_staff_only() {
+    let admin = customer(BuiltinRole::Admin.permissions());
+    assert!(sees_attachment(&admin, false));
+    assert!(!sees_attachment(&admin, true));
+    assert!(sees_attachment(&support(), true));
+}
+
+#[test]
+fn a_file_waiting_for_its_scan_is_for_support_and_an_infected_one_for_nobody() {
+    let me = customer(BuiltinRole::Admin.permissions());
+    for (scan, customers, staff) in [
+        (ScanState::NotScanned, true, true),
+        (ScanState::Clean, true, true),
+        (ScanState::Unchecked, true, true),
+        (ScanState::Pending, false, true),
+        (ScanState::Infected, false, false),
+    ] {
+        assert_eq!(may_download_attachment(&me, scan), customers, "{scan:?}");
+        assert_eq!(may_download_attachment(&support(), scan), staff, "{scan:?}");
+    }
+}
+
+#[test]
+fn only_support_staff_remove_attachments_and_only_identity_readers_see_the_quota() {
+    assert!(may_remove_attachment(&support()).is_ok());
+    assert_eq!(may_remove_attachment(&customer(BuiltinRole::Admin.permissions())), Err(Denial::SupportOnly));
+    assert!(sees_attachment_quota(&customer(BuiltinRole::Admin.permissions())));
+    assert!(!sees_attachment_quota(&customer(BuiltinRole::Technical.permissions())));
+    assert!(!sees_attachment_quota(&support()));
+}

@@ -11,6 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, Securi
 use utoipa::openapi::{AllOfBuilder, ArrayBuilder, Content, ObjectBuilder, RefOr, Required, Schema, Type};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
+use super::attachments::{Attachment, AttachmentList};
 use super::fh_auth::{AuthorizeRequest, AuthorizeResponse, CodeRequest, ReissueRequest, TokenResponse};
 use super::incidents::{
     CONTROL_CHARACTERS, Me, MeAccount, OriginalAccount, OriginalUser, OriginalUserLinks, SecurityIncident,
@@ -343,12 +344,15 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         super::fh_auth::authorize,
         super::fh_auth::token,
         super::fh_auth::reissue,
+        super::attachments::ticket_attachments,
+        super::attachments::attachment_download,
     ),
     components(schemas(
         SecurityIncident, SecurityIncidentList, SeverityCount, Me, MeAccount, OriginalUser, OriginalUserLinks,
         OriginalAccount, ApiError, OriginalError, Person, RequestType, Status, TicketItem, TicketList, Organization,
         StatusChange, TicketDetails, Comment, CommentList, NewCommentSchema, TransitionView, TransitionRequestSchema,
-        TransitionResult, AuthorizeRequest, AuthorizeResponse, CodeRequest, TokenResponse, ReissueRequest
+        TransitionResult, AuthorizeRequest, AuthorizeResponse, CodeRequest, TokenResponse, ReissueRequest, Attachment,
+        AttachmentList
     )),
     modifiers(&Security, &OriginalPaths, &AccountContext, &EmptyValues)
 )]

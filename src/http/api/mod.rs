@@ -8,6 +8,7 @@
 //! the visibility and permission rules of the pages apply. The OpenAPI document (`doc`) states
 //! every constraint the handlers enforce.
 
+mod attachments;
 mod caller;
 mod doc;
 mod fh_auth;
@@ -17,6 +18,7 @@ mod ticket;
 mod tickets;
 mod wire;
 
+pub use attachments::{attachment_download, ticket_attachments};
 pub use caller::{ApiCaller, CSRF_HEADER, FH_AUTH_SCHEME};
 pub use doc::{ApiDoc, ApiError, FH_AUTH, OriginalError, SIGNING, docs, openapi_json};
 pub use fh_auth::{TOKEN_SECONDS, authorize, reissue, token};

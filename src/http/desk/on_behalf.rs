@@ -11,13 +11,13 @@ use crate::domain::ticket::TicketStatus;
 use crate::error::AppError;
 use crate::http::audit::{Actor, SecurityEvent};
 use crate::http::context::PageContext;
-use crate::http::csrf::CsrfForm;
 use crate::http::respond::see_other;
 use crate::http::ticket_forms::{insert_once, person_choices, recipient_ids, submission_key, validate_new_ticket};
+use crate::http::uploads::{TicketForm, discard_files, receive_files};
 use crate::paths;
 use crate::state::AppState;
 use crate::store::NewTicket;
-use crate::views::new_ticket::{NewTicketPage, TicketDraft};
+use crate::views::new_ticket::{NewTicketPage, TicketDraft, UploadHint};
 use crate::views::render;
 use crate::views::widgets::Choice;
 
@@ -78,6 +78,7 @@ async fn on_behalf_page(
         accounts: choices,
         account: account.map(|(_, number, label)| (number, label)),
         openers,
+        upload: UploadHint::new(&state.settings.attachments.limits),
     })
 }
 
@@ -110,12 +111,13 @@ pub async fn open_ticket(
     ctx: PageContext,
     req: HttpRequest,
     state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<OnBehalfForm>,
+    TicketForm { form, files }: TicketForm<OnBehalfForm>,
 ) -> Result<HttpResponse, AppError> {
     let principal = support_only(&ctx, &state, &req).await?;
     let account = chosen_account(&state, Some(&form.account))
         .await?
         .ok_or_else(|| AppError::BadRequest("Choose an account.".into()))?;
+    let with_files = files.as_ref().is_some_and(|f| f.has_files());
     let people = state.store.account_people(account.0).await?;
     let opener = form.opener_id.trim().parse::<i64>().ok().filter(|id| people.iter().any(|p| p.id == *id));
     let mut draft = TicketDraft {
@@ -130,10 +132,16 @@ pub async fn open_ticket(
     }
     let fields = validate_new_ticket(&mut draft, &people, opener.unwrap_or_default());
     let (Some((summary, description)), Some(opener_id)) = (fields, opener) else {
+        discard_files(files).await;
+        if with_files {
+            draft.errors.push("Choose the files again: they were not kept.".into());
+        }
         let page = on_behalf_page(&ctx, &state, Some(account), draft).await?;
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
     let key = submission_key(form.submission_key.as_deref());
+    let mut staged = state.files.staging();
+    let attachments = receive_files(&state, files, account.0, &mut staged).await?;
     let ticket = NewTicket {
         account_id: account.0,
         opener_id,
@@ -147,7 +155,7 @@ pub async fn open_ticket(
         submission_key: key,
         notify_desk: false,
     };
-    let number = insert_once(&state, &ticket).await?;
+    let number = insert_once(&state, &ticket, &attachments, staged).await?;
     let mut actor = Actor::from(principal);
     actor.account_id = Some(account.0);
     SecurityEvent::new("ticket_opened", actor)

@@ -1,5 +1,5 @@
 //! The changes only support staff make to a ticket: label and severity, status, closing,
-//! declining a closure request, reopening, removing a recipient.
+//! declining a closure request, reopening, removing a recipient or a file.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -8,13 +8,15 @@ use super::support_only;
 use crate::auth::session::FlashLevel;
 use crate::domain::input;
 use crate::domain::lifecycle::{Change, Event};
+use crate::domain::policy;
 use crate::domain::ticket::{EventKind, Severity, TicketNumber, TicketStatus};
 use crate::error::AppError;
+use crate::http::audit::{Actor, SecurityEvent};
 use crate::http::context::PageContext;
 use crate::http::csrf::CsrfForm;
 use crate::http::respond::see_other;
 use crate::http::ticket_forms::{change_error, record_ticket_events};
-use crate::http::ticket_page::{PageErrors, TicketView, render_ticket};
+use crate::http::ticket_page::{PageErrors, TicketView, render_ticket, visible_attachment};
 use crate::paths;
 use crate::state::AppState;
 use crate::store::{ChangeResult, CommentInput};
@@ -278,5 +280,39 @@ pub async fn remove_recipient(
         record_ticket_events(&state, &req, principal, number, Some(ticket.account_id), &[event]).await?;
     }
     ctx.session().flash(FlashLevel::Success, format!("{} is no longer a recipient.", person.name));
+    Ok(see_other(&paths::ticket(number)))
+}
+
+#[derive(Deserialize)]
+pub struct RemoveAttachmentForm {}
+
+/// Removes a file from a ticket (uploaded by mistake, or infected); the bytes go with the last
+/// file that names them.
+#[tracing::instrument(skip_all)]
+pub async fn remove_attachment(
+    ctx: PageContext,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _form: CsrfForm<RemoveAttachmentForm>,
+) -> Result<HttpResponse, AppError> {
+    let principal = support_only(&ctx, &state, &req).await?;
+    policy::may_remove_attachment(principal)?;
+    let (number, id) = path.into_inner();
+    let (number, file) = visible_attachment(&state, principal, Some(&number), &id).await?;
+    if state.store.remove_attachment(&file.public_id, state.clock.now()).await? {
+        if let Err(error) = state.files.delete_listed().await {
+            tracing::warn!(?error, "could not delete a removed file's bytes; housekeeping will");
+        }
+        let ticket = state.store.ticket(number.id()).await?.ok_or(AppError::NotFound)?;
+        let mut actor = Actor::from(principal);
+        actor.account_id = Some(ticket.account_id);
+        SecurityEvent::new("attachment_removed", actor)
+            .target(number.to_string())
+            .detail(file.name.clone())
+            .record(&state, &req)
+            .await?;
+    }
+    ctx.session().flash(FlashLevel::Success, format!("{} is removed from the ticket.", file.name));
     Ok(see_other(&paths::ticket(number)))
 }

@@ -19,7 +19,9 @@ use crate::paths;
 use crate::state::AppState;
 use crate::store::{IdentityError, NewUser};
 use crate::views::format::timestamp;
-use crate::views::identity::{NewUserPage, RoleCheck, UserDraft, UserPage, UsersPage, display_name, user_list_row};
+use crate::views::identity::{
+    NewUserPage, QuotaView, RoleCheck, UserDraft, UserPage, UsersPage, display_name, user_list_row,
+};
 use crate::views::render;
 use crate::views::widgets::Choice;
 
@@ -57,6 +59,16 @@ pub async fn users(ctx: PageContext, state: web::Data<AppState>) -> Result<HttpR
         fh_auth_enabled: principal.account().is_some_and(|a| a.fh_auth_enabled),
         query_signing_required: principal.account().is_some_and(|a| a.query_signing_required),
         api_access_action: access.write.then_some(paths::ACCOUNT_API_ACCESS),
+        attachment_quota: match policy::sees_attachment_quota(principal) {
+            true => {
+                let used = state.store.attachment_usage(access.account_id).await?;
+                Some(QuotaView::new(
+                    u64::try_from(used).unwrap_or(0),
+                    state.settings.attachments.limits.account_quota_bytes,
+                ))
+            }
+            false => None,
+        },
     };
     render(StatusCode::OK, &page)
 }

@@ -51,6 +51,7 @@ pub fn settings(database_url: &str) -> Settings {
         compression_level: 4,
         mail: incident_portal::settings::MailSettings::default(),
         metrics_token: None,
+        attachments: incident_portal::settings::AttachmentSettings::default(),
         webhooks: incident_portal::domain::webhook::OutboundPolicy::default(),
     }
 }

@@ -38,7 +38,7 @@ pub fn postgres_reachable() -> bool {
 }
 
 /// A database that exists for one test and is removed afterwards.
-pub(super) enum TestDatabase {
+pub enum TestDatabase {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },
 }
@@ -157,7 +157,7 @@ fn register_cleanup() {
 
 /// A copy of the template on `backend`: its URL, and what removes it when dropped. `None` when
 /// PostgreSQL is asked for but not available (and not required).
-pub(super) async fn create_database(backend: Backend) -> Option<(String, TestDatabase)> {
+pub async fn create_database(backend: Backend) -> Option<(String, TestDatabase)> {
     match backend {
         Backend::Sqlite => {
             let template = SQLITE_TEMPLATE.clone();

@@ -77,6 +77,8 @@ impl TestApp {
             "SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM tickets",
             "SELECT COUNT(*) FROM tickets WHERE closure_requested_at IS NOT NULL",
             "SELECT COUNT(*) FROM tickets WHERE status = 'closed'",
+            "SELECT COUNT(*) FROM attachments",
+            "SELECT COUNT(*) FROM blobs",
         ] {
             values.push(self.count(sql).await);
         }

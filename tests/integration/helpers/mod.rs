@@ -4,6 +4,7 @@
 
 mod api_signing;
 mod app;
+mod clamav;
 mod database;
 mod fixtures;
 mod http;
@@ -12,12 +13,15 @@ mod queries;
 mod receiver;
 mod sign_in;
 mod smtp;
+mod uploads;
 
 pub use api_signing::*;
 pub use app::*;
+pub use clamav::*;
 pub use database::*;
 pub use fixtures::*;
 pub use http::*;
 pub use receiver::*;
 pub use sign_in::*;
 pub use smtp::*;
+pub use uploads::*;
