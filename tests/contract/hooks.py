@@ -60,9 +60,15 @@ def before_call(context, case, kwargs):
 
 @schemathesis.hook
 def before_generate_path_parameters(context, strategy):
-    if not POSITIVE or not TICKETS:
+    # Only the paths that name a ticket get the visible numbers; the original API calls it
+    # `issueKeyId`, ours `number`. Any other path parameter (a file's id) keeps Schemathesis' own.
+    operation = context.operation
+    if not POSITIVE or not TICKETS or operation is None:
         return strategy
-    visible = st.sampled_from(TICKETS).map(lambda number: {"issueKeyId": number})
+    names = [name for name in ("issueKeyId", "number") if "{" + name + "}" in operation.path]
+    if len(names) != 1:
+        return strategy
+    visible = st.sampled_from(TICKETS).map(lambda number: {names[0]: number})
     return st.one_of(strategy, visible)
 
 
