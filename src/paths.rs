@@ -141,6 +141,12 @@ pub const DESK_NOTIFICATIONS: &str = "/desk/notifications";
 /// One delivery, with its mail to read.
 pub const DESK_NOTIFICATION: &str = "/desk/notifications/{delivery_id}";
 
+/// Paths whose answer is the same for everyone: probes, metrics and the fixed assets. They never
+/// read the session, so a cookie sent with them costs no database read.
+pub fn needs_no_session(path: &str) -> bool {
+    [HEALTHZ, READYZ, METRICS].contains(&path) || path.strip_prefix(STATIC).is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// A pattern with each `{parameter}` replaced by the next of `values`, in order.
 pub fn fill(pattern: &str, values: &[&dyn Display]) -> String {
     let mut path = String::with_capacity(pattern.len() + 16);
@@ -379,6 +385,16 @@ mod tests {
             ("/", None),
         ] {
             assert_eq!(api_family(path), family, "{path}");
+        }
+    }
+
+    #[test]
+    fn only_probes_metrics_and_assets_go_without_a_session() {
+        for path in ["/healthz", "/readyz", "/metrics", "/static/app.css"] {
+            assert!(needs_no_session(path), "{path}");
+        }
+        for path in ["/", "/login", "/static", "/staticky", "/healthz/x", "/security/incidents", "/api/v1/me"] {
+            assert!(!needs_no_session(path), "{path}");
         }
     }
 

@@ -27,7 +27,7 @@ use crate::http::compression::compress;
 use crate::http::csrf::set_anonymous_cookie;
 use crate::http::middleware::{
     keep_token_for_error_pages, one_connection, record_metrics, reject_cross_origin, render_errors, security_headers,
-    session_health,
+    session_health, without_session_cookie,
 };
 use crate::http::routes;
 use crate::metrics::Metrics;
@@ -123,6 +123,7 @@ impl Application {
                 .wrap(from_fn(keep_token_for_error_pages))
                 .wrap(from_fn(set_anonymous_cookie))
                 .wrap(session_middleware(&state, key.clone()))
+                .wrap(from_fn(without_session_cookie))
                 .wrap(from_fn(render_errors))
                 .wrap(from_fn(compress))
                 .wrap(TracingLogger::<RedactingRootSpan>::new())

@@ -1,6 +1,6 @@
 //! The middleware every request passes through, outermost first: request metrics, the request's
-//! database connection, security headers, request tracing, error rendering, sessions, session
-//! health, cross-origin refusal, panic catching; and the sign-in guard on the scopes that need a
+//! database connection, security headers, request tracing, error rendering, dropping the cookie
+//! of requests that need no session, sessions, session health, cross-origin refusal, panic catching; and the sign-in guard on the scopes that need a
 //! user.
 
 use std::panic::AssertUnwindSafe;
@@ -284,14 +284,26 @@ fn cross_origin(req: &HttpRequest) -> Option<&'static str> {
     None
 }
 
+/// Probes, metrics and fixed assets go to the session layer without their cookie: it would
+/// otherwise read the session from the database for an answer that does not depend on it
+/// (browsers send the cookie with every stylesheet and script request).
+pub async fn without_session_cookie(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if paths::needs_no_session(req.path()) {
+        req.headers_mut().remove(header::COOKIE);
+    }
+    next.call(req).await
+}
+
 /// When the session store could not be read, say so (503) instead of treating the user as
 /// signed out.
 pub async fn session_health<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error> {
-    let exempt = [paths::HEALTHZ, paths::READYZ].contains(&req.path()) || req.path().starts_with(paths::STATIC);
-    if !exempt && TypedSession::from(req.request()).store_unavailable() {
+    if !paths::needs_no_session(req.path()) && TypedSession::from(req.request()).store_unavailable() {
         let error = AppError::Unavailable(anyhow::anyhow!("the session store is unavailable"));
         return Ok(req.error_response(error).map_into_right_body());
     }
