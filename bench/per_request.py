@@ -51,6 +51,7 @@ def sessions(db_path):
 
 
 def measure(bench, args, workdir):
+    bench.DATA.mkdir(parents=True, exist_ok=True)
     db = bench.DATA / "demo-per-request.db"
     for suffix in ("", "-wal", "-shm", "-calls", "-calls-wal", "-calls-shm"):
         bench.Path(f"{db}{suffix}").unlink(missing_ok=True)

@@ -123,11 +123,10 @@ pub fn gzip(bytes: &[u8], level: u32) -> Vec<u8> {
 
 fn compressible(content_type: Option<&HeaderValue>) -> bool {
     let Some(value) = content_type.and_then(|v| v.to_str().ok()) else { return false };
-    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    matches!(
-        media.as_str(),
-        "text/html" | "application/json" | "text/csv" | "image/svg+xml" | "text/plain" | "text/css" | "text/javascript"
-    )
+    let media = value.split(';').next().unwrap_or("").trim();
+    ["text/html", "application/json", "text/csv", "image/svg+xml", "text/plain", "text/css", "text/javascript"]
+        .iter()
+        .any(|compressible| media.eq_ignore_ascii_case(compressible))
 }
 
 pub async fn compress(
@@ -138,7 +137,7 @@ pub async fn compress(
     let level = req.app_data::<web::Data<AppState>>().map_or(0, |s| s.settings.compression_level);
     let head = req.method() == actix_web::http::Method::HEAD;
     let mut res = next.call(req).await?.map_into_boxed_body();
-    if !compressible(res.headers().get(header::CONTENT_TYPE)) || res.headers().contains_key(header::CONTENT_ENCODING) {
+    if res.headers().contains_key(header::CONTENT_ENCODING) || !compressible(res.headers().get(header::CONTENT_TYPE)) {
         return Ok(res);
     }
     res.headers_mut().append(header::VARY, HeaderValue::from_static("accept-encoding"));

@@ -23,12 +23,28 @@ const GZIP_LEVEL: u32 = 9;
 
 pub struct Fixed {
     content_type: &'static str,
-    identity: Bytes,
-    brotli: Bytes,
-    gzip: Bytes,
-    /// A hash of the content; each coding's `ETag` adds its name.
-    tag: String,
-    last_modified: HttpDate,
+    identity: Variant,
+    brotli: Variant,
+    gzip: Variant,
+    /// Everything a response sends that does not depend on the request, made once.
+    last_modified_at: HttpDate,
+    last_modified: HeaderValue,
+}
+
+/// The body in one coding, with its `ETag` (the content's hash plus the coding's name).
+struct Variant {
+    body: Bytes,
+    etag: String,
+    etag_value: HeaderValue,
+}
+
+impl Variant {
+    fn new(body: Vec<u8>, tag: &str, suffix: &str) -> Variant {
+        let etag = format!("\"{tag}{suffix}\"");
+        // Hex digits and a coding's name: always a valid header value.
+        let etag_value = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+        Variant { body: body.into(), etag, etag_value }
+    }
 }
 
 /// When this process started: what its fixed bodies were last modified at, as far as a client
@@ -41,42 +57,39 @@ static STARTED: LazyLock<HttpDate> = LazyLock::new(|| {
 
 impl Fixed {
     pub fn new(content_type: &'static str, body: Vec<u8>) -> Fixed {
-        let tag = Sha256::digest(&body).iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let tag: String = Sha256::digest(&body).iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let last_modified_at = *STARTED;
         Fixed {
             content_type,
-            brotli: compression::brotli(&body, BROTLI_QUALITY).into(),
-            gzip: compression::gzip(&body, GZIP_LEVEL).into(),
-            identity: body.into(),
-            tag,
-            last_modified: *STARTED,
+            brotli: Variant::new(compression::brotli(&body, BROTLI_QUALITY), &tag, "-br"),
+            gzip: Variant::new(compression::gzip(&body, GZIP_LEVEL), &tag, "-gz"),
+            identity: Variant::new(body, &tag, ""),
+            last_modified: HeaderValue::from_str(&last_modified_at.to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT")),
+            last_modified_at,
         }
     }
 
     /// The body in the best coding `req` accepts, or 304 when the client has it already.
     pub fn respond(&self, req: &HttpRequest, cache_control: &'static str) -> HttpResponse {
         let coding = negotiate(req.headers().get(header::ACCEPT_ENCODING), CODINGS);
-        let (body, suffix) = match coding {
-            Some(Coding::Brotli) => (&self.brotli, "-br"),
-            Some(Coding::Gzip) => (&self.gzip, "-gz"),
-            Some(Coding::Zstd) | None => (&self.identity, ""),
+        let variant = match coding {
+            Some(Coding::Brotli) => &self.brotli,
+            Some(Coding::Gzip) => &self.gzip,
+            Some(Coding::Zstd) | None => &self.identity,
         };
-        let etag = format!("\"{}{suffix}\"", self.tag);
-        let mut response = if self.is_fresh(req, &etag) {
+        let mut response = if self.is_fresh(req, &variant.etag) {
             HttpResponse::NotModified().finish()
         } else {
-            let mut response = HttpResponse::Ok().content_type(self.content_type).body(body.clone());
+            let mut response = HttpResponse::Ok().content_type(self.content_type).body(variant.body.clone());
             if let Some(coding) = coding {
                 response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
             }
             response
         };
         let headers = response.headers_mut();
-        if let Ok(etag) = HeaderValue::from_str(&etag) {
-            headers.insert(header::ETAG, etag);
-        }
-        if let Ok(date) = HeaderValue::from_str(&self.last_modified.to_string()) {
-            headers.insert(header::LAST_MODIFIED, date);
-        }
+        headers.insert(header::ETAG, variant.etag_value.clone());
+        headers.insert(header::LAST_MODIFIED, self.last_modified.clone());
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         response
@@ -96,7 +109,7 @@ impl Fixed {
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<HttpDate>().ok())
-            .is_some_and(|since| SystemTime::from(since) >= SystemTime::from(self.last_modified))
+            .is_some_and(|since| SystemTime::from(since) >= SystemTime::from(self.last_modified_at))
     }
 }
 
