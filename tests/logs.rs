@@ -4,6 +4,9 @@
 //! secret, signature, FH-AUTH code or token or metrics token appears in any line. Its own test binary, because the log subscriber is
 //! global to a process.
 
+// Tests read and write their databases directly, never through a pooler: sqlx's own statements are fine.
+#![allow(clippy::disallowed_methods)]
+
 // The integration tests' helpers, of which this binary uses a few.
 #[allow(dead_code, unused_imports)]
 #[path = "integration/helpers/mod.rs"]

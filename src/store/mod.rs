@@ -25,6 +25,7 @@ pub mod request;
 mod secrets;
 mod sessions;
 pub mod sql;
+pub mod statement;
 mod throttle;
 mod ticket_changes;
 mod tickets;
@@ -354,7 +355,8 @@ impl Store {
     /// connection in an unknown state, so the request's connection is then closed, not reused.
     pub async fn ping(&self, within: Duration) -> StoreResult<()> {
         let select = async {
-            let _: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
+            let _: i64 =
+                on_pool!(self, pool => statement::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
             StoreResult::Ok(())
         };
         match tokio::time::timeout(within, select).await {

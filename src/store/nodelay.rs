@@ -4,6 +4,8 @@
 //! acknowledgement, about 40 ms a statement. Each new connection finds its own socket among the
 //! process's descriptors by the local port the server reports, and turns `TCP_NODELAY` on.
 
+use super::statement;
+
 /// Turns `TCP_NODELAY` on for this process's TCP sockets whose local port is `port` (the new
 /// connection's; another socket with the same port elsewhere would only send sooner too).
 #[cfg(target_os = "linux")]
@@ -48,7 +50,7 @@ pub(super) fn no_delay_on_local_port(_port: u16) {}
 /// After a PostgreSQL connection is made: asks the server for the connection's local port (none
 /// over a Unix socket, which has no Nagle) and turns `TCP_NODELAY` on for it.
 pub(super) async fn after_connect(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    let port: Option<i32> = sqlx::query_scalar("SELECT inet_client_port()").fetch_one(conn).await?;
+    let port: Option<i32> = statement::query_scalar("SELECT inet_client_port()").fetch_one(conn).await?;
     if let Some(port) = port.and_then(|p| u16::try_from(p).ok()) {
         no_delay_on_local_port(port);
     }

@@ -1,5 +1,6 @@
 //! Users as the sign-in and every signed-in request need them.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -107,7 +108,7 @@ impl Store {
     pub async fn find_credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
         let sql = "SELECT id AS user_id, password_hash, enabled, totp_enabled_at IS NOT NULL AS two_factor \
                    FROM users WHERE email = $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(email).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(email).fetch_optional(pool).await)?)
     }
 
     /// The enabled user with their account and effective permissions, or `None` if the user is
@@ -115,7 +116,7 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn load_principal(&self, user_id: i64) -> StoreResult<Option<Principal>> {
         let rows: Vec<PrincipalRow> =
-            on_pool!(self, pool => sqlx::query_as(PRINCIPAL_SQL).bind(user_id).fetch_all(pool).await)?;
+            on_pool!(self, pool => statement::query_as(PRINCIPAL_SQL).bind(user_id).fetch_all(pool).await)?;
         Ok(principal_from_rows(&rows))
     }
 
@@ -125,9 +126,9 @@ impl Store {
     /// kept a copy can replace the password the user chose.
     pub async fn record_sign_in(&self, user_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
         in_transaction!(self, tx => {
-            sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
+            statement::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
                 .bind(at).bind(user_id).execute(&mut *tx).await?;
-            sqlx::query("UPDATE password_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+            statement::query("UPDATE password_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
                 .bind(at).bind(user_id).execute(&mut *tx).await?;
         })
     }

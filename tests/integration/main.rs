@@ -1,6 +1,9 @@
 //! One integration-test binary: each test starts the real portal on a random port with its own
 //! fresh database and talks HTTP to it, on SQLite and on PostgreSQL.
 
+// Tests read and write their databases directly, never through a pooler: sqlx's own statements are fine.
+#![allow(clippy::disallowed_methods)]
+
 mod helpers;
 
 mod api;
