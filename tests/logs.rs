@@ -12,6 +12,9 @@
 #[path = "integration/helpers/mod.rs"]
 mod helpers;
 
+/// PostgreSQL directly (see `tests/pooler`).
+pub const THROUGH_PGBOUNCER: bool = false;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

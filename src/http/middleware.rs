@@ -102,7 +102,7 @@ pub async fn one_connection(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    crate::store::request::scope(next.call(req)).await
+    crate::store::request::scope(req.method().is_safe(), next.call(req)).await
 }
 
 /// Gives every error response its body: the HTML error page, or JSON on the API's paths (see

@@ -172,7 +172,7 @@ impl Store {
                 let mut held;
                 let mut own = None;
                 // The connection first, then the writer's turn (see `WriteLock`).
-                let conn = connection!(pool, held, own)?;
+                let conn = connection!(pool, super::Seat::Primary, held, own)?;
                 let _writing = writer.lock().await;
                 let rows = statement::query(SPEND_SQLITE)
                     .bind(key.id)
@@ -195,7 +195,7 @@ impl Store {
                 }
                 (calls, owner)
             }
-            Store::Postgres(_) => {
+            Store::Postgres(..) => {
                 let rows: Vec<SpentRow> = on_pool!(self, pool => statement::query_as(SPEND_POSTGRES)
                     .bind(key.id).bind(call_key).bind(now).bind(minute).bind(stale_before)
                     .fetch_all(pool).await)?;

@@ -164,7 +164,7 @@ macro_rules! link_attachments {
      $internal:expr, $uploads:expr, $at:expr, $over_quota:expr) => {{
         let uploads: &$crate::store::NewAttachments = $uploads;
         if !uploads.files.is_empty() {
-            if matches!($store, Store::Postgres(_)) {
+            if matches!($store, Store::Postgres(..)) {
                 statement::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
                     .bind($account_id)
                     .fetch_optional(&mut *$tx)
@@ -289,7 +289,7 @@ impl Store {
     /// was no such attachment.
     #[tracing::instrument(skip(self))]
     pub async fn remove_attachment(&self, public_id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-        let postgres = matches!(self, Store::Postgres(_));
+        let postgres = matches!(self, Store::Postgres(..));
         in_transaction!(self, tx => {
             let found: Option<(i64, i64)> = statement::query_as(
                 "SELECT a.blob_id, b.account_id FROM attachments a JOIN blobs b ON b.id = a.blob_id WHERE a.public_id = $1")
@@ -344,7 +344,7 @@ impl Store {
     /// Takes the next file due for a virus scan, holding it until `lease` (another scanner
     /// takes it over after). PostgreSQL skips rows other scanners hold.
     pub async fn claim_scan(&self, now: DateTime<Utc>, lease: DateTime<Utc>) -> StoreResult<Option<ScanJob>> {
-        let pick = if matches!(self, Store::Postgres(_)) {
+        let pick = if matches!(self, Store::Postgres(..)) {
             "SELECT id FROM blobs WHERE scan_due_at <= $1 ORDER BY scan_due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
         } else {
             "SELECT id FROM blobs WHERE scan_due_at <= $1 ORDER BY scan_due_at LIMIT 1"

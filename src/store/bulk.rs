@@ -48,7 +48,7 @@ impl Store {
                     .fetch_all(pool)
                     .await?
             }
-            Store::Postgres(pool) => {
+            Store::Postgres(pool, _) => {
                 statement::query_as(
                     "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
                      AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%'",
@@ -75,7 +75,7 @@ impl Store {
     /// After rows were loaded with explicit ids: PostgreSQL's identity sequences continue after them
     /// (SQLite's rowids do so by themselves).
     pub async fn after_bulk_load(&self) -> StoreResult<()> {
-        if let Store::Postgres(pool) = self {
+        if let Store::Postgres(pool, _) = self {
             for table in ["accounts", "users", "roles", "tickets"] {
                 let sql =
                     format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))");
@@ -117,7 +117,7 @@ impl Store {
     /// one analyzed while empty (sessions, nonces) is known to be empty, and until it is analyzed
     /// again every connection's cached plan for it reads the whole table as it grows.
     pub async fn analyze(&self) -> StoreResult<()> {
-        if let Store::Postgres(pool) = self {
+        if let Store::Postgres(pool, _) = self {
             let tables: Vec<String> = statement::query_scalar(
                 "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace",
             )

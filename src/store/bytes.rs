@@ -128,7 +128,7 @@ impl ByteStore for DatabaseBytes {
         at: DateTime<Utc>,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            if matches!(self.store, Store::Postgres(_)) {
+            if matches!(self.store, Store::Postgres(..)) {
                 execute!(
                     &self.store,
                     statement::query(APPEND_POSTGRES)

@@ -73,7 +73,7 @@ const LOCK_ACCOUNT_FOR_UPDATE: &str = "SELECT id FROM accounts WHERE id = $1 FOR
 /// run one after another and each sees the other's result.
 macro_rules! lock_account {
     ($store:expr, $tx:expr, $account_id:expr) => {{
-        let lock = if matches!($store, Store::Postgres(_)) { LOCK_ACCOUNT_FOR_UPDATE } else { LOCK_ACCOUNT };
+        let lock = if matches!($store, Store::Postgres(..)) { LOCK_ACCOUNT_FOR_UPDATE } else { LOCK_ACCOUNT };
         let found: Option<i64> = statement::query_scalar(lock).bind($account_id).fetch_optional(&mut *$tx).await?;
         if found.is_none() {
             return Err(IdentityError::NotFound);

@@ -228,7 +228,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<OutboxEvent>> {
         let rows: Vec<RawEvent> = match self {
-            Store::Postgres(_) => {
+            Store::Postgres(..) => {
                 let sql = claim_events_sql!(" FOR UPDATE SKIP LOCKED");
                 on_pool!(self, pool => statement::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(pool).await)?
             }
@@ -284,7 +284,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let rows: Vec<RawDelivery> = match self {
-            Store::Postgres(_) => {
+            Store::Postgres(..) => {
                 let sql = claim_deliveries_sql!(" FOR UPDATE SKIP LOCKED");
                 on_pool!(self, pool => statement::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(pool).await)?
             }

@@ -65,7 +65,7 @@ impl Store {
                     bind_values!(statement::query_as(text), values).fetch_all(pool).await?;
                 Ok(rows.into_iter().map(|(.., detail)| detail).collect::<Vec<_>>().join("\n"))
             }
-            Store::Postgres(pool) => {
+            Store::Postgres(pool, _) => {
                 let mut conn = pool.acquire().await?;
                 // The generic plan is the one a pooled connection settles on after a few runs.
                 for setting in [

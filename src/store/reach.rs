@@ -55,7 +55,7 @@ impl Store {
     /// acquire timeout, which the message names) for the server.
     pub async fn reach(&self, within: Duration) -> Result<(), Unreachable> {
         match self {
-            Store::Postgres(pool) => {
+            Store::Postgres(pool, _) => {
                 let options = pool.connect_options();
                 reach_postgres(&options, within)
                     .await

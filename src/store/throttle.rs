@@ -41,7 +41,7 @@ impl Store {
         at: DateTime<Utc>,
         limits: AttemptLimits,
     ) -> StoreResult<Option<i64>> {
-        let postgres = matches!(self, Store::Postgres(_));
+        let postgres = matches!(self, Store::Postgres(..));
         in_transaction!(self, tx => {
             // SQLite's write transaction already admits one reservation at a time. On PostgreSQL
             // two transactions would each count the other's row as not yet there: reservations

@@ -145,7 +145,8 @@ const VISIBILITY_ROWS_LOCKING_VIEWERS: &str = concat!(visibility_rows!(), " ORDE
 /// difference; called in the same transaction as every change to either.
 macro_rules! refresh_visibility {
     ($store:expr, $tx:expr, $ticket_id:expr) => {{
-        let rows = if matches!($store, Store::Postgres(_)) { VISIBILITY_ROWS_LOCKING_VIEWERS } else { VISIBILITY_ROWS };
+        let rows =
+            if matches!($store, Store::Postgres(..)) { VISIBILITY_ROWS_LOCKING_VIEWERS } else { VISIBILITY_ROWS };
         let before: Vec<super::counters::VisibilityRow> =
             statement::query_as(rows).bind($ticket_id).fetch_all(&mut *$tx).await?;
         statement::query("DELETE FROM ticket_visibility WHERE ticket_id = $1")
@@ -288,7 +289,7 @@ impl Store {
             Some((comment, files)) => (Some(comment), files),
             None => (None, &NO_FILES),
         };
-        let lock = if matches!(self, Store::Postgres(_)) { TICKET_STATE_FOR_UPDATE } else { TICKET_STATE };
+        let lock = if matches!(self, Store::Postgres(..)) { TICKET_STATE_FOR_UPDATE } else { TICKET_STATE };
         // In a block of its own, so that the body's `?` lands in `result` and a racing duplicate
         // submission can be told apart from other failures.
         let result: Result<ChangeResult, ChangeError> = async { in_transaction!(self, tx => {

@@ -170,7 +170,7 @@ impl Store {
         seal: impl FnOnce(i64) -> String,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<i64>> {
-        let lock = if matches!(self, Store::Postgres(_)) { LOCK_ACCOUNT_FOR_UPDATE } else { LOCK_ACCOUNT };
+        let lock = if matches!(self, Store::Postgres(..)) { LOCK_ACCOUNT_FOR_UPDATE } else { LOCK_ACCOUNT };
         in_transaction!(self, tx => {
             let _: Option<i64> = statement::query_scalar(lock).bind(account_id).fetch_optional(&mut *tx).await?;
             let count: i64 = statement::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1")

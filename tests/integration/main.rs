@@ -6,6 +6,9 @@
 
 mod helpers;
 
+/// This binary runs PostgreSQL directly; `tests/pooler` runs part of it through PgBouncer.
+pub const THROUGH_PGBOUNCER: bool = false;
+
 mod api;
 mod attachments;
 mod authorization;

@@ -8,6 +8,7 @@ mod clamav;
 mod database;
 mod fixtures;
 mod http;
+mod pgbouncer;
 /// Methods of `TestApp` and the `on_test_pool!` macro: nothing a test names by path.
 mod queries;
 mod receiver;
@@ -21,6 +22,9 @@ pub use clamav::*;
 pub use database::*;
 pub use fixtures::*;
 pub use http::*;
+// Used by `tests/pooler`.
+#[allow(unused_imports)]
+pub use pgbouncer::*;
 pub use receiver::*;
 pub use sign_in::*;
 pub use smtp::*;
