@@ -3,7 +3,7 @@
 
 use super::sql::{Rows, Sql, bind_values};
 use super::statement;
-use super::{Store, StoreResult, execute, in_transaction};
+use super::{Store, StoreResult, execute, in_transaction, on_pool};
 
 /// Bind parameters per statement. Both drivers slow down sharply with many parameters per
 /// statement (measured: 30,000 took 15 times longer than 250 for the same rows).
@@ -42,21 +42,16 @@ impl Store {
 
     /// Drops the secondary (non-unique) indexes and returns the statements that recreate them.
     pub async fn drop_secondary_indexes(&self) -> StoreResult<Vec<String>> {
-        let indexes: Vec<(String, String)> = match self {
-            Store::Sqlite(pool, _) => {
-                statement::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'")
-                    .fetch_all(pool)
-                    .await?
+        let sql = match self {
+            Store::Sqlite(..) => {
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'"
             }
-            Store::Postgres(pool, _) => {
-                statement::query_as(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
-                     AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%'",
-                )
-                .fetch_all(pool)
-                .await?
+            Store::Postgres(..) => {
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+                 AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%'"
             }
         };
+        let indexes: Vec<(String, String)> = on_pool!(self, pool => statement::query_as(sql).fetch_all(pool).await)?;
         for (name, _) in &indexes {
             let drop = format!("DROP INDEX {name}");
             execute!(self, statement::query(sqlx::AssertSqlSafe(drop.clone())))?;
@@ -75,11 +70,11 @@ impl Store {
     /// After rows were loaded with explicit ids: PostgreSQL's identity sequences continue after them
     /// (SQLite's rowids do so by themselves).
     pub async fn after_bulk_load(&self) -> StoreResult<()> {
-        if let Store::Postgres(pool, _) = self {
+        if let Store::Postgres(..) = self {
             for table in ["accounts", "users", "roles", "tickets"] {
                 let sql =
                     format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))");
-                statement::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+                execute!(self, statement::query(sqlx::AssertSqlSafe(sql)))?;
             }
         }
         Ok(())
@@ -118,18 +113,16 @@ impl Store {
     /// again every connection's cached plan for it reads the whole table as it grows.
     pub async fn analyze(&self) -> StoreResult<()> {
         if let Store::Postgres(pool, _) = self {
-            let tables: Vec<String> = statement::query_scalar(
-                "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace",
-            )
-            .fetch_all(pool)
-            .await?;
+            const TABLES: &str = "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace";
+            let tables: Vec<String> = on_pool!(self, pool => statement::query_scalar(TABLES).fetch_all(pool).await)?;
             let mut filled = Vec::new();
             for table in tables {
                 let sql = sqlx::AssertSqlSafe(format!("SELECT EXISTS (SELECT 1 FROM {table})"));
-                if statement::query_scalar(sql).fetch_one(pool).await? {
+                if on_pool!(self, pool => statement::query_scalar(sql).fetch_one(pool).await)? {
                     filled.push(table);
                 }
             }
+            // The simple protocol, outside any transaction (VACUUM refuses one), as a pooler passes it.
             let vacuum = format!("VACUUM (ANALYZE) {}", filled.join(", "));
             sqlx::raw_sql(sqlx::AssertSqlSafe(vacuum)).execute(pool).await?;
             return Ok(());
