@@ -78,9 +78,20 @@ pub(super) fn figures_sql(user_id: i64, window: &ActivityWindow) -> Sql {
 impl Store {
     /// The dashboard's figures for the scope: a customer's from their counters (activity built in
     /// their zone first if it is not yet), the support desk's from the tickets.
-    #[tracing::instrument(skip(self, window))]
     pub async fn dashboard_figures(
         &self,
+        scope: &TicketScope,
+        window: &ActivityWindow,
+    ) -> StoreResult<DashboardFigures> {
+        self.dashboard_figures_built_on(self, scope, window).await
+    }
+
+    /// As [`Store::dashboard_figures`], read from this store (a replica, say) while activity that
+    /// must be built first is built on, and then read from, `primary`.
+    #[tracing::instrument(skip(self, primary, window))]
+    pub(super) async fn dashboard_figures_built_on(
+        &self,
+        primary: &Store,
         scope: &TicketScope,
         window: &ActivityWindow,
     ) -> StoreResult<DashboardFigures> {
@@ -96,10 +107,9 @@ impl Store {
                 let mut activity: Vec<ActivityRow> =
                     activity.into_iter().map(|(_, zone, day, opened, closed)| (zone, day, opened, closed)).collect();
                 if activity.first().and_then(|row| row.0.as_deref()) != Some(window.zone.name()) {
-                    self.rebuild_activity(*user_id, window.zone).await?;
+                    primary.rebuild_activity(*user_id, window.zone).await?;
                     let (text, values) = activity_sql(*user_id, window).into_parts();
-                    activity =
-                        on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
+                    activity = on_pool!(primary, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
                 }
                 let first = window.days.first().map_or(0, |d| day_number(*d));
                 let days =

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use sqlx::{FromRow, Row};
 
-use super::users::{PrincipalRow, principal_columns, principal_from_rows, principal_joins};
+use super::users::{PrincipalRow, acting_for, principal_columns, principal_from_rows, principal_joins};
 use super::{Store, StoreResult, connection, execute, on_pool};
 use crate::domain::principal::Principal;
 
@@ -203,7 +203,9 @@ impl Store {
                 (calls, rows.into_iter().map(|row| row.owner).collect())
             }
         };
-        let Some(owner) = principal_from_rows(&owner) else { return Ok(ApiCall::Unusable) };
+        let principal = principal_from_rows(&owner);
+        acting_for(&principal, &owner).await;
+        let Some(owner) = principal else { return Ok(ApiCall::Unusable) };
         Ok(match calls {
             None => ApiCall::Replayed,
             Some(calls) if calls > i64::from(limit_per_minute) => {

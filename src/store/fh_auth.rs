@@ -5,7 +5,7 @@
 use super::statement;
 use chrono::{DateTime, Duration, Utc};
 
-use super::users::{PrincipalRow, principal_columns, principal_from_rows, principal_joins};
+use super::users::{PrincipalRow, acting_for, principal_columns, principal_from_rows, principal_joins};
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
 use crate::domain::principal::Principal;
 
@@ -65,7 +65,9 @@ impl Store {
     pub async fn fh_auth_principal(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Principal>> {
         let rows: Vec<PrincipalRow> = on_pool!(self, pool => statement::query_as(PRINCIPAL_OF_TOKEN)
             .bind(token_hash).bind(now).fetch_all(pool).await)?;
-        Ok(principal_from_rows(&rows))
+        let principal = principal_from_rows(&rows);
+        acting_for(&principal, &rows).await;
+        Ok(principal)
     }
 
     /// Extends a live access token by `ttl` from `now`, never beyond `max_age` after it was first

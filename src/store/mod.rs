@@ -59,7 +59,7 @@ pub use notification_settings::{NotificationSettings, TicketReader};
 pub use outbox::{Channel, ClaimedDelivery, NewDelivery, OutboxDepth, OutboxEvent, Settled, Target};
 pub use plans::Planned;
 pub use reach::Unreachable;
-pub use replicas::ReplicaSettings;
+pub use replicas::{ProbeGuard, ReadStore, ReplicaHealth, ReplicaSettings, Replicas};
 pub use sessions::SessionRecord;
 pub use throttle::AttemptLimits;
 pub use ticket_changes::{ChangeError, ChangeResult, CommentInput, NewComment, NewTicket};

@@ -71,7 +71,7 @@ impl Store {
 }
 
 /// The URL rebuilt from its parts, so that a password (in the URL or its query) cannot appear.
-fn postgres_url(options: &PgConnectOptions) -> String {
+pub(super) fn postgres_url(options: &PgConnectOptions) -> String {
     let user = options.get_username();
     let database = options.get_database().unwrap_or(user);
     match socket(options) {

@@ -37,6 +37,11 @@ pub struct Slot {
     safe: bool,
     /// The user the request acts for, once its credentials are checked.
     acting_for: Option<i64>,
+    /// How far a replica must have replayed to serve that user (their `read_fence`).
+    read_fence: i64,
+    /// The replica this request reads (an index into the instance's replicas), whose connection
+    /// the replica seat holds.
+    replica_read: Option<usize>,
 }
 
 impl Slot {
@@ -57,7 +62,7 @@ tokio::task_local! {
 /// Runs one request's future with connections of its own for the store's statements. `safe`:
 /// the request's method changes nothing (GET, HEAD).
 pub async fn scope<F: Future>(safe: bool, request: F) -> F::Output {
-    let slot = Slot { primary: None, replica: None, safe, acting_for: None };
+    let slot = Slot { primary: None, replica: None, safe, acting_for: None, read_fence: 0, replica_read: None };
     SLOT.scope(Arc::new(Mutex::new(slot)), request).await
 }
 
@@ -68,11 +73,18 @@ pub async fn slot() -> Option<OwnedMutexGuard<Slot>> {
     Some(slot.lock_owned().await)
 }
 
-/// Notes the user the request acts for (a session's, an API key's owner, an FH-AUTH token's).
-pub async fn acting_for(user_id: i64) {
+/// Notes the user the request acts for (a session's, an API key's owner, an FH-AUTH token's) and
+/// their read fence.
+pub async fn acting_for(user_id: i64, read_fence: i64) {
     if let Some(mut slot) = slot().await {
         slot.acting_for = Some(user_id);
+        slot.read_fence = read_fence;
     }
+}
+
+/// How far a replica must have replayed to serve this request: its user's read fence, or 0.
+pub async fn read_fence() -> i64 {
+    slot().await.map_or(0, |slot| slot.read_fence)
 }
 
 /// The user whose own change this request may have made: the one it acts for, unless its
@@ -88,6 +100,20 @@ pub async fn may_read_replica() -> bool {
     match slot().await {
         Some(slot) => slot.safe,
         None => false,
+    }
+}
+
+/// The replica this request read last, so that its reads stay on one replica.
+pub async fn replica_read() -> Option<usize> {
+    slot().await.and_then(|slot| slot.replica_read)
+}
+
+/// This request reads replica `index` from now on; a connection to another replica is let go.
+pub async fn read_replica(index: usize) {
+    if let Some(mut slot) = slot().await
+        && slot.replica_read.replace(index) != Some(index)
+    {
+        slot.replica.take();
     }
 }
 

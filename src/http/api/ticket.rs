@@ -157,7 +157,8 @@ pub async fn ticket_details(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (number, ticket, recipients) = ticket_for(&state, &caller, &number).await?;
-    let events = state.store.ticket_events(ticket.id).await?;
+    let reads = state.reads().await;
+    let events = reads.ticket_events(ticket.id).await?;
     let transitions = events
         .iter()
         .filter_map(|e| {
@@ -165,7 +166,7 @@ pub async fn ticket_details(
             status_change(kind, e.from_value.as_deref(), e.to_value.as_deref(), e.created_at)
         })
         .collect();
-    let opener = state.store.ticket_openers(&[ticket.id]).await?;
+    let opener = reads.ticket_openers(&[ticket.id]).await?;
     let reporter = opener.first().map_or_else(
         || Person { name: String::new(), email_address: None, display_name: ticket.opener_name.clone() },
         |(_, p)| Person::customer(p),
@@ -280,7 +281,8 @@ pub async fn ticket_comments(
     one_of(query.value("sortField")?, "sortField", &SORT_FIELDS)?;
     let newest_first = matches!(one_of(query.value("sortOrder")?, "sortOrder", &SORT_ORDERS)?, Some("DESC" | "desc"));
     let (_, ticket, _) = ticket_for(&state, &caller, &number).await?;
-    let mut comments = state.store.ticket_comments(ticket.id, policy::sees_internal_notes(&caller.principal)).await?;
+    let mut comments =
+        state.reads().await.ticket_comments(ticket.id, policy::sees_internal_notes(&caller.principal)).await?;
     if newest_first {
         comments.reverse();
     }
