@@ -30,6 +30,7 @@ mod original_api;
 mod outages;
 mod plans;
 mod public_url;
+mod replicas;
 mod route_matrix;
 mod scanning;
 mod schema;

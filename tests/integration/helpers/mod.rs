@@ -9,11 +9,13 @@ mod database;
 mod fixtures;
 mod http;
 mod pgbouncer;
+mod processes;
 /// Methods of `TestApp` and the `on_test_pool!` macro: nothing a test names by path.
 mod queries;
 mod receiver;
 mod sign_in;
 mod smtp;
+mod standby;
 mod uploads;
 
 pub use api_signing::*;
@@ -28,4 +30,5 @@ pub use pgbouncer::*;
 pub use receiver::*;
 pub use sign_in::*;
 pub use smtp::*;
+pub use standby::*;
 pub use uploads::*;

@@ -3,12 +3,12 @@
 //! portal opens, so that transactions of different clients share server connections, as they do
 //! in production. PgBouncer refuses to run as root; as root it runs as `postgres`.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::database::{postgres_admin_url, required};
+use super::processes::{free_port, hand_over, unprivileged};
 
 /// Server connections per database and user: fewer than one test app's pool (5), let alone two
 /// instances'.
@@ -27,44 +27,10 @@ fn program() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Host and port of the test PostgreSQL, from its URL.
 fn postgres_address() -> (String, u16) {
     let url = url::Url::parse(&postgres_admin_url()).expect("a valid PostgreSQL URL");
     (url.host_str().unwrap_or("127.0.0.1").to_string(), url.port().unwrap_or(5432))
-}
-
-/// The user to run a server process as: ourselves, or `postgres` when we are root.
-pub fn unprivileged_user() -> Option<(u32, u32)> {
-    // SAFETY: geteuid has no preconditions; getpwnam returns a static record or null.
-    unsafe {
-        if libc::geteuid() != 0 {
-            return None;
-        }
-        let record = libc::getpwnam(c"postgres".as_ptr());
-        assert!(!record.is_null(), "running as root, and there is no postgres user to run PgBouncer as");
-        Some(((*record).pw_uid, (*record).pw_gid))
-    }
-}
-
-/// A command run as [`unprivileged_user`] (the process itself, so that killing it kills the server).
-pub fn unprivileged(program: &Path) -> Command {
-    use std::os::unix::process::CommandExt;
-    let mut command = Command::new(program);
-    if let Some((uid, gid)) = unprivileged_user() {
-        command.uid(uid).gid(gid);
-    }
-    command
-}
-
-/// Hands a directory we made to the user a server runs as.
-pub fn hand_over(dir: &Path) {
-    if let Some((uid, gid)) = unprivileged_user() {
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).expect("chown the server's directory");
-    }
 }
 
 impl PgBouncer {
