@@ -140,6 +140,22 @@ class Standby:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def database_ticks():
+    """CPU ticks of every PostgreSQL server process on the machine (the primary's, and a standby's)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != "postgres":
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total
+
+
 def _pick(routes):
     by_name = {route["name"]: route for route in routes}
     return [by_name[name] for name in ROUTES if name in by_name]
@@ -160,10 +176,12 @@ def _one_server(bench, url, size, args, workdir, extra=(), helper_pid=None):
             for route in routes:
                 before = bench.cpu_ticks(server.process.pid)
                 helper_before = bench.cpu_ticks(helper_pid) if helper_pid else 0
+                database_before = database_ticks()
                 result = bench.wrk(server.base, route, args.duration, args.connections, workdir)
                 requests = max(result["requests"], 1)
                 result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
                 result["cpu_us_per_request"] = (bench.cpu_ticks(server.process.pid) - before) / bench.CLOCK_TICKS * 1e6 / requests
+                result["database_cpu_us_per_request"] = (database_ticks() - database_before) / bench.CLOCK_TICKS * 1e6 / requests
                 if helper_pid:
                     used = bench.cpu_ticks(helper_pid) - helper_before
                     result["pooler_cpu_us_per_request"] = used / bench.CLOCK_TICKS * 1e6 / requests
@@ -176,7 +194,7 @@ def _one_server(bench, url, size, args, workdir, extra=(), helper_pid=None):
         values = [rep[name] for rep in reps]
         summary[name] = {
             key: statistics.median(v[key] for v in values)
-            for key in ("rps", "p50_us", "p99_us", "cpu_us_per_request", "pooler_cpu_us_per_request")
+            for key in ("rps", "p50_us", "p99_us", "cpu_us_per_request", "database_cpu_us_per_request", "pooler_cpu_us_per_request")
             if all(key in v for v in values)
         }
         summary[name]["errors"] = sum(v["errors_status"] + v["errors_other"] for v in values)
@@ -273,7 +291,7 @@ def report(results):
         f"(`DATABASE_POOLER=transaction`, {SERVER_CONNECTIONS} server connections), and directly with a "
         "streaming replica on the same machine (`DATABASE_READ_URL`). The pooler's cost is the difference "
         "of the medians (p50) and the CPU PgBouncer spends per request; the replica's transactions are those "
-        f"the standby served. Then {INSTANCES} instances with {INSTANCE_CONNECTIONS} connections each "
+        f"the standby served. Database CPU is that of every PostgreSQL process per request, measured directly. Then {INSTANCES} instances with {INSTANCE_CONNECTIONS} connections each "
         f"({INSTANCES * INSTANCE_CONNECTIONS} client connections) through PgBouncer on {SERVER_CONNECTIONS} "
         "server connections, each driven by its own wrk at the same time (requests/s summed, p50 averaged). "
         "On one machine the instances, PgBouncer and PostgreSQL share its cores: these show what each layer "
@@ -285,15 +303,16 @@ def report(results):
         lines += [
             f"### {result['tickets']:,} tickets",
             "",
-            "| route | direct req/s | p50 ms | via PgBouncer req/s | p50 ms | pooler cost µs (p50) | portal CPU µs direct → pooled | PgBouncer CPU µs | with replica req/s | p50 ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| route | direct req/s | p50 ms | database CPU µs | via PgBouncer req/s | p50 ms | pooler cost µs (p50) | portal CPU µs direct → pooled | PgBouncer CPU µs | with replica req/s | p50 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name in d:
             if name not in p or name not in r:
                 continue
             cost = p[name]["p50_us"] - d[name]["p50_us"]
             lines.append(
-                f"| {name} | {d[name]['rps']:,.0f} | {_ms(d[name]['p50_us'])} | {p[name]['rps']:,.0f} | "
+                f"| {name} | {d[name]['rps']:,.0f} | {_ms(d[name]['p50_us'])} | "
+                f"{d[name].get('database_cpu_us_per_request', 0):,.0f} | {p[name]['rps']:,.0f} | "
                 f"{_ms(p[name]['p50_us'])} | {cost:,.0f} | {d[name]['cpu_us_per_request']:,.0f} → "
                 f"{p[name]['cpu_us_per_request']:,.0f} | {p[name].get('pooler_cpu_us_per_request', 0):,.0f} | "
                 f"{r[name]['rps']:,.0f} | {_ms(r[name]['p50_us'])} |"
