@@ -114,8 +114,9 @@ pub struct ServeArgs {
     /// Signed API calls one key may make per minute.
     #[arg(long, env = "API_RATE_LIMIT_PER_MINUTE", default_value = "120")]
     pub api_rate_limit_per_minute: String,
-    /// How hard pages and JSON are compressed for clients that accept it: 0 (off) to 9.
-    #[arg(long, env = "COMPRESSION_LEVEL", default_value = "4")]
+    /// How hard pages and JSON are compressed for clients that accept it: 0 (off) to 9, as
+    /// zstd's, gzip's or Brotli's level (whichever the client takes, in that order).
+    #[arg(long, env = "COMPRESSION_LEVEL", default_value = "3")]
     pub compression_level: String,
     /// How often an open Security Dashboard refreshes its panel.
     #[arg(long, env = "DASHBOARD_REFRESH_SECONDS", default_value = "30")]

@@ -16,13 +16,17 @@ use incident_portal::{demo, generate, report, telemetry};
 
 /// Each Argon2id hash borrows ~19 MiB. glibc raises its mmap threshold after the first such
 /// block is freed, so later ones come from the heap and stay resident; a fixed threshold keeps
-/// large blocks mmapped and returned to the system when freed.
+/// large blocks mmapped and returned to the system when freed. Fixing it also fixes the trim
+/// threshold at 128 KiB, which would hand a compressor's few hundred KiB back to the kernel after
+/// every response, to be faulted in and zeroed again by the next: blocks below the mmap
+/// threshold stay with the process instead.
 fn keep_large_allocations_returnable() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only changes allocator tuning; called before any other thread starts.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
         }
     }
 }

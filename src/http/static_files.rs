@@ -11,11 +11,13 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 
-use super::compression::{Coding, compress_bytes, negotiate};
+use super::compression::{self, Coding, negotiate};
 use crate::assets;
 use crate::error::AppError;
 
-/// The strongest levels: the work is done once.
+/// The strongest levels: the work is done once. Brotli at its strongest is also the smallest, so
+/// zstd is not offered for these.
+const CODINGS: &[Coding] = &[Coding::Brotli, Coding::Gzip];
 const BROTLI_QUALITY: u32 = 11;
 const GZIP_LEVEL: u32 = 9;
 
@@ -42,8 +44,8 @@ impl Fixed {
         let tag = Sha256::digest(&body).iter().take(8).map(|b| format!("{b:02x}")).collect();
         Fixed {
             content_type,
-            brotli: compress_bytes(&body, Coding::Brotli, BROTLI_QUALITY).into(),
-            gzip: compress_bytes(&body, Coding::Gzip, GZIP_LEVEL).into(),
+            brotli: compression::brotli(&body, BROTLI_QUALITY).into(),
+            gzip: compression::gzip(&body, GZIP_LEVEL).into(),
             identity: body.into(),
             tag,
             last_modified: *STARTED,
@@ -52,11 +54,11 @@ impl Fixed {
 
     /// The body in the best coding `req` accepts, or 304 when the client has it already.
     pub fn respond(&self, req: &HttpRequest, cache_control: &'static str) -> HttpResponse {
-        let coding = negotiate(req.headers().get(header::ACCEPT_ENCODING));
+        let coding = negotiate(req.headers().get(header::ACCEPT_ENCODING), CODINGS);
         let (body, suffix) = match coding {
             Some(Coding::Brotli) => (&self.brotli, "-br"),
             Some(Coding::Gzip) => (&self.gzip, "-gz"),
-            None => (&self.identity, ""),
+            Some(Coding::Zstd) | None => (&self.identity, ""),
         };
         let etag = format!("\"{}{suffix}\"", self.tag);
         let mut response = if self.is_fresh(req, &etag) {

@@ -65,7 +65,7 @@ pub fn settings(database_url: &str) -> Settings {
         api_key_encryption: incident_portal::settings::ApiKeyEncryption::Key(SecretString::from(CIPHER_KEY)),
         api_rate_limit_per_minute: 30,
         dashboard_refresh_seconds: 1,
-        compression_level: 4,
+        compression_level: 3,
         mail: incident_portal::settings::MailSettings::default(),
         metrics_token: None,
         attachments: incident_portal::settings::AttachmentSettings::default(),
