@@ -14,6 +14,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -62,8 +63,8 @@ class PgBouncer:
         if not shutil.which("pgbouncer") and not Path("/usr/sbin/pgbouncer").exists():
             bench.log("installing pgbouncer")
             bench.run(["apt-get", "install", "-y", "pgbouncer"])
-        self.dir = workdir / "pgbouncer"
-        self.dir.mkdir(exist_ok=True)
+        # Its own directory: the run's working directory is private to us, and PgBouncer may be postgres.
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-pgbouncer-"))
         _hand_over(self.dir)
         self.port = bench.free_port()
         admin = urllib.parse.urlparse(bench.PG_ADMIN)
@@ -74,7 +75,10 @@ class PgBouncer:
             f"auth_file = {self.dir / 'users.txt'}\npool_mode = transaction\ndefault_pool_size = {pool_size}\n"
             f"max_client_conn = 1000\nlogfile = {self.dir / 'pgbouncer.log'}\npidfile = {self.dir / 'pgbouncer.pid'}\n"
         )
-        self.process = subprocess.Popen(["pgbouncer", str(self.dir / "pgbouncer.ini")], preexec_fn=_demote)
+        self.process = subprocess.Popen(
+            ["pgbouncer", str(self.dir / "pgbouncer.ini")], preexec_fn=_demote,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 20
         while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port)]).returncode != 0:
             if time.time() > deadline:
@@ -88,6 +92,7 @@ class PgBouncer:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Standby:
@@ -289,8 +294,9 @@ def report(results):
         "",
         "One server as above, reaching PostgreSQL directly, through PgBouncer 1.18 in transaction mode "
         f"(`DATABASE_POOLER=transaction`, {SERVER_CONNECTIONS} server connections), and directly with a "
-        "streaming replica on the same machine (`DATABASE_READ_URL`). The pooler's cost is the difference "
-        "of the medians (p50) and the CPU PgBouncer spends per request; the replica's transactions are those "
+        "streaming replica on the same machine (`DATABASE_READ_URL`). The pooler's cost per request is the "
+        "difference of the machine's time per request at saturation (1/requests per second, pooled minus "
+        "direct), made of the portal's, PostgreSQL's and PgBouncer's CPU columns; the replica's transactions are those "
         f"the standby served. Database CPU is that of every PostgreSQL process per request, measured directly. Then {INSTANCES} instances with {INSTANCE_CONNECTIONS} connections each "
         f"({INSTANCES * INSTANCE_CONNECTIONS} client connections) through PgBouncer on {SERVER_CONNECTIONS} "
         "server connections, each driven by its own wrk at the same time (requests/s summed, p50 averaged). "
@@ -303,18 +309,19 @@ def report(results):
         lines += [
             f"### {result['tickets']:,} tickets",
             "",
-            "| route | direct req/s | p50 ms | database CPU µs | via PgBouncer req/s | p50 ms | pooler cost µs (p50) | portal CPU µs direct → pooled | PgBouncer CPU µs | with replica req/s | p50 ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| route | direct req/s | p50 ms | portal CPU µs | database CPU µs | via PgBouncer req/s | p50 ms | portal CPU µs | database CPU µs | PgBouncer CPU µs | pooler cost µs/request | with replica req/s | p50 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name in d:
             if name not in p or name not in r:
                 continue
-            cost = p[name]["p50_us"] - d[name]["p50_us"]
+            # The machine's time per request at saturation, pooled against direct.
+            cost = 1e6 / max(p[name]["rps"], 1) - 1e6 / max(d[name]["rps"], 1)
             lines.append(
-                f"| {name} | {d[name]['rps']:,.0f} | {_ms(d[name]['p50_us'])} | "
-                f"{d[name].get('database_cpu_us_per_request', 0):,.0f} | {p[name]['rps']:,.0f} | "
-                f"{_ms(p[name]['p50_us'])} | {cost:,.0f} | {d[name]['cpu_us_per_request']:,.0f} → "
-                f"{p[name]['cpu_us_per_request']:,.0f} | {p[name].get('pooler_cpu_us_per_request', 0):,.0f} | "
+                f"| {name} | {d[name]['rps']:,.0f} | {_ms(d[name]['p50_us'])} | {d[name]['cpu_us_per_request']:,.0f} | "
+                f"{d[name].get('database_cpu_us_per_request', 0):,.0f} | {p[name]['rps']:,.0f} | {_ms(p[name]['p50_us'])} | "
+                f"{p[name]['cpu_us_per_request']:,.0f} | {p[name].get('database_cpu_us_per_request', 0):,.0f} | "
+                f"{p[name].get('pooler_cpu_us_per_request', 0):,.0f} | {cost:,.0f} | "
                 f"{r[name]['rps']:,.0f} | {_ms(r[name]['p50_us'])} |"
             )
         errors = sum(m["errors"] for part in (d, p, r, f) for m in part.values())
