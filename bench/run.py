@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import attachments  # noqa: E402  (this folder's own modules)
 import notifications  # noqa: E402
 import per_request  # noqa: E402
+import scale_out  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "target" / "release" / "incident-portal"
@@ -239,7 +240,7 @@ def peak_rss_kib(pid):
 
 
 class Server:
-    def __init__(self, url, backend, extra=()):
+    def __init__(self, url, backend, extra=(), connections=4):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, RUST_LOG="warn")
@@ -248,7 +249,7 @@ class Server:
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", "1",
             "--database-url", url,
-            "--database-max-connections", "4",
+            "--database-max-connections", str(connections),
             "--session-key", SESSION_KEY,
             "--api-key-encryption-key", API_KEY_ENCRYPTION_KEY,
             "--api-rate-limit-per-minute", "1000000",
@@ -523,6 +524,8 @@ def main():
     parser.add_argument("--no-attachments", action="store_true", help="skip the attachment measurements")
     parser.add_argument("--no-per-request", action="store_true", help="skip the per-request cost against bare actix-web")
     parser.add_argument("--only-per-request", action="store_true", help="measure only the per-request cost (demo data)")
+    parser.add_argument("--no-scale-out", action="store_true", help="skip PgBouncer, four instances and the read replica")
+    parser.add_argument("--only-scale-out", action="store_true", help="measure only PgBouncer, four instances and the read replica (PostgreSQL)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
@@ -542,16 +545,22 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "bench.lua").write_text(LUA)
-        notified, attached, per_request_result = [], [], None
-        if not args.no_per_request:
+        notified, attached, per_request_result, scaled = [], [], None, []
+        if args.only_scale_out:
+            args.no_per_request = args.no_notifications = args.no_attachments = True
+        if not args.no_per_request and not args.only_scale_out:
             log("per-request cost against bare actix-web (demo data)")
             per_request_result = per_request.measure(sys.modules[__name__], args, workdir)
             Path(args.json).write_text(json.dumps({"machine": info, "per_request": per_request_result}, indent=2))
         sizes = [int(s) for s in args.sizes.split(",")] if not args.only_per_request else []
         for backend in args.backends.split(",") if sizes else []:
             for size in sizes:
-                results.append(measure(backend, size, args, fingerprint(backend), workdir))
-                Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=2))
+                if not args.only_scale_out:
+                    results.append(measure(backend, size, args, fingerprint(backend), workdir))
+                    Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=2))
+                if backend == "postgres" and not args.no_scale_out:
+                    scaled.append(scale_out.measure(sys.modules[__name__], size, args, workdir))
+                    Path(args.json).write_text(json.dumps({"machine": info, "results": results, "scale_out": scaled}, indent=2))
             if not args.no_notifications:
                 log(f"{backend}: notifications")
                 source = dataset(backend, min(sizes), fingerprint(backend))
@@ -564,11 +573,12 @@ def main():
                 Path(args.json).write_text(
                     json.dumps({"machine": info, "results": results, "notifications": notified, "attachments": attached, "per_request": per_request_result}, indent=2)
                 )
-        Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified, "attachments": attached, "per_request": per_request_result}, indent=2))
+        Path(args.json).write_text(json.dumps({"machine": info, "results": results, "notifications": notified, "attachments": attached, "per_request": per_request_result, "scale_out": scaled}, indent=2))
     extra = (
         (per_request.report(per_request_result) if per_request_result else [])
         + (notifications.report(notified) if notified else [])
         + (attachments.report(attached) if attached else [])
+        + (scale_out.report(scaled) if scaled else [])
     )
     Path(args.output).write_text(report(results, info, args) + "\n".join(extra))
     log(f"wrote {args.output} and {args.json}")

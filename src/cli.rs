@@ -53,6 +53,17 @@ pub struct DatabaseArgs {
     /// Seconds a request waits for a database connection before answering 503.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECONDS", default_value = "3")]
     pub database_acquire_timeout_seconds: String,
+    /// `transaction` when DATABASE_URL (and DATABASE_READ_URL) name a pooler in transaction mode,
+    /// such as PgBouncer's `pool_mode = transaction`; `none` (or `session`) otherwise.
+    #[arg(long, env = "DATABASE_POOLER", default_value = "none")]
+    pub database_pooler: String,
+    /// Read replicas of the PostgreSQL database, comma-separated: the incident tables, the
+    /// dashboard, ticket pages and the API's reads go to one that has caught up.
+    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<String>,
+    /// A replica further behind the primary than this many seconds is not read.
+    #[arg(long, env = "DATABASE_READ_MAX_LAG_SECONDS", default_value = "5")]
+    pub database_read_max_lag_seconds: String,
     /// `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,

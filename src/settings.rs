@@ -8,11 +8,12 @@ use secrecy::SecretString;
 
 use crate::cli::{DatabaseArgs, ServeArgs};
 use crate::domain::webhook::OutboundPolicy;
-use crate::store::PoolSettings;
+use crate::store::{PoolSettings, Pooler, ReplicaSettings};
 
 mod attachments;
 mod mail;
 mod public_url;
+mod replicas;
 pub use attachments::{AttachmentSettings, ScannerAddress, ScannerSettings, parse_size};
 pub use mail::MailSettings;
 pub use public_url::{PublicUrl, PublicUrlError};
@@ -28,6 +29,8 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     pub pool: PoolSettings,
     pub log_format: LogFormat,
+    /// `DATABASE_READ_URL` and how far behind a replica may be; no replicas by default.
+    pub replicas: ReplicaSettings,
 }
 
 /// Where the key that encrypts API key secrets comes from.
@@ -121,13 +124,19 @@ impl DatabaseSettings {
             "json" => LogFormat::Json,
             other => return Err(bad("log_format", format!("\"{other}\" is not text or json"))),
         };
+        let pooler =
+            Pooler::parse(&args.database_pooler).map_err(|problem| bad("database_pooler", problem.to_string()))?;
+        let max_lag = parse_number(&args.database_read_max_lag_seconds, 1..=3600, "database_read_max_lag_seconds")?;
+        let replicas = replicas::parse(args.database_read_url.as_deref(), url, Duration::from_secs(max_lag))?;
         Ok(DatabaseSettings {
             url: SecretString::from(url.to_string()),
             pool: PoolSettings {
                 max_connections: max_connections as u32,
                 acquire_timeout: Duration::from_secs(acquire),
+                pooler,
             },
             log_format,
+            replicas,
         })
     }
 }

@@ -36,8 +36,8 @@ use crate::notify::webhooks::Webhooks;
 use crate::notify::{Outbox, Sender, SenderGuard, SenderMetrics};
 use crate::settings::{ApiKeyEncryption, DatabaseSettings, PublicUrl, Settings};
 use crate::state::AppState;
-use crate::store::Store;
 use crate::store::bytes::DatabaseBytes;
+use crate::store::{ProbeGuard, ReplicaHealth, Replicas, Store};
 use crate::telemetry::RedactingRootSpan;
 
 /// How long settled notifications stay listed for support administrators.
@@ -54,6 +54,8 @@ pub struct Application {
     _sender: SenderGuard,
     /// The virus scanner (when one is configured) stops likewise.
     _scanner: Option<ScannerGuard>,
+    /// So does the read replicas' probe.
+    _probe: Option<ProbeGuard>,
 }
 
 impl Application {
@@ -101,11 +103,15 @@ impl Application {
             None => None,
         };
         attachment_metrics(&metrics, &store);
+        let replicas = Replicas::connect(&store, &settings.database.replicas, &settings.database.pool)?;
+        let probe = replicas.spawn_probe();
+        replica_metrics(&metrics, &replicas);
 
         let workers = settings.workers;
         let tls = settings.secure_cookies;
         let state = web::Data::new(AppState {
             store: store.clone(),
+            replicas,
             clock: clock.clone(),
             settings,
             public_url: public_url.clone(),
@@ -136,7 +142,7 @@ impl Application {
         .workers(workers)
         .listen(listener)?
         .run();
-        Ok(Application { port, public_url, server, _sender: sender, _scanner: scanner })
+        Ok(Application { port, public_url, server, _sender: sender, _scanner: scanner, _probe: probe })
     }
 
     pub fn port(&self) -> u16 {
@@ -151,6 +157,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _sender = self._sender;
         let _scanner = self._scanner;
+        let _probe = self._probe;
         self.server.await
     }
 }
@@ -261,6 +268,23 @@ fn database_pool_metrics(metrics: &Metrics, store: &Store) {
         in_use.set(usage.in_use.into());
         idle.set(usage.idle.into());
         max.set(usage.max.into());
+        std::future::ready(Ok(()))
+    });
+}
+
+/// Each read replica's state as the probe last found it, read at each scrape.
+fn replica_metrics(metrics: &Metrics, replicas: &Replicas) {
+    if replicas.is_empty() {
+        return;
+    }
+    let ready =
+        metrics.gauge("db_replicas_ready", "Read replicas that reads may go to now (up, within the allowed lag)");
+    let configured = metrics.gauge("db_replicas", "Read replicas configured (DATABASE_READ_URL)");
+    let replicas = replicas.clone();
+    metrics.on_scrape("db_replicas", move || {
+        let health = replicas.health();
+        configured.set(health.len() as i64);
+        ready.set(health.iter().filter(|(_, h)| matches!(h, ReplicaHealth::Ready { .. })).count() as i64);
         std::future::ready(Ok(()))
     });
 }

@@ -7,10 +7,13 @@ use crate::files::Files;
 use crate::metrics::Metrics;
 use crate::notify::Outbox;
 use crate::settings::{PublicUrl, Settings};
-use crate::store::Store;
+use crate::store::{ReadStore, Replicas, Store};
 
 pub struct AppState {
+    /// The primary: every write, and reads that must see them.
     pub store: Store,
+    /// The read replicas, if any (see `store::replicas` for the rule).
+    pub replicas: Replicas,
     pub clock: Clock,
     pub settings: Settings,
     /// The origin of every absolute link and of the cross-origin check: PUBLIC_URL, or the
@@ -28,4 +31,12 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Attachments' bytes: the byte store, the scanner's wake-up, previews.
     pub files: Files,
+}
+
+impl AppState {
+    /// Where this request's reads of the incident tables, the dashboard, ticket pages and the
+    /// API go: a replica that may serve it, or the primary.
+    pub async fn reads(&self) -> ReadStore {
+        self.replicas.reader().await
+    }
 }

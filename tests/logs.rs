@@ -4,10 +4,16 @@
 //! secret, signature, FH-AUTH code or token or metrics token appears in any line. Its own test binary, because the log subscriber is
 //! global to a process.
 
+// Tests read and write their databases directly, never through a pooler: sqlx's own statements are fine.
+#![allow(clippy::disallowed_methods)]
+
 // The integration tests' helpers, of which this binary uses a few.
 #[allow(dead_code, unused_imports)]
 #[path = "integration/helpers/mod.rs"]
 mod helpers;
+
+/// PostgreSQL directly (see `tests/pooler`).
+pub const THROUGH_PGBOUNCER: bool = false;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -34,7 +34,8 @@ fn table_link(principal: &Principal, access: &DashboardAccess, query: &str) -> O
 async fn panel(state: &AppState, principal: &Principal, access: &DashboardAccess) -> Result<Panel, AppError> {
     let now = state.clock.now();
     let window = ActivityWindow::ending(now, principal.time_zone);
-    let figures = state.store.dashboard_figures(&access.scope, &window).await?;
+    let reads = state.reads().await;
+    let figures = reads.dashboard_figures(&access.scope, &window).await?;
     let open = &figures.open;
     let counts = open.by_severity();
     let attention = open.with_status(TicketStatus::RequiresAttention);
@@ -64,7 +65,7 @@ async fn panel(state: &AppState, principal: &Principal, access: &DashboardAccess
             page_size: PANEL_ROWS,
             ..ListQuery::new(ListKind::SecurityIncidents)
         };
-        let found = state.store.ticket_rows(&access.scope, &query).await?;
+        let found = reads.ticket_rows(&access.scope, &query).await?;
         rows = found.into_iter().map(|row| critical_row(row, principal, now)).collect();
     }
     let total: i64 = counts.iter().map(|(_, n)| n).sum();

@@ -97,12 +97,25 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Runs the request with a database connection of its own (see `store::request`).
+/// Runs the request with database connections of its own (see `store::request`). After a request
+/// that may have changed something for the user it acts for, records their read fence, before
+/// the response leaves: their next request reads no replica that has not replayed their change.
 pub async fn one_connection(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    crate::store::request::scope(next.call(req)).await
+    let state = app_state(req.request());
+    crate::store::request::scope(req.method().is_safe(), async move {
+        let response = next.call(req).await;
+        if let (Some(state), Some(user_id)) = (state, crate::store::request::changed_by().await)
+            && let Err(error) = state.store.advance_read_fence(user_id).await
+        {
+            // The change is made; its user may read a replica that lags it until the next one.
+            tracing::warn!(?error, user_id, "could not record the user's read fence");
+        }
+        response
+    })
+    .await
 }
 
 /// Gives every error response its body: the HTML error page, or JSON on the API's paths (see

@@ -41,9 +41,10 @@ async fn table(
     let principal = ctx.principal()?;
     let scope = scope_of(screen, principal)?;
     let query = parse_query(screen, &req)?;
-    let tickets = state.store.list_tickets(&scope, &query).await?;
+    let reads = state.reads().await;
+    let tickets = reads.list_tickets(&scope, &query).await?;
     let counts = match screen {
-        Screen::SupportQueue => Some(state.store.queue_counts().await?),
+        Screen::SupportQueue => Some(reads.queue_counts().await?),
         _ => None,
     };
     let new_ticket = match screen {
@@ -72,7 +73,7 @@ async fn csv(
     let principal = ctx.principal()?;
     let scope = scope_of(screen, principal)?;
     let query = parse_query(screen, &req)?;
-    let rows = state.store.export_tickets(&scope, &query).await?;
+    let rows = state.reads().await.export_tickets(&scope, &query).await?;
     let body = ticket_csv::render(&rows, principal.time_zone, screen.shows_account()).map_err(AppError::Unexpected)?;
     let name = match screen {
         Screen::SecurityIncidents => "security-incidents",

@@ -64,8 +64,9 @@ pub async fn visible_ticket(
         TicketView::Ticket => policy::ticket_list_scope(principal)?,
     };
     let number = TicketNumber::parse(number).ok_or(AppError::NotFound)?;
-    let ticket = state.store.ticket(number.id()).await?.ok_or(AppError::NotFound)?;
-    let recipients = state.store.ticket_recipients(ticket.id).await?;
+    let reads = state.reads().await;
+    let ticket = reads.ticket(number.id()).await?.ok_or(AppError::NotFound)?;
+    let recipients = reads.ticket_recipients(ticket.id).await?;
     let recipient_ids: Vec<i64> = recipients.iter().map(|r| r.id).collect();
     let facts =
         TicketFacts { account_id: ticket.account_id, opener_id: ticket.opener_id, recipient_ids: &recipient_ids };
@@ -86,7 +87,7 @@ pub async fn visible_attachment(
 ) -> Result<(TicketNumber, AttachmentRecord), AppError> {
     policy::ticket_list_scope(principal)?;
     let id = attachment::parse_public_id(id).ok_or(AppError::NotFound)?;
-    let record = state.store.attachment(id).await?.ok_or(AppError::NotFound)?;
+    let record = state.reads().await.attachment(id).await?.ok_or(AppError::NotFound)?;
     let owner = TicketNumber::from_id(record.ticket_id);
     if number.is_some_and(|n| TicketNumber::parse(n) != Some(owner)) {
         return Err(AppError::NotFound);
@@ -129,8 +130,9 @@ pub async fn render_ticket(
 ) -> Result<HttpResponse, AppError> {
     let principal = ctx.principal()?;
     let (number, ticket, recipients) = visible_ticket(state, principal, number, view).await?;
-    let comments = state.store.ticket_comments(ticket.id, policy::sees_internal_notes(principal)).await?;
-    let attachments = state.store.ticket_attachments(ticket.id, policy::sees_internal_notes(principal)).await?;
+    let reads = state.reads().await;
+    let comments = reads.ticket_comments(ticket.id, policy::sees_internal_notes(principal)).await?;
+    let attachments = reads.ticket_attachments(ticket.id, policy::sees_internal_notes(principal)).await?;
     let attachments = attachments
         .into_iter()
         .filter(|a| policy::sees_attachment(principal, a.internal))
@@ -139,13 +141,13 @@ pub async fn render_ticket(
             (a, links)
         })
         .collect();
-    let events = state.store.ticket_events(ticket.id).await?;
+    let events = reads.ticket_events(ticket.id).await?;
     let closed = ticket.status == TicketStatus::Closed;
     let return_to = view.path(number);
     let may_write = policy::may_write_tickets(principal).is_ok();
 
     let recipient_form = if may_write && !closed {
-        let people = state.store.account_people(ticket.account_id).await?;
+        let people = reads.account_people(ticket.account_id).await?;
         let choices = people
             .into_iter()
             .filter(|p| p.id != ticket.opener_id && !recipients.iter().any(|r| r.id == p.id))
@@ -188,7 +190,7 @@ pub async fn render_ticket(
         Some(NotifyToggle {
             action: paths::of_ticket(paths::TICKET_NOTIFICATIONS, number),
             return_to: return_to.clone(),
-            muted: state.store.is_ticket_muted(principal.user_id, ticket.id).await?,
+            muted: reads.is_ticket_muted(principal.user_id, ticket.id).await?,
         })
     } else {
         None

@@ -1,6 +1,7 @@
 //! Accounts, their roles and users: what the demo data, the support desk and account
 //! administration create.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
@@ -24,11 +25,11 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn create_account(&self, number: i64, name: &str, at: DateTime<Utc>) -> StoreResult<i64> {
         in_transaction!(self, tx => {
-            let id: i64 = sqlx::query_scalar("INSERT INTO accounts (number, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+            let id: i64 = statement::query_scalar("INSERT INTO accounts (number, name, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(number).bind(name).bind(at)
                 .fetch_one(&mut *tx).await?;
             for role in BuiltinRole::ALL {
-                sqlx::query("INSERT INTO roles (account_id, name, builtin, created_at) VALUES ($1, $2, $3, $4)")
+                statement::query("INSERT INTO roles (account_id, name, builtin, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(id).bind(role.name()).bind(role.code()).bind(at)
                     .execute(&mut *tx).await?;
             }
@@ -41,7 +42,7 @@ impl Store {
         let sql = "INSERT INTO users (account_id, email, first_name, last_name, password_hash, is_support, \
                    is_support_admin, enabled, time_zone, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql)
             .bind(user.account_id)
             .bind(user.email.to_lowercase())
             .bind(&user.first_name)
@@ -57,21 +58,23 @@ impl Store {
 
     pub async fn builtin_role_id(&self, account_id: i64, role: BuiltinRole) -> StoreResult<i64> {
         let sql = "SELECT id FROM roles WHERE account_id = $1 AND builtin = $2";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(account_id).bind(role.code()).fetch_one(pool).await)?)
+        Ok(
+            on_pool!(self, pool => statement::query_scalar(sql).bind(account_id).bind(role.code()).fetch_one(pool).await)?,
+        )
     }
 
     /// Creates an account-defined role with the given permissions.
     #[tracing::instrument(skip(self))]
     pub async fn add_role_member(&self, role_id: i64, user_id: i64) -> StoreResult<()> {
         let sql = "INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)";
-        execute!(self, sqlx::query(sql).bind(role_id).bind(user_id))?;
+        execute!(self, statement::query(sql).bind(role_id).bind(user_id))?;
         Ok(())
     }
 
     /// Whether any user exists; `--demo` only fills an empty database.
     pub async fn has_users(&self) -> StoreResult<bool> {
         let sql = "SELECT COUNT(*) FROM users";
-        let count: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?;
+        let count: i64 = on_pool!(self, pool => statement::query_scalar(sql).fetch_one(pool).await)?;
         Ok(count > 0)
     }
 }
@@ -116,7 +119,7 @@ pub struct PasswordTokenOwner {
 /// Inserts a user and, in the same transaction, a set-password token for them.
 macro_rules! insert_user_with_token {
     ($tx:expr, $user:expr, $token:expr, $at:expr) => {{
-        let user_id: i64 = sqlx::query_scalar(
+        let user_id: i64 = statement::query_scalar(
             "INSERT INTO users (account_id, email, first_name, last_name, password_hash, is_support, \
              is_support_admin, enabled, time_zone, created_at) \
              VALUES ($1, $2, $3, $4, NULL, $5, $6, TRUE, $7, $8) RETURNING id",
@@ -131,7 +134,7 @@ macro_rules! insert_user_with_token {
         .bind($at)
         .fetch_one(&mut *$tx)
         .await?;
-        sqlx::query(
+        statement::query(
             "INSERT INTO password_tokens (user_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(user_id)
@@ -151,12 +154,12 @@ impl Store {
                    (SELECT COUNT(*) FROM users u WHERE u.account_id = a.id) AS users, \
                    (SELECT COUNT(*) FROM tickets t WHERE t.account_id = a.id AND t.severity IS NOT NULL AND t.status <> 'closed') AS open_incidents, \
                    a.created_at FROM accounts a ORDER BY a.name, a.number";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).fetch_all(pool).await)?)
     }
 
     pub async fn account_by_number(&self, number: i64) -> StoreResult<Option<(i64, String)>> {
         let sql = "SELECT id, name FROM accounts WHERE number = $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(number).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(number).fetch_optional(pool).await)?)
     }
 
     /// A new customer account with its provider-defined roles and its first administrator, who
@@ -171,12 +174,12 @@ impl Store {
         at: DateTime<Utc>,
     ) -> StoreResult<(i64, i64)> {
         in_transaction!(self, tx => {
-            let account_id: i64 = sqlx::query_scalar("INSERT INTO accounts (number, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+            let account_id: i64 = statement::query_scalar("INSERT INTO accounts (number, name, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(number).bind(name).bind(at)
                 .fetch_one(&mut *tx).await?;
             let mut admin_role = 0;
             for role in BuiltinRole::ALL {
-                let id: i64 = sqlx::query_scalar("INSERT INTO roles (account_id, name, builtin, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+                let id: i64 = statement::query_scalar("INSERT INTO roles (account_id, name, builtin, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
                     .bind(account_id).bind(role.name()).bind(role.code()).bind(at)
                     .fetch_one(&mut *tx).await?;
                 if role == BuiltinRole::Admin {
@@ -185,7 +188,7 @@ impl Store {
             }
             let admin = NewUser { account_id: Some(account_id), ..admin.clone() };
             let user_id = insert_user_with_token!(tx, admin, token, at);
-            sqlx::query("INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)")
+            statement::query("INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)")
                 .bind(admin_role).bind(user_id)
                 .execute(&mut *tx).await?;
             (account_id, user_id)
@@ -207,7 +210,7 @@ impl Store {
     pub async fn list_staff(&self) -> StoreResult<Vec<StaffMember>> {
         let sql = "SELECT id, first_name || ' ' || last_name AS name, email, is_support_admin, enabled, \
                    totp_enabled_at IS NOT NULL AS two_factor, last_sign_in_at FROM users WHERE is_support = TRUE ORDER BY last_name, first_name, id";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).fetch_all(pool).await)?)
     }
 
     /// The user a live (unused, unexpired) set-password token belongs to.
@@ -219,7 +222,7 @@ impl Store {
         let sql = "SELECT p.id AS token_id, u.id AS user_id, u.first_name || ' ' || u.last_name AS name, u.email \
                    FROM password_tokens p JOIN users u ON u.id = p.user_id \
                    WHERE p.token_hash = $1 AND p.used_at IS NULL AND p.expires_at > $2 AND u.enabled = TRUE";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(token_hash).bind(now).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(token_hash).bind(now).fetch_optional(pool).await)?)
     }
 
     /// Sets the password through a token, once: `false` if the token was used meanwhile. Ends the
@@ -232,17 +235,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         in_transaction!(self, tx => {
-            let used = sqlx::query("UPDATE password_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            let used = statement::query("UPDATE password_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
                 .bind(now).bind(token_id)
                 .execute(&mut *tx).await?.rows_affected();
             if used == 0 {
                 return Ok(false);
             }
             // One link sets the password; any other still open for the user dies with it.
-            sqlx::query("UPDATE password_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+            statement::query("UPDATE password_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
                 .bind(now).bind(user_id)
                 .execute(&mut *tx).await?;
-            sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+            statement::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                 .bind(hash).bind(now).bind(user_id)
                 .execute(&mut *tx).await?;
             super::sessions::end_sessions!(tx, user_id);

@@ -3,6 +3,7 @@
 //! counters (`incident_counts`, and the daily `incident_activity`, see `counters`) in one
 //! statement; the support desk's from the tickets, grouped by the database.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -77,9 +78,20 @@ pub(super) fn figures_sql(user_id: i64, window: &ActivityWindow) -> Sql {
 impl Store {
     /// The dashboard's figures for the scope: a customer's from their counters (activity built in
     /// their zone first if it is not yet), the support desk's from the tickets.
-    #[tracing::instrument(skip(self, window))]
     pub async fn dashboard_figures(
         &self,
+        scope: &TicketScope,
+        window: &ActivityWindow,
+    ) -> StoreResult<DashboardFigures> {
+        self.dashboard_figures_built_on(self, scope, window).await
+    }
+
+    /// As [`Store::dashboard_figures`], read from this store (a replica, say) while activity that
+    /// must be built first is built on, and then read from, `primary`.
+    #[tracing::instrument(skip(self, primary, window))]
+    pub(super) async fn dashboard_figures_built_on(
+        &self,
+        primary: &Store,
         scope: &TicketScope,
         window: &ActivityWindow,
     ) -> StoreResult<DashboardFigures> {
@@ -87,7 +99,7 @@ impl Store {
             TicketScope::VisibleTo { user_id, .. } => {
                 let (text, values) = figures_sql(*user_id, window).into_parts();
                 let rows: Vec<FigureRow> =
-                    on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+                    on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
                 let (counts, activity): (Vec<_>, Vec<_>) = rows.into_iter().partition(|row| row.0 == 0);
                 let open = OpenIncidentCounts::from_rows(
                     counts.into_iter().filter_map(|(_, status, rank, n, _)| Some((rank?, status?, n?))),
@@ -95,10 +107,9 @@ impl Store {
                 let mut activity: Vec<ActivityRow> =
                     activity.into_iter().map(|(_, zone, day, opened, closed)| (zone, day, opened, closed)).collect();
                 if activity.first().and_then(|row| row.0.as_deref()) != Some(window.zone.name()) {
-                    self.rebuild_activity(*user_id, window.zone).await?;
+                    primary.rebuild_activity(*user_id, window.zone).await?;
                     let (text, values) = activity_sql(*user_id, window).into_parts();
-                    activity =
-                        on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+                    activity = on_pool!(primary, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
                 }
                 let first = window.days.first().map_or(0, |d| day_number(*d));
                 let days =
@@ -137,7 +148,7 @@ impl Store {
                 .push(" GROUP BY period");
             let (text, values) = sql.into_parts();
             let rows: Vec<(i64, i64, i64)> =
-                on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+                on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
             grouped.extend(rows);
         }
         Ok(grouped)
@@ -151,11 +162,11 @@ impl Store {
         const INCIDENTS: &str =
             "SELECT created_at, closed_at FROM ticket_visibility WHERE user_id = $1 AND severity IS NOT NULL";
         in_transaction!(self, tx => {
-            let claimed = sqlx::query(CLAIM).bind(zone.name()).bind(user_id).execute(&mut *tx).await?.rows_affected();
+            let claimed = statement::query(CLAIM).bind(zone.name()).bind(user_id).execute(&mut *tx).await?.rows_affected();
             if claimed == 1 {
-                sqlx::query("DELETE FROM incident_activity WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                statement::query("DELETE FROM incident_activity WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
                 let incidents: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> =
-                    sqlx::query_as(INCIDENTS).bind(user_id).fetch_all(&mut *tx).await?;
+                    statement::query_as(INCIDENTS).bind(user_id).fetch_all(&mut *tx).await?;
                 let days: Vec<_> = daily_activity(zone, incidents).into_iter().collect();
                 for chunk in days.chunks(200) {
                     let mut sql = Sql::new("INSERT INTO incident_activity (user_id, day, opened, closed) VALUES ");
@@ -164,7 +175,7 @@ impl Store {
                         sql.bind(user_id).push(", ").bind(*day).push(", ").bind(*opened).push(", ").bind(*closed).push(")");
                     }
                     let (text, values) = sql.into_parts();
-                    bind_values!(sqlx::query(text), values).execute(&mut *tx).await?;
+                    bind_values!(statement::query(text), values).execute(&mut *tx).await?;
                 }
             }
         })
@@ -175,7 +186,7 @@ impl Store {
     pub async fn rebuild_all_activity(&self) -> StoreResult<()> {
         const STALE: &str =
             "SELECT id, time_zone FROM users WHERE activity_zone IS NULL OR activity_zone <> time_zone ORDER BY id";
-        let users: Vec<(i64, String)> = on_pool!(self, pool => sqlx::query_as(STALE).fetch_all(pool).await)?;
+        let users: Vec<(i64, String)> = on_pool!(self, pool => statement::query_as(STALE).fetch_all(pool).await)?;
         for (user_id, zone) in users {
             self.rebuild_activity(user_id, zone.parse().unwrap_or(Tz::UTC)).await?;
         }

@@ -3,11 +3,12 @@
 //! counts a key's recent calls for rate limiting. Two different calls may share a nonce (the
 //! original provider's script sends the timestamp as the nonce); a replayed one never passes.
 
+use super::statement;
 use chrono::{DateTime, Duration, Utc};
 
 use sqlx::{FromRow, Row};
 
-use super::users::{PrincipalRow, principal_columns, principal_from_rows, principal_joins};
+use super::users::{PrincipalRow, acting_for, principal_columns, principal_from_rows, principal_joins};
 use super::{Store, StoreResult, connection, execute, on_pool};
 use crate::domain::principal::Principal;
 
@@ -114,7 +115,7 @@ impl Store {
     ) -> StoreResult<i64> {
         let sql = "INSERT INTO api_keys (user_id, account_id, name, key_id, secret_ciphertext, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql)
             .bind(user_id).bind(account_id).bind(name).bind(key_id).bind(secret_ciphertext).bind(at)
             .fetch_one(pool).await)?)
     }
@@ -123,27 +124,29 @@ impl Store {
     pub async fn account_api_keys(&self, account_id: i64) -> StoreResult<Vec<ApiKeyRecord>> {
         let sql = format!("{COLUMNS} WHERE k.account_id = $1 ORDER BY k.created_at DESC, k.id DESC");
         Ok(
-            on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).fetch_all(pool).await)?,
+            on_pool!(self, pool => statement::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).fetch_all(pool).await)?,
         )
     }
 
     pub async fn api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let sql = format!("{COLUMNS} WHERE k.key_id = $1");
         Ok(
-            on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(key_id).fetch_optional(pool).await)?,
+            on_pool!(self, pool => statement::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(key_id).fetch_optional(pool).await)?,
         )
     }
 
     /// A key that is not revoked, by its key id.
     pub async fn api_key_secret(&self, key_id: &str) -> StoreResult<Option<ApiKeySecret>> {
-        Ok(on_pool!(self, pool => sqlx::query_as(SECRET_SQL).bind(key_id).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(SECRET_SQL).bind(key_id).fetch_optional(pool).await)?)
     }
 
     /// Revokes a key at once; `false` if it was already revoked.
     pub async fn revoke_api_key(&self, id: i64, at: DateTime<Utc>) -> StoreResult<bool> {
         let done = execute!(
             self,
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL").bind(at).bind(id)
+            statement::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id)
         )?;
         Ok(done == 1)
     }
@@ -169,9 +172,9 @@ impl Store {
                 let mut held;
                 let mut own = None;
                 // The connection first, then the writer's turn (see `WriteLock`).
-                let conn = connection!(pool, held, own)?;
+                let conn = connection!(pool, super::Seat::Primary, held, own)?;
                 let _writing = writer.lock().await;
-                let rows = sqlx::query(SPEND_SQLITE)
+                let rows = statement::query(SPEND_SQLITE)
                     .bind(key.id)
                     .bind(call_key)
                     .bind(now)
@@ -192,15 +195,17 @@ impl Store {
                 }
                 (calls, owner)
             }
-            Store::Postgres(_) => {
-                let rows: Vec<SpentRow> = on_pool!(self, pool => sqlx::query_as(SPEND_POSTGRES)
+            Store::Postgres(..) => {
+                let rows: Vec<SpentRow> = on_pool!(self, pool => statement::query_as(SPEND_POSTGRES)
                     .bind(key.id).bind(call_key).bind(now).bind(minute).bind(stale_before)
                     .fetch_all(pool).await)?;
                 let calls = rows.first().and_then(|row| row.calls);
                 (calls, rows.into_iter().map(|row| row.owner).collect())
             }
         };
-        let Some(owner) = principal_from_rows(&owner) else { return Ok(ApiCall::Unusable) };
+        let principal = principal_from_rows(&owner);
+        acting_for(&principal, &owner).await;
+        let Some(owner) = principal else { return Ok(ApiCall::Unusable) };
         Ok(match calls {
             None => ApiCall::Replayed,
             Some(calls) if calls > i64::from(limit_per_minute) => {
@@ -215,7 +220,7 @@ impl Store {
     /// them first), so they need not be kept.
     pub async fn purge_api_nonces(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let minute = before.timestamp().div_euclid(60);
-        execute!(self, sqlx::query("DELETE FROM api_rate WHERE minute < $1").bind(minute))?;
-        Ok(execute!(self, sqlx::query("DELETE FROM api_nonces WHERE seen_at < $1").bind(before))?)
+        execute!(self, statement::query("DELETE FROM api_rate WHERE minute < $1").bind(minute))?;
+        Ok(execute!(self, statement::query("DELETE FROM api_nonces WHERE seen_at < $1").bind(before))?)
     }
 }

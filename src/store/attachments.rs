@@ -3,6 +3,7 @@
 //! transaction that stores their ticket or comment (`link_attachments!`); the bytes are the byte
 //! store's (`bytes`).
 
+use super::statement;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
@@ -163,21 +164,21 @@ macro_rules! link_attachments {
      $internal:expr, $uploads:expr, $at:expr, $over_quota:expr) => {{
         let uploads: &$crate::store::NewAttachments = $uploads;
         if !uploads.files.is_empty() {
-            if matches!($store, Store::Postgres(_)) {
-                sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
+            if matches!($store, Store::Postgres(..)) {
+                statement::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
                     .bind($account_id)
                     .fetch_optional(&mut *$tx)
                     .await?;
             }
             for file in &uploads.files {
-                let stored: Option<i64> = sqlx::query_scalar("SELECT id FROM blobs WHERE account_id = $1 AND sha256 = $2")
+                let stored: Option<i64> = statement::query_scalar("SELECT id FROM blobs WHERE account_id = $1 AND sha256 = $2")
                     .bind($account_id)
                     .bind(&file.sha256)
                     .fetch_optional(&mut *$tx)
                     .await?;
                 let blob_id: i64 = match stored {
                     Some(id) => {
-                        sqlx::query(
+                        statement::query(
                             "INSERT INTO blob_deletions (object_key, created_at) VALUES ($1, $2) \
                              ON CONFLICT (object_key) DO NOTHING",
                         )
@@ -189,7 +190,7 @@ macro_rules! link_attachments {
                     }
                     None => {
                         let due = (uploads.scan == $crate::domain::attachment::ScanState::Pending).then_some($at);
-                        sqlx::query_scalar(
+                        statement::query_scalar(
                             "INSERT INTO blobs (account_id, sha256, size, object_key, detected_type, scan_state, \
                              scan_due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                         )
@@ -205,7 +206,7 @@ macro_rules! link_attachments {
                         .await?
                     }
                 };
-                sqlx::query(
+                statement::query(
                     "INSERT INTO attachments (public_id, ticket_id, comment_id, blob_id, name, declared_type, internal, \
                      uploaded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
@@ -222,7 +223,7 @@ macro_rules! link_attachments {
                 .await?;
             }
             let used: i64 =
-                sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs WHERE account_id = $1")
+                statement::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs WHERE account_id = $1")
                     .bind($account_id)
                     .fetch_one(&mut *$tx)
                     .await?;
@@ -255,7 +256,7 @@ impl Store {
         ticket_id: i64,
         include_internal: bool,
     ) -> StoreResult<Vec<AttachmentRecord>> {
-        let raw: Vec<RawAttachment> = on_pool!(self, pool => sqlx::query_as(TICKET_ATTACHMENTS_SQL)
+        let raw: Vec<RawAttachment> = on_pool!(self, pool => statement::query_as(TICKET_ATTACHMENTS_SQL)
             .bind(ticket_id).bind(include_internal).fetch_all(pool).await)?;
         Ok(raw.into_iter().map(AttachmentRecord::try_from).collect::<Result<_, _>>()?)
     }
@@ -265,7 +266,7 @@ impl Store {
     pub async fn attachment(&self, public_id: &str) -> StoreResult<Option<AttachmentRecord>> {
         let sql = concat!(attachment_columns!(), "WHERE a.public_id = $1");
         let raw: Option<RawAttachment> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(public_id).fetch_optional(pool).await)?;
+            on_pool!(self, pool => statement::query_as(sql).bind(public_id).fetch_optional(pool).await)?;
         Ok(raw.map(AttachmentRecord::try_from).transpose()?)
     }
 
@@ -274,13 +275,13 @@ impl Store {
     pub async fn public_attachment_names(&self, ticket_id: i64, comment_id: Option<i64>) -> StoreResult<Vec<String>> {
         let sql = "SELECT name FROM attachments WHERE ticket_id = $1 AND internal = FALSE \
                    AND ((comment_id IS NULL AND $2 IS NULL) OR comment_id = $2) ORDER BY created_at, id";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(ticket_id).bind(comment_id).fetch_all(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql).bind(ticket_id).bind(comment_id).fetch_all(pool).await)?)
     }
 
     /// The bytes an account's attachments take, each stored file counted once.
     pub async fn attachment_usage(&self, account_id: i64) -> StoreResult<i64> {
         let sql = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs WHERE account_id = $1";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(account_id).fetch_one(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql).bind(account_id).fetch_one(pool).await)?)
     }
 
     /// Removes an attachment; when it was the last reference to its bytes, the blob goes too and
@@ -288,28 +289,28 @@ impl Store {
     /// was no such attachment.
     #[tracing::instrument(skip(self))]
     pub async fn remove_attachment(&self, public_id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-        let postgres = matches!(self, Store::Postgres(_));
+        let postgres = matches!(self, Store::Postgres(..));
         in_transaction!(self, tx => {
-            let found: Option<(i64, i64)> = sqlx::query_as(
+            let found: Option<(i64, i64)> = statement::query_as(
                 "SELECT a.blob_id, b.account_id FROM attachments a JOIN blobs b ON b.id = a.blob_id WHERE a.public_id = $1")
                 .bind(public_id).fetch_optional(&mut *tx).await?;
             let Some((blob_id, account_id)) = found else { return Ok(false) };
             if postgres {
                 // Takes turns with uploads of the account (see `link_attachments!`).
-                sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE").bind(account_id).fetch_optional(&mut *tx).await?;
+                statement::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE").bind(account_id).fetch_optional(&mut *tx).await?;
             }
-            let removed = sqlx::query("DELETE FROM attachments WHERE public_id = $1")
+            let removed = statement::query("DELETE FROM attachments WHERE public_id = $1")
                 .bind(public_id).execute(&mut *tx).await?.rows_affected();
             if removed == 0 {
                 return Ok(false);
             }
-            let others: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attachments WHERE blob_id = $1")
+            let others: i64 = statement::query_scalar("SELECT COUNT(*) FROM attachments WHERE blob_id = $1")
                 .bind(blob_id).fetch_one(&mut *tx).await?;
             if others == 0 {
-                let key: String = sqlx::query_scalar("DELETE FROM blobs WHERE id = $1 RETURNING object_key")
+                let key: String = statement::query_scalar("DELETE FROM blobs WHERE id = $1 RETURNING object_key")
                     .bind(blob_id).fetch_one(&mut *tx).await?;
                 for doomed in [key.clone(), ObjectKey::from_stored(key).preview().to_string()] {
-                    sqlx::query("INSERT INTO blob_deletions (object_key, created_at) VALUES ($1, $2) \
+                    statement::query("INSERT INTO blob_deletions (object_key, created_at) VALUES ($1, $2) \
                                  ON CONFLICT (object_key) DO NOTHING")
                         .bind(doomed).bind(at).execute(&mut *tx).await?;
                 }
@@ -321,13 +322,13 @@ impl Store {
     /// Bytes listed for deletion, oldest first.
     pub async fn blob_deletions(&self, limit: i64) -> StoreResult<Vec<ObjectKey>> {
         let sql = "SELECT object_key FROM blob_deletions ORDER BY created_at, object_key LIMIT $1";
-        let keys: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(sql).bind(limit).fetch_all(pool).await)?;
+        let keys: Vec<String> = on_pool!(self, pool => statement::query_scalar(sql).bind(limit).fetch_all(pool).await)?;
         Ok(keys.into_iter().map(ObjectKey::from_stored).collect())
     }
 
     /// The bytes are gone from the byte store.
     pub async fn forget_blob_deletion(&self, key: &ObjectKey) -> StoreResult<()> {
-        execute!(self, sqlx::query("DELETE FROM blob_deletions WHERE object_key = $1").bind(key.as_str()))?;
+        execute!(self, statement::query("DELETE FROM blob_deletions WHERE object_key = $1").bind(key.as_str()))?;
         Ok(())
     }
 
@@ -336,23 +337,23 @@ impl Store {
     pub async fn object_referenced(&self, key: &ObjectKey) -> StoreResult<bool> {
         let sql = "SELECT COUNT(*) FROM blobs WHERE object_key = $1 \
                    AND NOT EXISTS (SELECT 1 FROM blob_deletions d WHERE d.object_key = $1)";
-        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(key.as_str()).fetch_one(pool).await)?;
+        let n: i64 = on_pool!(self, pool => statement::query_scalar(sql).bind(key.as_str()).fetch_one(pool).await)?;
         Ok(n > 0)
     }
 
     /// Takes the next file due for a virus scan, holding it until `lease` (another scanner
     /// takes it over after). PostgreSQL skips rows other scanners hold.
     pub async fn claim_scan(&self, now: DateTime<Utc>, lease: DateTime<Utc>) -> StoreResult<Option<ScanJob>> {
-        let pick = if matches!(self, Store::Postgres(_)) {
+        let pick = if matches!(self, Store::Postgres(..)) {
             "SELECT id FROM blobs WHERE scan_due_at <= $1 ORDER BY scan_due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
         } else {
             "SELECT id FROM blobs WHERE scan_due_at <= $1 ORDER BY scan_due_at LIMIT 1"
         };
         in_transaction!(self, tx => {
-            let id: Option<i64> = sqlx::query_scalar(pick).bind(now).fetch_optional(&mut *tx).await?;
+            let id: Option<i64> = statement::query_scalar(pick).bind(now).fetch_optional(&mut *tx).await?;
             match id {
                 None => None,
-                Some(id) => Some(sqlx::query_as::<_, ScanJob>(
+                Some(id) => Some(statement::query_as::<_, ScanJob>(
                     "UPDATE blobs SET scan_due_at = $2, scan_attempts = scan_attempts + 1 WHERE id = $1 \
                      RETURNING id AS blob_id, object_key, size, scan_attempts")
                     .bind(id).bind(lease).fetch_one(&mut *tx).await?),
@@ -371,20 +372,23 @@ impl Store {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let sql = "UPDATE blobs SET scan_state = $2, scan_detail = $3, scan_due_at = $4, scanned_at = $5 WHERE id = $1";
-        execute!(self, sqlx::query(sql).bind(blob_id).bind(state.code()).bind(detail).bind(again_at).bind(at))?;
+        execute!(self, statement::query(sql).bind(blob_id).bind(state.code()).bind(detail).bind(again_at).bind(at))?;
         Ok(())
     }
 
     /// Files still waiting for a virus scan (`/metrics`).
     pub async fn scans_waiting(&self) -> StoreResult<i64> {
         let sql = "SELECT COUNT(*) FROM blobs WHERE scan_due_at IS NOT NULL";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql).fetch_one(pool).await)?)
     }
 
     /// Whether a preview of the blob was made (`true`) or cannot be (`false`).
     pub async fn set_preview_made(&self, blob_id: i64, made: bool) -> StoreResult<()> {
         let state = if made { PREVIEW_MADE } else { PREVIEW_NONE };
-        execute!(self, sqlx::query("UPDATE blobs SET preview_state = $2 WHERE id = $1").bind(blob_id).bind(state))?;
+        execute!(
+            self,
+            statement::query("UPDATE blobs SET preview_state = $2 WHERE id = $1").bind(blob_id).bind(state)
+        )?;
         Ok(())
     }
 }

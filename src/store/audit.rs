@@ -1,5 +1,6 @@
 //! The audit log: security-relevant events, kept in the database for the support desk.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::sql::{Sql, bind_values, like_pattern};
@@ -25,7 +26,7 @@ impl Store {
                    target, detail, client_ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         execute!(
             self,
-            sqlx::query(sql)
+            statement::query(sql)
                 .bind(entry.occurred_at.unwrap_or_else(crate::clock::now))
                 .bind(&entry.request_id)
                 .bind(entry.actor_id)
@@ -90,17 +91,18 @@ impl Store {
         sql.push(" ORDER BY l.occurred_at DESC, l.id DESC LIMIT ").bind(limit).push(" OFFSET ").bind(offset);
         let (text, values) = sql.into_parts();
         let rows: Vec<AuditRecord> =
-            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+            on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
         let mut count = Sql::new("SELECT COUNT(*)");
         push_audit_filters(&mut count, filter);
         let (text, values) = count.into_parts();
-        let total: i64 = on_pool!(self, pool => bind_values!(sqlx::query_scalar(text), values).fetch_one(pool).await)?;
+        let total: i64 =
+            on_pool!(self, pool => bind_values!(statement::query_scalar(text), values).fetch_one(pool).await)?;
         Ok((rows, total))
     }
 
     /// The actions the log holds, for the filter's choices.
     pub async fn audit_actions(&self) -> StoreResult<Vec<String>> {
         let sql = "SELECT DISTINCT action FROM audit_log ORDER BY action";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql).fetch_all(pool).await)?)
     }
 }

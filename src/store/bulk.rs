@@ -2,7 +2,8 @@
 //! secondary indexes dropped during the load and rebuilt after it.
 
 use super::sql::{Rows, Sql, bind_values};
-use super::{Store, StoreResult, execute, in_transaction};
+use super::statement;
+use super::{Store, StoreResult, execute, in_transaction, on_pool};
 
 /// Bind parameters per statement. Both drivers slow down sharply with many parameters per
 /// statement (measured: 30,000 took 15 times longer than 250 for the same rows).
@@ -34,31 +35,26 @@ impl Store {
         in_transaction!(self, tx => {
             for sql in statements {
                 let (text, values) = sql.into_parts();
-                bind_values!(sqlx::query(text), values).execute(&mut *tx).await?;
+                bind_values!(statement::query(text), values).execute(&mut *tx).await?;
             }
         })
     }
 
     /// Drops the secondary (non-unique) indexes and returns the statements that recreate them.
     pub async fn drop_secondary_indexes(&self) -> StoreResult<Vec<String>> {
-        let indexes: Vec<(String, String)> = match self {
-            Store::Sqlite(pool, _) => {
-                sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'")
-                    .fetch_all(pool)
-                    .await?
+        let sql = match self {
+            Store::Sqlite(..) => {
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'"
             }
-            Store::Postgres(pool) => {
-                sqlx::query_as(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
-                     AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%'",
-                )
-                .fetch_all(pool)
-                .await?
+            Store::Postgres(..) => {
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+                 AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%'"
             }
         };
+        let indexes: Vec<(String, String)> = on_pool!(self, pool => statement::query_as(sql).fetch_all(pool).await)?;
         for (name, _) in &indexes {
             let drop = format!("DROP INDEX {name}");
-            execute!(self, sqlx::query(sqlx::AssertSqlSafe(drop.clone())))?;
+            execute!(self, statement::query(sqlx::AssertSqlSafe(drop.clone())))?;
         }
         Ok(indexes.into_iter().map(|(_, ddl)| ddl).collect())
     }
@@ -66,7 +62,7 @@ impl Store {
     /// Runs statements the store itself produced (index definitions read from the catalog).
     pub async fn run_trusted(&self, statements: &[String]) -> StoreResult<()> {
         for statement in statements {
-            execute!(self, sqlx::query(sqlx::AssertSqlSafe(statement.clone())))?;
+            execute!(self, statement::query(sqlx::AssertSqlSafe(statement.clone())))?;
         }
         Ok(())
     }
@@ -74,11 +70,11 @@ impl Store {
     /// After rows were loaded with explicit ids: PostgreSQL's identity sequences continue after them
     /// (SQLite's rowids do so by themselves).
     pub async fn after_bulk_load(&self) -> StoreResult<()> {
-        if let Store::Postgres(pool) = self {
+        if let Store::Postgres(..) = self {
             for table in ["accounts", "users", "roles", "tickets"] {
                 let sql =
                     format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+                execute!(self, statement::query(sqlx::AssertSqlSafe(sql)))?;
             }
         }
         Ok(())
@@ -87,8 +83,8 @@ impl Store {
     /// Counts every user's open incidents afresh from `ticket_visibility` (after a bulk load).
     pub async fn rebuild_incident_counts(&self) -> StoreResult<()> {
         in_transaction!(self, tx => {
-            sqlx::query("DELETE FROM incident_counts").execute(&mut *tx).await?;
-            sqlx::query(
+            statement::query("DELETE FROM incident_counts").execute(&mut *tx).await?;
+            statement::query(
                 "INSERT INTO incident_counts (user_id, severity, status, n) \
                  SELECT user_id, severity, status, COUNT(*) FROM ticket_visibility \
                  WHERE severity IS NOT NULL AND status <> 'closed' GROUP BY user_id, severity, status",
@@ -102,8 +98,8 @@ impl Store {
     /// their first dashboard, in their own time zone.
     pub async fn reset_incident_activity(&self) -> StoreResult<()> {
         in_transaction!(self, tx => {
-            sqlx::query("DELETE FROM incident_activity").execute(&mut *tx).await?;
-            sqlx::query("UPDATE users SET activity_zone = NULL WHERE activity_zone IS NOT NULL").execute(&mut *tx).await?;
+            statement::query("DELETE FROM incident_activity").execute(&mut *tx).await?;
+            statement::query("UPDATE users SET activity_zone = NULL WHERE activity_zone IS NOT NULL").execute(&mut *tx).await?;
         })
     }
 
@@ -116,28 +112,26 @@ impl Store {
     /// one analyzed while empty (sessions, nonces) is known to be empty, and until it is analyzed
     /// again every connection's cached plan for it reads the whole table as it grows.
     pub async fn analyze(&self) -> StoreResult<()> {
-        if let Store::Postgres(pool) = self {
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace",
-            )
-            .fetch_all(pool)
-            .await?;
+        if let Store::Postgres(pool, _) = self {
+            const TABLES: &str = "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace";
+            let tables: Vec<String> = on_pool!(self, pool => statement::query_scalar(TABLES).fetch_all(pool).await)?;
             let mut filled = Vec::new();
             for table in tables {
                 let sql = sqlx::AssertSqlSafe(format!("SELECT EXISTS (SELECT 1 FROM {table})"));
-                if sqlx::query_scalar(sql).fetch_one(pool).await? {
+                if on_pool!(self, pool => statement::query_scalar(sql).fetch_one(pool).await)? {
                     filled.push(table);
                 }
             }
+            // The simple protocol, outside any transaction (VACUUM refuses one), as a pooler passes it.
             let vacuum = format!("VACUUM (ANALYZE) {}", filled.join(", "));
             sqlx::raw_sql(sqlx::AssertSqlSafe(vacuum)).execute(pool).await?;
             return Ok(());
         }
-        execute!(self, sqlx::query("ANALYZE"))?;
+        execute!(self, statement::query("ANALYZE"))?;
         if let Store::Sqlite(pool, _) = self {
             let stat4 = "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat4'";
-            if sqlx::query_scalar::<_, String>(stat4).fetch_optional(pool).await?.is_some() {
-                execute!(self, sqlx::query("DELETE FROM sqlite_stat4"))?;
+            if statement::query_scalar::<_, String>(stat4).fetch_optional(pool).await?.is_some() {
+                execute!(self, statement::query("DELETE FROM sqlite_stat4"))?;
             }
         }
         Ok(())

@@ -14,6 +14,7 @@
 //!   out after the commit, so nothing half-written stays visible or behind.
 //! - Keys are the store's own (random), never a name a user gave.
 
+use super::statement;
 use std::fmt;
 
 use actix_web::web::Bytes;
@@ -114,7 +115,7 @@ impl ByteStore for DatabaseBytes {
         Box::pin(async move {
             let key = ObjectKey::random();
             let sql = "INSERT INTO file_uploads (object_key, started_at, touched_at) VALUES ($1, $2, $2)";
-            execute!(&self.store, sqlx::query(sql).bind(key.as_str()).bind(at))?;
+            execute!(&self.store, statement::query(sql).bind(key.as_str()).bind(at))?;
             Ok(key)
         })
     }
@@ -127,18 +128,22 @@ impl ByteStore for DatabaseBytes {
         at: DateTime<Utc>,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            if matches!(self.store, Store::Postgres(_)) {
+            if matches!(self.store, Store::Postgres(..)) {
                 execute!(
                     &self.store,
-                    sqlx::query(APPEND_POSTGRES).bind(key.as_str()).bind(i64::from(part)).bind(bytes.as_ref()).bind(at)
+                    statement::query(APPEND_POSTGRES)
+                        .bind(key.as_str())
+                        .bind(i64::from(part))
+                        .bind(bytes.as_ref())
+                        .bind(at)
                 )?;
                 return Ok(());
             }
             in_transaction!(&self.store, tx => {
-                sqlx::query("INSERT INTO file_chunks (object_key, part, data) VALUES ($1, $2, $3)")
+                statement::query("INSERT INTO file_chunks (object_key, part, data) VALUES ($1, $2, $3)")
                     .bind(key.as_str()).bind(i64::from(part)).bind(bytes.as_ref())
                     .execute(&mut *tx).await?;
-                sqlx::query("UPDATE file_uploads SET touched_at = $2 WHERE object_key = $1")
+                statement::query("UPDATE file_uploads SET touched_at = $2 WHERE object_key = $1")
                     .bind(key.as_str()).bind(at)
                     .execute(&mut *tx).await?;
             })
@@ -150,7 +155,7 @@ impl ByteStore for DatabaseBytes {
             for key in keys {
                 execute!(
                     &self.store,
-                    sqlx::query("DELETE FROM file_uploads WHERE object_key = $1").bind(key.as_str())
+                    statement::query("DELETE FROM file_uploads WHERE object_key = $1").bind(key.as_str())
                 )?;
             }
             Ok(())
@@ -161,7 +166,7 @@ impl ByteStore for DatabaseBytes {
         Box::pin(async move {
             let sql = "INSERT INTO file_chunks (object_key, part, data) VALUES ($1, 0, $2) \
                        ON CONFLICT (object_key, part) DO NOTHING";
-            execute!(&self.store, sqlx::query(sql).bind(key.as_str()).bind(bytes.as_ref()))?;
+            execute!(&self.store, statement::query(sql).bind(key.as_str()).bind(bytes.as_ref()))?;
             Ok(())
         })
     }
@@ -174,7 +179,7 @@ impl ByteStore for DatabaseBytes {
             let (store, key) = (store.clone(), key.clone());
             async move {
                 let sql = "SELECT data FROM file_chunks WHERE object_key = $1 AND part = $2";
-                let data: Option<Vec<u8>> = on_pool!(&store, pool => sqlx::query_scalar(sql)
+                let data: Option<Vec<u8>> = on_pool!(&store, pool => statement::query_scalar(sql)
                     .bind(key.as_str()).bind(part).fetch_optional(pool).await)?;
                 Ok(data.map(|data| (Bytes::from(data), part + 1)))
             }
@@ -184,8 +189,8 @@ impl ByteStore for DatabaseBytes {
     fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             in_transaction!(&self.store, tx => {
-                sqlx::query("DELETE FROM file_chunks WHERE object_key = $1").bind(key.as_str()).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM file_uploads WHERE object_key = $1").bind(key.as_str()).execute(&mut *tx).await?;
+                statement::query("DELETE FROM file_chunks WHERE object_key = $1").bind(key.as_str()).execute(&mut *tx).await?;
+                statement::query("DELETE FROM file_uploads WHERE object_key = $1").bind(key.as_str()).execute(&mut *tx).await?;
             })
         })
     }
@@ -193,8 +198,7 @@ impl ByteStore for DatabaseBytes {
     fn unsealed_before(&self, before: DateTime<Utc>, limit: i64) -> BoxFuture<'_, StoreResult<Vec<ObjectKey>>> {
         Box::pin(async move {
             let sql = "SELECT object_key FROM file_uploads WHERE touched_at < $1 ORDER BY touched_at LIMIT $2";
-            let keys: Vec<String> =
-                on_pool!(&self.store, pool => sqlx::query_scalar(sql).bind(before).bind(limit).fetch_all(pool).await)?;
+            let keys: Vec<String> = on_pool!(&self.store, pool => statement::query_scalar(sql).bind(before).bind(limit).fetch_all(pool).await)?;
             Ok(keys.into_iter().map(ObjectKey).collect())
         })
     }

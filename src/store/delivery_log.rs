@@ -1,6 +1,7 @@
 //! The desk's view of notifications (Desk › Notifications): each delivery, where it stands, and
 //! what its mail was built from.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::outbox::{Channel, OutboxEvent, Settled, Target, target_of};
@@ -122,7 +123,7 @@ impl Store {
     /// The newest deliveries, for the desk's page.
     pub async fn recent_deliveries(&self, limit: i64) -> StoreResult<Vec<DeliveryRecord>> {
         let sql = delivery_records_sql!("TRUE");
-        let rows: Vec<RawRecord> = on_pool!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
+        let rows: Vec<RawRecord> = on_pool!(self, pool => statement::query_as(sql).bind(limit).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(DeliveryRecord::try_from).collect::<Result<_, _>>()?)
     }
 
@@ -130,7 +131,7 @@ impl Store {
     pub async fn delivery(&self, id: i64) -> StoreResult<Option<DeliveryDetail>> {
         let sql = delivery_records_sql!("d.id = $2");
         let raw: Option<RawRecord> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(1_i64).bind(id).fetch_optional(pool).await)?;
+            on_pool!(self, pool => statement::query_as(sql).bind(1_i64).bind(id).fetch_optional(pool).await)?;
         let Some(raw) = raw else { return Ok(None) };
         let target = target_of(raw.user_id, raw.address.clone(), raw.endpoint_id)?;
         let event_id = raw.event_id;

@@ -2,9 +2,10 @@
 //! tokens (step two). Only a SHA-256 of each is stored. They belong to the user's sessions: every
 //! statement that ends a user's sessions deletes them too (see `end_sessions!`).
 
+use super::statement;
 use chrono::{DateTime, Duration, Utc};
 
-use super::users::{PrincipalRow, principal_columns, principal_from_rows, principal_joins};
+use super::users::{PrincipalRow, acting_for, principal_columns, principal_from_rows, principal_joins};
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
 use crate::domain::principal::Principal;
 
@@ -31,7 +32,7 @@ impl Store {
     ) -> StoreResult<()> {
         let sql = "INSERT INTO fh_auth_tokens (token_hash, user_id, kind, created_at, expires_at) \
                    VALUES ($1, $2, $3, $4, $5)";
-        execute!(self, sqlx::query(sql).bind(code_hash).bind(user_id).bind(CODE).bind(at).bind(expires_at))?;
+        execute!(self, statement::query(sql).bind(code_hash).bind(user_id).bind(CODE).bind(at).bind(expires_at))?;
         Ok(())
     }
 
@@ -45,12 +46,12 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Option<i64>> {
         in_transaction!(self, tx => {
-            let user: Option<i64> = sqlx::query_scalar(
+            let user: Option<i64> = statement::query_scalar(
                 "DELETE FROM fh_auth_tokens WHERE token_hash = $1 AND kind = $2 AND expires_at > $3 RETURNING user_id")
                 .bind(code_hash).bind(CODE).bind(now)
                 .fetch_optional(&mut *tx).await?;
             if let Some(user_id) = user {
-                sqlx::query("INSERT INTO fh_auth_tokens (token_hash, user_id, kind, created_at, expires_at) \
+                statement::query("INSERT INTO fh_auth_tokens (token_hash, user_id, kind, created_at, expires_at) \
                              VALUES ($1, $2, $3, $4, $5)")
                     .bind(token_hash).bind(user_id).bind(ACCESS).bind(now).bind(expires_at)
                     .execute(&mut *tx).await?;
@@ -62,9 +63,11 @@ impl Store {
     /// Who a live access token belongs to, if they are still enabled: one statement, on every
     /// call made with it.
     pub async fn fh_auth_principal(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Principal>> {
-        let rows: Vec<PrincipalRow> = on_pool!(self, pool => sqlx::query_as(PRINCIPAL_OF_TOKEN)
+        let rows: Vec<PrincipalRow> = on_pool!(self, pool => statement::query_as(PRINCIPAL_OF_TOKEN)
             .bind(token_hash).bind(now).fetch_all(pool).await)?;
-        Ok(principal_from_rows(&rows))
+        let principal = principal_from_rows(&rows);
+        acting_for(&principal, &rows).await;
+        Ok(principal)
     }
 
     /// Extends a live access token by `ttl` from `now`, never beyond `max_age` after it was first
@@ -77,14 +80,14 @@ impl Store {
         max_age: Duration,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         in_transaction!(self, tx => {
-            let issued: Option<DateTime<Utc>> = sqlx::query_scalar(
+            let issued: Option<DateTime<Utc>> = statement::query_scalar(
                 "SELECT created_at FROM fh_auth_tokens WHERE token_hash = $1 AND kind = $2 AND expires_at > $3")
                 .bind(token_hash).bind(ACCESS).bind(now)
                 .fetch_optional(&mut *tx).await?;
             match issued {
                 Some(issued) => {
                     let until = (now + ttl).min(issued + max_age);
-                    sqlx::query("UPDATE fh_auth_tokens SET expires_at = $1 WHERE token_hash = $2")
+                    statement::query("UPDATE fh_auth_tokens SET expires_at = $1 WHERE token_hash = $2")
                         .bind(until).bind(token_hash).execute(&mut *tx).await?;
                     Some(until).filter(|until| *until > now)
                 }
@@ -95,18 +98,18 @@ impl Store {
 
     /// Ends one access token (issued to someone who may no longer have it).
     pub async fn revoke_fh_auth_token(&self, token_hash: &str) -> StoreResult<()> {
-        execute!(self, sqlx::query("DELETE FROM fh_auth_tokens WHERE token_hash = $1").bind(token_hash))?;
+        execute!(self, statement::query("DELETE FROM fh_auth_tokens WHERE token_hash = $1").bind(token_hash))?;
         Ok(())
     }
 
     /// Ends the FH-AUTH tokens of every user of an account (FH-AUTH turned off).
     pub async fn revoke_account_fh_auth_tokens(&self, account_id: i64) -> StoreResult<u64> {
         let sql = "DELETE FROM fh_auth_tokens WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)";
-        Ok(execute!(self, sqlx::query(sql).bind(account_id))?)
+        Ok(execute!(self, statement::query(sql).bind(account_id))?)
     }
 
     pub async fn purge_expired_fh_auth_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(execute!(self, sqlx::query("DELETE FROM fh_auth_tokens WHERE expires_at <= $1").bind(now))?)
+        Ok(execute!(self, statement::query("DELETE FROM fh_auth_tokens WHERE expires_at <= $1").bind(now))?)
     }
 
     /// Turns the account's switches for the original API.
@@ -117,7 +120,7 @@ impl Store {
         require_query_signing: bool,
     ) -> StoreResult<()> {
         let sql = "UPDATE accounts SET fh_auth_enabled = $1, require_query_signing = $2 WHERE id = $3";
-        execute!(self, sqlx::query(sql).bind(fh_auth_enabled).bind(require_query_signing).bind(account_id))?;
+        execute!(self, statement::query(sql).bind(fh_auth_enabled).bind(require_query_signing).bind(account_id))?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 //! their cache of that file. Main has no tables of these names, so the unqualified names in the
 //! queries find them in `files`, and the queries stay those of PostgreSQL.
 
+use super::statement;
 use sqlx::sqlite::SqliteConnectOptions;
 
 /// Creates the tables if the file is new.
@@ -22,7 +23,7 @@ pub(super) fn location(options: &SqliteConnectOptions, url: &str) -> String {
 
 /// Attaches the `files` file to a new connection, creating its tables if missing.
 pub(super) async fn attach(conn: &mut sqlx::SqliteConnection, location: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("ATTACH DATABASE $1 AS files").bind(location).execute(&mut *conn).await?;
+    statement::query("ATTACH DATABASE $1 AS files").bind(location).execute(&mut *conn).await?;
     sqlx::raw_sql(SCHEMA).execute(conn).await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! a transaction that locks the account (PostgreSQL; SQLite's write lock already serializes) and
 //! checks the account's invariants (`domain::identity`) before it commits.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::accounts::{NewUser, PasswordToken};
@@ -72,8 +73,8 @@ const LOCK_ACCOUNT_FOR_UPDATE: &str = "SELECT id FROM accounts WHERE id = $1 FOR
 /// run one after another and each sees the other's result.
 macro_rules! lock_account {
     ($store:expr, $tx:expr, $account_id:expr) => {{
-        let lock = if matches!($store, Store::Postgres(_)) { LOCK_ACCOUNT_FOR_UPDATE } else { LOCK_ACCOUNT };
-        let found: Option<i64> = sqlx::query_scalar(lock).bind($account_id).fetch_optional(&mut *$tx).await?;
+        let lock = if matches!($store, Store::Postgres(..)) { LOCK_ACCOUNT_FOR_UPDATE } else { LOCK_ACCOUNT };
+        let found: Option<i64> = statement::query_scalar(lock).bind($account_id).fetch_optional(&mut *$tx).await?;
         if found.is_none() {
             return Err(IdentityError::NotFound);
         }
@@ -84,7 +85,7 @@ macro_rules! lock_account {
 /// remains.
 macro_rules! check_invariants {
     ($tx:expr, $account_id:expr) => {{
-        let roleless: Vec<String> = sqlx::query_scalar(
+        let roleless: Vec<String> = statement::query_scalar(
             "SELECT u.first_name || ' ' || u.last_name FROM users u WHERE u.account_id = $1 \
              AND NOT EXISTS (SELECT 1 FROM role_members m WHERE m.user_id = u.id) ORDER BY u.last_name, u.first_name",
         )
@@ -92,7 +93,7 @@ macro_rules! check_invariants {
         .fetch_all(&mut *$tx)
         .await?;
         identity::check_roles_left(&roleless)?;
-        let admins: i64 = sqlx::query_scalar(
+        let admins: i64 = statement::query_scalar(
             "SELECT COUNT(*) FROM users u JOIN role_members m ON m.user_id = u.id JOIN roles r ON r.id = m.role_id \
              WHERE u.account_id = $1 AND u.enabled = TRUE AND r.builtin = 'admin'",
         )
@@ -108,7 +109,7 @@ macro_rules! check_invariants {
 macro_rules! account_role {
     ($tx:expr, $account_id:expr, $role_id:expr, $custom_only:expr) => {{
         let builtin: Option<Option<String>> =
-            sqlx::query_scalar("SELECT builtin FROM roles WHERE id = $1 AND account_id = $2")
+            statement::query_scalar("SELECT builtin FROM roles WHERE id = $1 AND account_id = $2")
                 .bind($role_id)
                 .bind($account_id)
                 .fetch_optional(&mut *$tx)
@@ -123,7 +124,7 @@ macro_rules! account_role {
 
 macro_rules! account_user {
     ($tx:expr, $account_id:expr, $user_id:expr) => {{
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND account_id = $2")
+        let found: Option<i64> = statement::query_scalar("SELECT id FROM users WHERE id = $1 AND account_id = $2")
             .bind($user_id)
             .bind($account_id)
             .fetch_optional(&mut *$tx)
@@ -143,9 +144,10 @@ impl Store {
                      FROM users u WHERE u.account_id = $1 ORDER BY u.last_name, u.first_name, u.id";
         let memberships =
             "SELECT m.user_id, m.role_id FROM role_members m JOIN roles r ON r.id = m.role_id WHERE r.account_id = $1";
-        let users: Vec<UserRow> = on_pool!(self, pool => sqlx::query_as(users).bind(account_id).fetch_all(pool).await)?;
+        let users: Vec<UserRow> =
+            on_pool!(self, pool => statement::query_as(users).bind(account_id).fetch_all(pool).await)?;
         let memberships: Vec<(i64, i64)> =
-            on_pool!(self, pool => sqlx::query_as(memberships).bind(account_id).fetch_all(pool).await)?;
+            on_pool!(self, pool => statement::query_as(memberships).bind(account_id).fetch_all(pool).await)?;
         Ok(users
             .into_iter()
             .map(|user| {
@@ -163,11 +165,11 @@ impl Store {
         let members =
             "SELECT m.role_id, m.user_id FROM role_members m JOIN roles r ON r.id = m.role_id WHERE r.account_id = $1";
         let roles: Vec<(i64, String, Option<String>)> =
-            on_pool!(self, pool => sqlx::query_as(roles).bind(account_id).fetch_all(pool).await)?;
+            on_pool!(self, pool => statement::query_as(roles).bind(account_id).fetch_all(pool).await)?;
         let permissions: Vec<(i64, String)> =
-            on_pool!(self, pool => sqlx::query_as(permissions).bind(account_id).fetch_all(pool).await)?;
+            on_pool!(self, pool => statement::query_as(permissions).bind(account_id).fetch_all(pool).await)?;
         let members: Vec<(i64, i64)> =
-            on_pool!(self, pool => sqlx::query_as(members).bind(account_id).fetch_all(pool).await)?;
+            on_pool!(self, pool => statement::query_as(members).bind(account_id).fetch_all(pool).await)?;
         Ok(roles
             .into_iter()
             .map(|(id, name, builtin)| RoleRecord {
@@ -198,16 +200,16 @@ impl Store {
             for role_id in role_ids {
                 account_role!(tx, account_id, *role_id, false);
             }
-            let user_id: i64 = sqlx::query_scalar(
+            let user_id: i64 = statement::query_scalar(
                 "INSERT INTO users (account_id, email, first_name, last_name, password_hash, is_support, is_support_admin, \
                  enabled, time_zone, created_at) VALUES ($1, $2, $3, $4, NULL, FALSE, FALSE, TRUE, $5, $6) RETURNING id")
                 .bind(account_id).bind(user.email.to_lowercase()).bind(&user.first_name).bind(&user.last_name)
                 .bind(&user.time_zone).bind(at)
                 .fetch_one(&mut *tx).await?;
             for role_id in role_ids {
-                sqlx::query("INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)").bind(role_id).bind(user_id).execute(&mut *tx).await?;
+                statement::query("INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)").bind(role_id).bind(user_id).execute(&mut *tx).await?;
             }
-            sqlx::query("INSERT INTO password_tokens (user_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            statement::query("INSERT INTO password_tokens (user_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(user_id).bind(&token.token_hash).bind(token.created_by).bind(at).bind(token.expires_at)
                 .execute(&mut *tx).await?;
             check_invariants!(tx, account_id);
@@ -223,9 +225,9 @@ impl Store {
             for role_id in role_ids {
                 account_role!(tx, account_id, *role_id, false);
             }
-            sqlx::query("DELETE FROM role_members WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            statement::query("DELETE FROM role_members WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             for role_id in role_ids {
-                sqlx::query("INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)").bind(role_id).bind(user_id).execute(&mut *tx).await?;
+                statement::query("INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)").bind(role_id).bind(user_id).execute(&mut *tx).await?;
             }
             check_invariants!(tx, account_id);
         })
@@ -237,7 +239,7 @@ impl Store {
         in_transaction!(self, tx => {
             lock_account!(self, tx, account_id);
             account_user!(tx, account_id, user_id);
-            sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2").bind(enabled).bind(user_id).execute(&mut *tx).await?;
+            statement::query("UPDATE users SET enabled = $1 WHERE id = $2").bind(enabled).bind(user_id).execute(&mut *tx).await?;
             if !enabled {
                 super::sessions::end_sessions!(tx, user_id);
             }
@@ -255,7 +257,7 @@ impl Store {
     ) -> IdentityResult<()> {
         in_transaction!(self, tx => {
             account_user!(tx, account_id, user_id);
-            let issued = sqlx::query("INSERT INTO password_tokens (user_id, token_hash, created_by, created_at, expires_at) \
+            let issued = statement::query("INSERT INTO password_tokens (user_id, token_hash, created_by, created_at, expires_at) \
                                       SELECT id, $2, $3, $4, $5 FROM users WHERE id = $1 AND last_sign_in_at IS NULL")
                 .bind(user_id).bind(&token.token_hash).bind(token.created_by).bind(at).bind(token.expires_at)
                 .execute(&mut *tx).await?.rows_affected();
@@ -276,11 +278,11 @@ impl Store {
     ) -> IdentityResult<i64> {
         in_transaction!(self, tx => {
             lock_account!(self, tx, account_id);
-            let id: i64 = sqlx::query_scalar("INSERT INTO roles (account_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+            let id: i64 = statement::query_scalar("INSERT INTO roles (account_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(account_id).bind(name).bind(at)
                 .fetch_one(&mut *tx).await?;
             for permission in permissions {
-                sqlx::query("INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)")
+                statement::query("INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)")
                     .bind(id).bind(permission.code())
                     .execute(&mut *tx).await?;
             }
@@ -292,7 +294,7 @@ impl Store {
         in_transaction!(self, tx => {
             lock_account!(self, tx, account_id);
             account_role!(tx, account_id, role_id, true);
-            sqlx::query("UPDATE roles SET name = $1 WHERE id = $2").bind(name).bind(role_id).execute(&mut *tx).await?;
+            statement::query("UPDATE roles SET name = $1 WHERE id = $2").bind(name).bind(role_id).execute(&mut *tx).await?;
         })
     }
 
@@ -305,9 +307,9 @@ impl Store {
         in_transaction!(self, tx => {
             lock_account!(self, tx, account_id);
             account_role!(tx, account_id, role_id, true);
-            sqlx::query("DELETE FROM role_permissions WHERE role_id = $1").bind(role_id).execute(&mut *tx).await?;
+            statement::query("DELETE FROM role_permissions WHERE role_id = $1").bind(role_id).execute(&mut *tx).await?;
             for permission in permissions {
-                sqlx::query("INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)")
+                statement::query("INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)")
                     .bind(role_id).bind(permission.code())
                     .execute(&mut *tx).await?;
             }
@@ -320,12 +322,12 @@ impl Store {
             lock_account!(self, tx, account_id);
             account_role!(tx, account_id, role_id, false);
             account_user!(tx, account_id, user_id);
-            let exists: Option<i64> = sqlx::query_scalar("SELECT user_id FROM role_members WHERE role_id = $1 AND user_id = $2")
+            let exists: Option<i64> = statement::query_scalar("SELECT user_id FROM role_members WHERE role_id = $1 AND user_id = $2")
                 .bind(role_id).bind(user_id).fetch_optional(&mut *tx).await?;
             if exists.is_some() {
                 return Ok(false);
             }
-            sqlx::query("INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)").bind(role_id).bind(user_id).execute(&mut *tx).await?;
+            statement::query("INSERT INTO role_members (role_id, user_id) VALUES ($1, $2)").bind(role_id).bind(user_id).execute(&mut *tx).await?;
             true
         })
     }
@@ -334,7 +336,7 @@ impl Store {
         in_transaction!(self, tx => {
             lock_account!(self, tx, account_id);
             account_role!(tx, account_id, role_id, false);
-            let removed = sqlx::query("DELETE FROM role_members WHERE role_id = $1 AND user_id = $2")
+            let removed = statement::query("DELETE FROM role_members WHERE role_id = $1 AND user_id = $2")
                 .bind(role_id).bind(user_id).execute(&mut *tx).await?.rows_affected();
             if removed == 0 {
                 return Err(IdentityError::NotFound);
@@ -348,9 +350,9 @@ impl Store {
         in_transaction!(self, tx => {
             lock_account!(self, tx, account_id);
             account_role!(tx, account_id, role_id, true);
-            sqlx::query("DELETE FROM role_members WHERE role_id = $1").bind(role_id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM role_permissions WHERE role_id = $1").bind(role_id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM roles WHERE id = $1").bind(role_id).execute(&mut *tx).await?;
+            statement::query("DELETE FROM role_members WHERE role_id = $1").bind(role_id).execute(&mut *tx).await?;
+            statement::query("DELETE FROM role_permissions WHERE role_id = $1").bind(role_id).execute(&mut *tx).await?;
+            statement::query("DELETE FROM roles WHERE id = $1").bind(role_id).execute(&mut *tx).await?;
             check_invariants!(tx, account_id);
         })
     }
@@ -364,27 +366,27 @@ impl Store {
         time_zone: &str,
     ) -> StoreResult<()> {
         let sql = "UPDATE users SET first_name = $1, last_name = $2, time_zone = $3 WHERE id = $4";
-        execute!(self, sqlx::query(sql).bind(first_name).bind(last_name).bind(time_zone).bind(user_id))?;
+        execute!(self, statement::query(sql).bind(first_name).bind(last_name).bind(time_zone).bind(user_id))?;
         Ok(())
     }
 
     /// The user's first and last name (the profile form).
     pub async fn user_names(&self, user_id: i64) -> StoreResult<Option<(String, String)>> {
         let sql = "SELECT first_name, last_name FROM users WHERE id = $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(user_id).fetch_optional(pool).await)?)
     }
 
     pub async fn password_hash_of(&self, user_id: i64) -> StoreResult<Option<String>> {
         let sql = "SELECT password_hash FROM users WHERE id = $1";
         let hash: Option<Option<String>> =
-            on_pool!(self, pool => sqlx::query_scalar(sql).bind(user_id).fetch_optional(pool).await)?;
+            on_pool!(self, pool => statement::query_scalar(sql).bind(user_id).fetch_optional(pool).await)?;
         Ok(hash.flatten())
     }
 
     /// Sets a new password and ends every session of the user; the caller renews its own.
     pub async fn change_password(&self, user_id: i64, hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
         in_transaction!(self, tx => {
-            sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+            statement::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                 .bind(hash).bind(at).bind(user_id).execute(&mut *tx).await?;
             super::sessions::end_sessions!(tx, user_id);
         })

@@ -6,6 +6,7 @@
 //! `tickets` through its partial indexes. The partial indexes' conditions (`severity IS NOT NULL`,
 //! `status <> 'closed'`) are written literally so both planners can use them.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::sql::{Sql, Value, bind_values, like_pattern};
@@ -359,7 +360,7 @@ impl Store {
     /// their `incident_counts` rather than counting rows.
     pub async fn count_tickets(&self, scope: &TicketScope, query: &ListQuery) -> StoreResult<i64> {
         let (text, values) = count_sql(scope, query).into_parts();
-        Ok(on_pool!(self, pool => bind_values!(sqlx::query_scalar(text), values).fetch_one(pool).await)?)
+        Ok(on_pool!(self, pool => bind_values!(statement::query_scalar(text), values).fetch_one(pool).await)?)
     }
 
     /// Open incidents in scope per severity and status: a customer's from their counters.
@@ -367,7 +368,7 @@ impl Store {
     pub async fn open_incident_counts(&self, scope: &TicketScope) -> StoreResult<OpenIncidentCounts> {
         let (text, values) = open_counts_sql(scope).into_parts();
         let rows: Vec<(i64, String, i64)> =
-            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+            on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
         Ok(OpenIncidentCounts::from_rows(rows))
     }
 
@@ -378,8 +379,8 @@ impl Store {
         let closure = "SELECT COUNT(*) FROM tickets t WHERE t.severity IS NOT NULL AND t.status <> 'closed' \
                        AND t.closure_requested_at IS NOT NULL";
         let unlabelled = "SELECT COUNT(*) FROM tickets t WHERE t.severity IS NULL AND t.status <> 'closed'";
-        let closure_requested: i64 = on_pool!(self, pool => sqlx::query_scalar(closure).fetch_one(pool).await)?;
-        let unlabelled: i64 = on_pool!(self, pool => sqlx::query_scalar(unlabelled).fetch_one(pool).await)?;
+        let closure_requested: i64 = on_pool!(self, pool => statement::query_scalar(closure).fetch_one(pool).await)?;
+        let unlabelled: i64 = on_pool!(self, pool => statement::query_scalar(unlabelled).fetch_one(pool).await)?;
         Ok(QueueCounts { by_severity, closure_requested, unlabelled })
     }
 
@@ -395,7 +396,7 @@ impl Store {
     async fn fetch_ticket_rows(&self, sql: Sql) -> StoreResult<Vec<TicketRow>> {
         let (text, values) = sql.into_parts();
         let rows: Vec<RawTicketRow> =
-            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+            on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(TicketRow::try_from).collect::<Result<_, _>>()?)
     }
 }

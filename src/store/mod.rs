@@ -20,11 +20,14 @@ mod nodelay;
 mod notification_settings;
 mod outbox;
 mod plans;
+pub mod pooler;
 mod reach;
+pub mod replicas;
 pub mod request;
 mod secrets;
 mod sessions;
 pub mod sql;
+pub mod statement;
 mod throttle;
 mod ticket_changes;
 mod tickets;
@@ -41,6 +44,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::ticket::{Severity, TicketStatus};
+pub use pooler::Pooler;
+pub use request::Seat;
 
 pub use accounts::{AccountSummary, NewUser, PasswordToken, PasswordTokenOwner, StaffMember};
 pub use activity::DashboardFigures;
@@ -54,6 +59,7 @@ pub use notification_settings::{NotificationSettings, TicketReader};
 pub use outbox::{Channel, ClaimedDelivery, NewDelivery, OutboxDepth, OutboxEvent, Settled, Target};
 pub use plans::Planned;
 pub use reach::Unreachable;
+pub use replicas::{ProbeGuard, ReadStore, ReplicaHealth, ReplicaSettings, Replicas};
 pub use sessions::SessionRecord;
 pub use throttle::AttemptLimits;
 pub use ticket_changes::{ChangeError, ChangeResult, CommentInput, NewComment, NewTicket};
@@ -62,35 +68,46 @@ pub use two_factor::TwoFactorRecord;
 pub use users::Credentials;
 pub use webhooks::{EndpointSettings, WebhookDelivery, WebhookEndpoint};
 
-/// A connection of `$pool` for one statement or transaction, as a `Result`: the request's inside a
-/// request (see `request`), one of its own outside. It borrows `$held` (the request's slot) or
-/// `$own`, which the caller declares so that they outlive the statement.
+/// A connection of `$pool` (the database at `$seat`) for one statement or transaction, as a
+/// `Result`: the request's inside a request (see `request`), one of its own outside. It borrows
+/// `$held` (the request's slot) or `$own`, which the caller declares so that they outlive the
+/// statement.
 macro_rules! connection {
-    ($pool:expr, $held:ident, $own:ident) => {{
+    ($pool:expr, $seat:expr, $held:ident, $own:ident) => {{
         $held = $crate::store::request::slot().await;
-        $crate::store::request::connection($held.as_deref_mut(), &mut $own, $pool).await
+        $crate::store::request::connection($held.as_deref_mut(), $seat, &mut $own, $pool).await
     }};
 }
 
 /// Runs `$body` with `$pool` bound to a connection of whichever database the store holds (see
 /// `connection!`). The body is compiled once per backend, so the same query text and row types
-/// serve both.
+/// serve both. Behind a transaction-mode pooler the body runs in a transaction of its own (see
+/// `pooler::Pinned`).
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite(pool, _) => {
                 let mut held;
                 let mut own = None;
-                match $crate::store::connection!(pool, held, own) {
+                match $crate::store::connection!(pool, $crate::store::request::Seat::Primary, held, own) {
                     Ok($pool) => $body,
                     Err(error) => Err(error.into()),
                 }
             }
-            $crate::store::Store::Postgres(pool) => {
+            $crate::store::Store::Postgres(pool, link) => {
                 let mut held;
                 let mut own = None;
-                match $crate::store::connection!(pool, held, own) {
-                    Ok($pool) => $body,
+                match $crate::store::connection!(pool, link.seat, held, own) {
+                    Ok(conn) => match $crate::store::pooler::Pinned::begin(conn, link.pooler).await {
+                        Ok(mut pinned) => {
+                            let out = {
+                                let $pool = pinned.conn();
+                                $body
+                            };
+                            pinned.end(out).await
+                        }
+                        Err(error) => Err(error.into()),
+                    },
                     Err(error) => Err(error.into()),
                 }
             }
@@ -108,17 +125,17 @@ macro_rules! in_transaction {
                 let mut held;
                 let mut own = None;
                 // The connection first, then the writer's turn (see `WriteLock`).
-                let conn = $crate::store::connection!(pool, held, own)?;
+                let conn = $crate::store::connection!(pool, $crate::store::request::Seat::Primary, held, own)?;
                 let _writing = writer.lock().await;
                 let mut $tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
                 Ok(out)
             }
-            $crate::store::Store::Postgres(pool) => {
+            $crate::store::Store::Postgres(pool, link) => {
                 let mut held;
                 let mut own = None;
-                let conn = $crate::store::connection!(pool, held, own)?;
+                let conn = $crate::store::connection!(pool, link.seat, held, own)?;
                 let mut $tx = sqlx::Connection::begin(conn).await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -137,7 +154,7 @@ macro_rules! execute {
                 let mut held;
                 let mut own = None;
                 // The connection first, then the writer's turn (see `WriteLock`).
-                match $crate::store::connection!(pool, held, own) {
+                match $crate::store::connection!(pool, $crate::store::request::Seat::Primary, held, own) {
                     Ok(conn) => {
                         let _writing = writer.lock().await;
                         $query.execute(conn).await.map(|done| done.rows_affected())
@@ -145,11 +162,17 @@ macro_rules! execute {
                     Err(error) => Err(error),
                 }
             }
-            $crate::store::Store::Postgres(pool) => {
+            $crate::store::Store::Postgres(pool, link) => {
                 let mut held;
                 let mut own = None;
-                match $crate::store::connection!(pool, held, own) {
-                    Ok(conn) => $query.execute(conn).await.map(|done| done.rows_affected()),
+                match $crate::store::connection!(pool, link.seat, held, own) {
+                    Ok(conn) => match $crate::store::pooler::Pinned::begin(conn, link.pooler).await {
+                        Ok(mut pinned) => {
+                            let out = $query.execute(pinned.conn()).await.map(|done| done.rows_affected());
+                            pinned.end(out).await
+                        }
+                        Err(error) => Err(error),
+                    },
                     Err(error) => Err(error),
                 }
             }
@@ -169,7 +192,15 @@ pub type WriteLock = Arc<tokio::sync::Mutex<()>>;
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(SqlitePool, WriteLock),
-    Postgres(PgPool),
+    Postgres(PgPool, PgLink),
+}
+
+/// How a PostgreSQL pool is reached and what it is to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PgLink {
+    pub pooler: Pooler,
+    /// The primary, or a read replica (only ever behind a `ReadStore`).
+    pub seat: Seat,
 }
 
 #[derive(Debug, Clone)]
@@ -177,11 +208,13 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// How long a request waits for a connection before the page answers 503.
     pub acquire_timeout: Duration,
+    /// `DATABASE_POOLER`: whether PostgreSQL is behind a pooler in transaction mode.
+    pub pooler: Pooler,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        PoolSettings { max_connections: 10, acquire_timeout: Duration::from_secs(3) }
+        PoolSettings { max_connections: 10, acquire_timeout: Duration::from_secs(3), pooler: Pooler::None }
     }
 }
 
@@ -288,20 +321,34 @@ impl Store {
     /// SQLite. Connections are made lazily, and made again after an outage; start-up first tries
     /// one directly (`reach`), to stop at once with a clear cause.
     pub fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Store> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // Every statement here reads a few rows through an index: a parallel worker (or JIT)
-            // only adds milliseconds, and made the planner trade an index walk for a sort.
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|e| StoreError::BadUrl(e.to_string()))?
-                .options([("max_parallel_workers_per_gather", "0"), ("jit", "off")]);
+        Self::connect_as(url, settings, Seat::Primary)
+    }
+
+    /// As [`Store::connect`], for the database at `seat`: a replica's store is only ever read
+    /// through a `ReadStore`.
+    pub(crate) fn connect_as(url: &str, settings: &PoolSettings, seat: Seat) -> StoreResult<Store> {
+        if is_postgres_url(url) {
+            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let pooler = settings.pooler;
+            let options = match pooler {
+                // Every statement here reads a few rows through an index: a parallel worker (or
+                // JIT) only adds milliseconds, and made the planner trade an index walk for a sort.
+                Pooler::None => options.options(pooler::DATABASE_SETTINGS),
+                // PgBouncer 1.18 refuses both startup parameters; nothing of sqlx's cache is used.
+                Pooler::Transaction => {
+                    statement::use_unnamed_statements();
+                    options.extra_float_digits(None).statement_cache_capacity(0)
+                }
+            };
+            let port = options.get_port();
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections)
                 // No ping before every query: a dropped connection fails its query (503) and is discarded.
                 .test_before_acquire(false)
-                .after_connect(|conn, _| Box::pin(nodelay::after_connect(conn)))
+                .after_connect(move |conn, _| Box::pin(nodelay::after_connect(conn, pooler, port)))
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_lazy_with(options);
-            Ok(Store::Postgres(pool))
+            Ok(Store::Postgres(pool, PgLink { pooler, seat }))
         } else {
             let url = if url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite://{url}") };
             let options = SqliteConnectOptions::from_str(&url)
@@ -338,14 +385,17 @@ impl Store {
     pub fn backend_name(&self) -> &'static str {
         match self {
             Store::Sqlite(..) => "SQLite",
-            Store::Postgres(_) => "PostgreSQL",
+            Store::Postgres(..) => "PostgreSQL",
         }
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
         match self {
             Store::Sqlite(pool, _) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Store::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Store::Postgres(pool, link) if link.pooler == Pooler::Transaction => {
+                pooler::migrate(&pool.connect_options(), sqlx::migrate!("migrations/postgres")).await?;
+            }
+            Store::Postgres(pool, _) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
@@ -354,13 +404,14 @@ impl Store {
     /// connection in an unknown state, so the request's connection is then closed, not reused.
     pub async fn ping(&self, within: Duration) -> StoreResult<()> {
         let select = async {
-            let _: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
+            let _: i64 =
+                on_pool!(self, pool => statement::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await)?;
             StoreResult::Ok(())
         };
         match tokio::time::timeout(within, select).await {
             Ok(answered) => answered,
             Err(_) => {
-                request::discard().await;
+                request::discard(self.seat()).await;
                 Err(StoreError::NoAnswer(within))
             }
         }
@@ -370,7 +421,7 @@ impl Store {
     pub fn pool_usage(&self) -> PoolUsage {
         let (open, idle, max) = match self {
             Store::Sqlite(pool, _) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
-            Store::Postgres(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+            Store::Postgres(pool, _) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
         };
         // Read one after the other, so a connection may have opened or closed in between.
         let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(open);
@@ -380,7 +431,20 @@ impl Store {
     pub async fn close(&self) {
         match self {
             Store::Sqlite(pool, _) => pool.close().await,
-            Store::Postgres(pool) => pool.close().await,
+            Store::Postgres(pool, _) => pool.close().await,
         }
     }
+
+    /// Which database this store reads and writes: the primary, or a replica.
+    pub fn seat(&self) -> Seat {
+        match self {
+            Store::Sqlite(..) => Seat::Primary,
+            Store::Postgres(_, link) => link.seat,
+        }
+    }
+}
+
+/// `postgres://…` or `postgresql://…`: anything else is a SQLite file.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }

@@ -1,6 +1,7 @@
 //! What each user chose to hear of (My profile), the tickets they muted, and the one-click
 //! unsubscribe links already spent: what the fan-out reads to decide who hears of a notice.
 
+use super::statement;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -51,7 +52,7 @@ impl Store {
         let sql = "SELECT p.user_id, EXISTS (SELECT 1 FROM ticket_mutes m WHERE m.user_id = p.user_id AND m.ticket_id = $1) AS muted \
                    FROM (SELECT opener_id AS user_id FROM tickets WHERE id = $1 \
                          UNION SELECT user_id FROM ticket_recipients WHERE ticket_id = $1) p ORDER BY p.user_id";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
     }
 
     /// The notification settings of these users, for those who chose any.
@@ -65,7 +66,7 @@ impl Store {
         sql.bind_list(user_ids.iter().copied()).push(")");
         let (text, values) = sql.into_parts();
         let rows: Vec<RawSettings> =
-            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+            on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(<(i64, NotificationSettings)>::try_from).collect::<Result<_, _>>()?)
     }
 
@@ -83,7 +84,7 @@ impl Store {
     pub async fn staff_listening(&self) -> StoreResult<Vec<(i64, NotificationSettings)>> {
         let sql = "SELECT p.user_id, p.muted_kinds, p.min_severity, p.digest, p.digest_hour FROM notification_preferences p \
                    JOIN users u ON u.id = p.user_id WHERE u.is_support = TRUE AND u.enabled = TRUE ORDER BY p.user_id";
-        let rows: Vec<RawSettings> = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        let rows: Vec<RawSettings> = on_pool!(self, pool => statement::query_as(sql).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(<(i64, NotificationSettings)>::try_from).collect::<Result<_, _>>()?)
     }
 
@@ -96,7 +97,7 @@ impl Store {
         let hour = i16::try_from(settings.digest_hour.min(23)).unwrap_or(8);
         execute!(
             self,
-            sqlx::query(sql)
+            statement::query(sql)
                 .bind(user_id)
                 .bind(muted.join(","))
                 .bind(settings.preferences.min_severity.map(Severity::rank))
@@ -109,7 +110,7 @@ impl Store {
     /// Spends a one-click unsubscribe link: `false` if it was used before.
     pub async fn use_unsubscribe_link(&self, link_hash: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let sql = "INSERT INTO used_unsubscribe_links (link_hash, used_at) VALUES ($1, $2) ON CONFLICT (link_hash) DO NOTHING";
-        Ok(execute!(self, sqlx::query(sql).bind(link_hash).bind(now))? == 1)
+        Ok(execute!(self, statement::query(sql).bind(link_hash).bind(now))? == 1)
     }
 
     /// "Don't notify me" (or "Notify me" again) on a ticket.
@@ -119,12 +120,12 @@ impl Store {
         } else {
             "DELETE FROM ticket_mutes WHERE user_id = $1 AND ticket_id = $2"
         };
-        execute!(self, sqlx::query(sql).bind(user_id).bind(ticket_id))?;
+        execute!(self, statement::query(sql).bind(user_id).bind(ticket_id))?;
         Ok(())
     }
 
     pub async fn is_ticket_muted(&self, user_id: i64, ticket_id: i64) -> StoreResult<bool> {
         let sql = "SELECT EXISTS (SELECT 1 FROM ticket_mutes WHERE user_id = $1 AND ticket_id = $2)";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(user_id).bind(ticket_id).fetch_one(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql).bind(user_id).bind(ticket_id).fetch_one(pool).await)?)
     }
 }

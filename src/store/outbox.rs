@@ -2,6 +2,7 @@
 //! `ticket_changes`), fanned out into deliveries, which senders in every instance claim, send and
 //! mark. A claim is a lease: a sender that dies mid-way leaves its rows to another after it ends.
 
+use super::statement;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -227,14 +228,14 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<OutboxEvent>> {
         let rows: Vec<RawEvent> = match self {
-            Store::Postgres(_) => {
+            Store::Postgres(..) => {
                 let sql = claim_events_sql!(" FOR UPDATE SKIP LOCKED");
-                on_pool!(self, pool => sqlx::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(pool).await)?
+                on_pool!(self, pool => statement::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(pool).await)?
             }
             Store::Sqlite(..) => {
                 let sql = claim_events_sql!("");
                 let claimed: StoreResult<Vec<RawEvent>> = in_transaction!(self, tx =>
-                    sqlx::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(&mut *tx).await?);
+                    statement::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(&mut *tx).await?);
                 claimed?
             }
         };
@@ -250,7 +251,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         in_transaction!(self, tx => {
-            let marked = sqlx::query(
+            let marked = statement::query(
                 "UPDATE notification_events SET expanded_at = $2, claimed_until = NULL WHERE id = $1 AND expanded_at IS NULL",
             )
             .bind(event_id).bind(now).execute(&mut *tx).await?.rows_affected();
@@ -263,7 +264,7 @@ impl Store {
                     Target::Address(address) => (None, Some(address.as_str()), None),
                     Target::Endpoint(id) => (None, None, Some(*id)),
                 };
-                sqlx::query(
+                statement::query(
                     "INSERT INTO notification_deliveries (event_id, channel, user_id, address, endpoint_id, digest, state, \
                      due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)",
                 )
@@ -283,14 +284,14 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let rows: Vec<RawDelivery> = match self {
-            Store::Postgres(_) => {
+            Store::Postgres(..) => {
                 let sql = claim_deliveries_sql!(" FOR UPDATE SKIP LOCKED");
-                on_pool!(self, pool => sqlx::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(pool).await)?
+                on_pool!(self, pool => statement::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(pool).await)?
             }
             Store::Sqlite(..) => {
                 let sql = claim_deliveries_sql!("");
                 let claimed: StoreResult<Vec<RawDelivery>> = in_transaction!(self, tx =>
-                    sqlx::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(&mut *tx).await?);
+                    statement::query_as(sql).bind(now).bind(until).bind(limit).fetch_all(&mut *tx).await?);
                 claimed?
             }
         };
@@ -323,7 +324,7 @@ impl Store {
         sql.bind_list(ids).push(")");
         let (text, values) = sql.into_parts();
         let rows: Vec<RawEvent> =
-            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+            on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
         rows.into_iter()
             .map(|raw| OutboxEvent::try_from(raw).map(|e| (e.id, e)))
             .collect::<Result<_, _>>()
@@ -345,7 +346,7 @@ impl Store {
                    response_code = $5, sent_at = $6, claimed_until = NULL WHERE id = $1";
         execute!(
             self,
-            sqlx::query(sql).bind(id).bind(settled.code()).bind(subject).bind(error).bind(code).bind(sent_at)
+            statement::query(sql).bind(id).bind(settled.code()).bind(subject).bind(error).bind(code).bind(sent_at)
         )?;
         Ok(())
     }
@@ -369,7 +370,7 @@ impl Store {
         );
         sql.bind_list(ids.iter().copied()).push(")");
         let (text, values) = sql.into_parts();
-        execute!(self, bind_values!(sqlx::query(text), values))?;
+        execute!(self, bind_values!(statement::query(text), values))?;
         Ok(())
     }
 
@@ -384,7 +385,7 @@ impl Store {
     ) -> StoreResult<()> {
         let sql = "UPDATE notification_deliveries SET due_at = $2, last_error = $3, response_code = $4, \
                    subject = COALESCE($5, subject), claimed_until = NULL WHERE id = $1";
-        execute!(self, sqlx::query(sql).bind(id).bind(due_at).bind(error).bind(code).bind(subject))?;
+        execute!(self, statement::query(sql).bind(id).bind(due_at).bind(error).bind(code).bind(subject))?;
         Ok(())
     }
 
@@ -395,13 +396,13 @@ impl Store {
                    AND (claimed_until IS NULL OR claimed_until < $1)), \
                    EXISTS (SELECT 1 FROM notification_deliveries WHERE state = 'pending' AND due_at <= $1 \
                    AND (claimed_until IS NULL OR claimed_until < $1))";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(now).fetch_one(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(now).fetch_one(pool).await)?)
     }
 
     /// The first notice about a ticket, whose mail the others refer to (threading).
     pub async fn first_notice_of(&self, ticket_id: i64) -> StoreResult<Option<i64>> {
         let sql = "SELECT MIN(id) FROM notification_events WHERE ticket_id = $1";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(ticket_id).fetch_one(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql).bind(ticket_id).fetch_one(pool).await)?)
     }
 
     /// How many notifications wait, and since when the oldest is due.
@@ -410,7 +411,7 @@ impl Store {
                    SELECT created_at AS due FROM notification_events WHERE expanded_at IS NULL \
                    UNION ALL SELECT due_at FROM notification_deliveries WHERE state = 'pending') w";
         let (waiting, oldest_due): (i64, Option<DateTime<Utc>>) =
-            on_pool!(self, pool => sqlx::query_as(sql).fetch_one(pool).await)?;
+            on_pool!(self, pool => statement::query_as(sql).fetch_one(pool).await)?;
         Ok(OutboxDepth { waiting, oldest_due })
     }
 
@@ -418,11 +419,11 @@ impl Store {
     /// gone. What is still pending stays, however old.
     pub async fn purge_notifications(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         in_transaction!(self, tx => {
-            let deliveries = sqlx::query(
+            let deliveries = statement::query(
                 "DELETE FROM notification_deliveries WHERE state <> 'pending' AND created_at < $1",
             )
             .bind(before).execute(&mut *tx).await?.rows_affected();
-            sqlx::query(
+            statement::query(
                 "DELETE FROM notification_events WHERE expanded_at IS NOT NULL AND expanded_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.event_id = notification_events.id)",
             )

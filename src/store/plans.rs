@@ -4,6 +4,7 @@
 use super::activity::figures_sql;
 use super::listing::{count_sql, list_sql, open_counts_sql};
 use super::sql::{Sql, bind_values};
+use super::statement;
 use super::{Store, StoreResult, api_keys, attachments, sessions, users};
 use crate::domain::activity::ActivityWindow;
 use crate::domain::listing::ListQuery;
@@ -61,10 +62,10 @@ impl Store {
                 let (_, values) = sql.into_parts();
                 let (text, _) = explain.into_parts();
                 let rows: Vec<(i64, i64, i64, String)> =
-                    bind_values!(sqlx::query_as(text), values).fetch_all(pool).await?;
+                    bind_values!(statement::query_as(text), values).fetch_all(pool).await?;
                 Ok(rows.into_iter().map(|(.., detail)| detail).collect::<Vec<_>>().join("\n"))
             }
-            Store::Postgres(pool) => {
+            Store::Postgres(pool, _) => {
                 let mut conn = pool.acquire().await?;
                 // The generic plan is the one a pooled connection settles on after a few runs.
                 for setting in [
@@ -73,14 +74,15 @@ impl Store {
                     "enable_sort = off",
                     "plan_cache_mode = force_generic_plan",
                 ] {
-                    sqlx::query(sqlx::AssertSqlSafe(format!("SET {setting}"))).execute(&mut *conn).await?;
+                    statement::query(sqlx::AssertSqlSafe(format!("SET {setting}"))).execute(&mut *conn).await?;
                 }
                 let mut explain = Sql::new("EXPLAIN ");
                 explain.push(sql.text());
                 let (_, values) = sql.into_parts();
                 let (text, _) = explain.into_parts();
-                let rows: Vec<String> = bind_values!(sqlx::query_scalar(text), values).fetch_all(&mut *conn).await?;
-                sqlx::query("RESET ALL").execute(&mut *conn).await?;
+                let rows: Vec<String> =
+                    bind_values!(statement::query_scalar(text), values).fetch_all(&mut *conn).await?;
+                statement::query("RESET ALL").execute(&mut *conn).await?;
                 Ok(rows.join("\n"))
             }
         }

@@ -55,7 +55,7 @@ impl Store {
     /// acquire timeout, which the message names) for the server.
     pub async fn reach(&self, within: Duration) -> Result<(), Unreachable> {
         match self {
-            Store::Postgres(pool) => {
+            Store::Postgres(pool, _) => {
                 let options = pool.connect_options();
                 reach_postgres(&options, within)
                     .await
@@ -71,7 +71,7 @@ impl Store {
 }
 
 /// The URL rebuilt from its parts, so that a password (in the URL or its query) cannot appear.
-fn postgres_url(options: &PgConnectOptions) -> String {
+pub(super) fn postgres_url(options: &PgConnectOptions) -> String {
     let user = options.get_username();
     let database = options.get_database().unwrap_or(user);
     match socket(options) {

@@ -1,6 +1,7 @@
 //! Server-side session rows. The id is a SHA-256 of the cookie's session key, so reading this
 //! table never yields a usable cookie.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
@@ -17,8 +18,8 @@ pub struct SessionRecord {
 /// everywhere", two-factor reset) goes through this, so none can forget the tokens.
 macro_rules! end_sessions {
     ($tx:ident, $user_id:expr) => {{
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
-        sqlx::query("DELETE FROM fh_auth_tokens WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+        statement::query("DELETE FROM sessions WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+        statement::query("DELETE FROM fh_auth_tokens WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
     }};
 }
 pub(super) use end_sessions;
@@ -28,7 +29,7 @@ pub(super) const LOAD_SESSION_SQL: &str = "SELECT state, created_at FROM session
 
 impl Store {
     pub async fn load_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<SessionRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as(LOAD_SESSION_SQL).bind(id).bind(now).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(LOAD_SESSION_SQL).bind(id).bind(now).fetch_optional(pool).await)?)
     }
 
     pub async fn insert_session(
@@ -40,7 +41,7 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let sql = "INSERT INTO sessions (id, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
-        execute!(self, sqlx::query(sql).bind(id).bind(user_id).bind(state).bind(now).bind(expires_at))?;
+        execute!(self, statement::query(sql).bind(id).bind(user_id).bind(state).bind(now).bind(expires_at))?;
         Ok(())
     }
 
@@ -54,18 +55,18 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET user_id = $1, state = $2, expires_at = $3 WHERE id = $4 AND expires_at > $5";
-        let done = execute!(self, sqlx::query(sql).bind(user_id).bind(state).bind(expires_at).bind(id).bind(now))?;
+        let done = execute!(self, statement::query(sql).bind(user_id).bind(state).bind(expires_at).bind(id).bind(now))?;
         Ok(done == 1)
     }
 
     pub async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
         let sql = "UPDATE sessions SET expires_at = $1 WHERE id = $2";
-        execute!(self, sqlx::query(sql).bind(expires_at).bind(id))?;
+        execute!(self, statement::query(sql).bind(expires_at).bind(id))?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id: &str) -> StoreResult<()> {
-        execute!(self, sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id))?;
+        execute!(self, statement::query("DELETE FROM sessions WHERE id = $1").bind(id))?;
         Ok(())
     }
 
@@ -74,9 +75,9 @@ impl Store {
     /// (see `end_sessions!`). The number of sessions and tokens ended.
     pub async fn delete_sessions_of_user(&self, user_id: i64, keep: Option<&str>) -> StoreResult<u64> {
         in_transaction!(self, tx => {
-            let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            let sessions = statement::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
                 .bind(user_id).bind(keep.unwrap_or("")).execute(&mut *tx).await?.rows_affected();
-            let tokens = sqlx::query("DELETE FROM fh_auth_tokens WHERE user_id = $1")
+            let tokens = statement::query("DELETE FROM fh_auth_tokens WHERE user_id = $1")
                 .bind(user_id).execute(&mut *tx).await?.rows_affected();
             sessions + tokens
         })
@@ -84,7 +85,7 @@ impl Store {
 
     pub async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let sql = "DELETE FROM sessions WHERE expires_at <= $1";
-        let done = execute!(self, sqlx::query(sql).bind(now))?;
+        let done = execute!(self, statement::query(sql).bind(now))?;
         Ok(done)
     }
 }

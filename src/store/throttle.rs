@@ -4,6 +4,7 @@
 //! step that also counts the recent failures: a burst of simultaneous guesses gets no more checks
 //! than the limit, however many instances share the database. A success turns it round.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreResult, execute, in_transaction};
@@ -40,7 +41,7 @@ impl Store {
         at: DateTime<Utc>,
         limits: AttemptLimits,
     ) -> StoreResult<Option<i64>> {
-        let postgres = matches!(self, Store::Postgres(_));
+        let postgres = matches!(self, Store::Postgres(..));
         in_transaction!(self, tx => {
             // SQLite's write transaction already admits one reservation at a time. On PostgreSQL
             // two transactions would each count the other's row as not yet there: reservations
@@ -49,11 +50,11 @@ impl Store {
             if postgres {
                 let address = limits.per_address.map(|_| (ADDRESS_LOCK, client_ip));
                 for (space, key) in std::iter::once((EMAIL_LOCK, email)).chain(address) {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                    statement::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
                         .bind(space).bind(key).execute(&mut *tx).await?;
                 }
             }
-            sqlx::query_scalar::<_, i64>(RESERVE)
+            statement::query_scalar::<_, i64>(RESERVE)
                 .bind(email).bind(client_ip).bind(at).bind(limits.since).bind(limits.per_email)
                 .bind(limits.per_address.unwrap_or(i64::MAX)).bind(limits.per_address.is_none())
                 .fetch_optional(&mut *tx).await?
@@ -64,9 +65,9 @@ impl Store {
     /// address's do).
     pub async fn sign_in_attempt_succeeded(&self, attempt_id: i64, email: &str) -> StoreResult<()> {
         in_transaction!(self, tx => {
-            sqlx::query("UPDATE sign_in_attempts SET succeeded = TRUE WHERE id = $1")
+            statement::query("UPDATE sign_in_attempts SET succeeded = TRUE WHERE id = $1")
                 .bind(attempt_id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM sign_in_attempts WHERE email = $1 AND succeeded = FALSE")
+            statement::query("DELETE FROM sign_in_attempts WHERE email = $1 AND succeeded = FALSE")
                 .bind(email).execute(&mut *tx).await?;
         })
     }
@@ -74,13 +75,13 @@ impl Store {
     /// The reserved attempt was neither a success nor a failure (a right password still waiting
     /// for its code): it no longer counts.
     pub async fn release_sign_in_attempt(&self, attempt_id: i64) -> StoreResult<()> {
-        execute!(self, sqlx::query("DELETE FROM sign_in_attempts WHERE id = $1").bind(attempt_id))?;
+        execute!(self, statement::query("DELETE FROM sign_in_attempts WHERE id = $1").bind(attempt_id))?;
         Ok(())
     }
 
     pub async fn purge_sign_in_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let sql = "DELETE FROM sign_in_attempts WHERE attempted_at < $1";
-        let done = execute!(self, sqlx::query(sql).bind(before))?;
+        let done = execute!(self, statement::query(sql).bind(before))?;
         Ok(done)
     }
 }

@@ -1,6 +1,7 @@
 //! The writes that change a ticket: opening it, comments, the lifecycle's changes, recipients.
 //! Each keeps the ticket's visibility rows and its viewers' counters in step, in one transaction.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::attachments::{NewAttachments, OverQuota, link_attachments};
@@ -112,7 +113,7 @@ pub struct NewComment {
 macro_rules! insert_notice {
     ($tx:expr, $ticket_id:expr, $actor_id:expr, $comment_id:expr, $notice:expr, $at:expr) => {{
         let notice: Notice = $notice;
-        sqlx::query(
+        statement::query(
             "INSERT INTO notification_events (ticket_id, kind, actor_id, comment_id, severity, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -144,11 +145,15 @@ const VISIBILITY_ROWS_LOCKING_VIEWERS: &str = concat!(visibility_rows!(), " ORDE
 /// difference; called in the same transaction as every change to either.
 macro_rules! refresh_visibility {
     ($store:expr, $tx:expr, $ticket_id:expr) => {{
-        let rows = if matches!($store, Store::Postgres(_)) { VISIBILITY_ROWS_LOCKING_VIEWERS } else { VISIBILITY_ROWS };
+        let rows =
+            if matches!($store, Store::Postgres(..)) { VISIBILITY_ROWS_LOCKING_VIEWERS } else { VISIBILITY_ROWS };
         let before: Vec<super::counters::VisibilityRow> =
-            sqlx::query_as(rows).bind($ticket_id).fetch_all(&mut *$tx).await?;
-        sqlx::query("DELETE FROM ticket_visibility WHERE ticket_id = $1").bind($ticket_id).execute(&mut *$tx).await?;
-        sqlx::query(
+            statement::query_as(rows).bind($ticket_id).fetch_all(&mut *$tx).await?;
+        statement::query("DELETE FROM ticket_visibility WHERE ticket_id = $1")
+            .bind($ticket_id)
+            .execute(&mut *$tx)
+            .await?;
+        statement::query(
             "INSERT INTO ticket_visibility (user_id, ticket_id, severity, status, created_at, closed_at) \
              SELECT t.opener_id, t.id, t.severity, t.status, t.created_at, t.closed_at FROM tickets t WHERE t.id = $1 \
              UNION \
@@ -159,10 +164,10 @@ macro_rules! refresh_visibility {
         .execute(&mut *$tx)
         .await?;
         let after: Vec<super::counters::VisibilityRow> =
-            sqlx::query_as(rows).bind($ticket_id).fetch_all(&mut *$tx).await?;
+            statement::query_as(rows).bind($ticket_id).fetch_all(&mut *$tx).await?;
         let deltas = super::counters::deltas(&before, &after);
         for ((user_id, severity, status), n) in deltas.counts {
-            sqlx::query(
+            statement::query(
                 "INSERT INTO incident_counts (user_id, severity, status, n) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, severity, status) DO UPDATE SET n = incident_counts.n + excluded.n",
             )
@@ -174,7 +179,7 @@ macro_rules! refresh_visibility {
             .await?;
         }
         for ((user_id, day), (opened, closed)) in deltas.activity {
-            sqlx::query(
+            statement::query(
                 "INSERT INTO incident_activity (user_id, day, opened, closed) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, day) DO UPDATE SET opened = incident_activity.opened + excluded.opened, \
                  closed = incident_activity.closed + excluded.closed",
@@ -207,7 +212,7 @@ impl Store {
         files: &NewAttachments,
     ) -> Result<i64, ChangeError> {
         async { in_transaction!(self, tx => {
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = statement::query_scalar(
                 "INSERT INTO tickets (account_id, summary, description, opener_id, status, severity, created_at, updated_at, submission_key) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id")
                 .bind(ticket.account_id)
@@ -220,11 +225,11 @@ impl Store {
                 .bind(&ticket.submission_key)
                 .fetch_one(&mut *tx).await?;
             for user_id in &ticket.recipient_ids {
-                sqlx::query("INSERT INTO ticket_recipients (ticket_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4)")
+                statement::query("INSERT INTO ticket_recipients (ticket_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4)")
                     .bind(id).bind(user_id).bind(ticket.opener_id).bind(ticket.created_at)
                     .execute(&mut *tx).await?;
             }
-            sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, created_at) VALUES ($1, $2, $3, $4)")
+            statement::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(id).bind(ticket.created_by).bind(EventKind::Opened.code()).bind(ticket.created_at)
                 .execute(&mut *tx).await?;
             link_attachments!(self, tx, ticket.account_id, id, None::<i64>, ticket.created_by, false, files,
@@ -243,7 +248,7 @@ impl Store {
     pub async fn insert_comment(&self, comment: &NewComment) -> StoreResult<i64> {
         let sql = "INSERT INTO comments (ticket_id, author_id, body, internal, submission_key, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql)
             .bind(comment.ticket_id)
             .bind(comment.author_id)
             .bind(&comment.body)
@@ -284,16 +289,16 @@ impl Store {
             Some((comment, files)) => (Some(comment), files),
             None => (None, &NO_FILES),
         };
-        let lock = if matches!(self, Store::Postgres(_)) { TICKET_STATE_FOR_UPDATE } else { TICKET_STATE };
+        let lock = if matches!(self, Store::Postgres(..)) { TICKET_STATE_FOR_UPDATE } else { TICKET_STATE };
         // In a block of its own, so that the body's `?` lands in `result` and a racing duplicate
         // submission can be told apart from other failures.
         let result: Result<ChangeResult, ChangeError> = async { in_transaction!(self, tx => {
-            let row: StateRow = sqlx::query_as(lock).bind(ticket_id).fetch_optional(&mut *tx).await?.ok_or(ChangeError::NotFound)?;
+            let row: StateRow = statement::query_as(lock).bind(ticket_id).fetch_optional(&mut *tx).await?.ok_or(ChangeError::NotFound)?;
             if expected_version.is_some_and(|v| v != row.version) {
                 return Err(ChangeError::Stale);
             }
             if let Some(key) = comment.and_then(|c| c.submission_key.as_deref()) {
-                let seen: Option<i64> = sqlx::query_scalar("SELECT id FROM comments WHERE ticket_id = $1 AND submission_key = $2")
+                let seen: Option<i64> = statement::query_scalar("SELECT id FROM comments WHERE ticket_id = $1 AND submission_key = $2")
                     .bind(ticket_id).bind(key).fetch_optional(&mut *tx).await?;
                 if seen.is_some() {
                     return Ok(ChangeResult::Duplicate);
@@ -303,14 +308,14 @@ impl Store {
             let outcome = lifecycle::apply_all(before, changes).map_err(ChangeError::Rule)?;
             let mut comment_id = None;
             if let Some(comment) = comment {
-                let id: i64 = sqlx::query_scalar("INSERT INTO comments (ticket_id, author_id, body, internal, submission_key, created_at) \
+                let id: i64 = statement::query_scalar("INSERT INTO comments (ticket_id, author_id, body, internal, submission_key, created_at) \
                              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
                     .bind(ticket_id).bind(actor_id).bind(&comment.body).bind(comment.internal)
                     .bind(&comment.submission_key).bind(at)
                     .fetch_one(&mut *tx).await?;
                 comment_id = Some(id);
                 if !files.files.is_empty() {
-                    let account_id: i64 = sqlx::query_scalar("SELECT account_id FROM tickets WHERE id = $1")
+                    let account_id: i64 = statement::query_scalar("SELECT account_id FROM tickets WHERE id = $1")
                         .bind(ticket_id).fetch_one(&mut *tx).await?;
                     link_attachments!(self, tx, account_id, ticket_id, Some(id), actor_id, comment.internal,
                         files, at, ChangeError::OverQuota);
@@ -320,7 +325,7 @@ impl Store {
             if after == before {
                 // A comment is an update; an internal note is not, as customers see the ticket.
                 if comment.is_some_and(|c| !c.internal) {
-                    sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+                    statement::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
                         .bind(at).bind(ticket_id).execute(&mut *tx).await?;
                 }
             } else {
@@ -330,7 +335,7 @@ impl Store {
                     _ => (None, None),
                 };
                 let closed_at = (after.status == TicketStatus::Closed).then(|| row.closed_at.unwrap_or(at));
-                sqlx::query("UPDATE tickets SET status = $1, severity = $2, closure_requested_by = $3, \
+                statement::query("UPDATE tickets SET status = $1, severity = $2, closure_requested_by = $3, \
                              closure_requested_at = $4, closed_at = $5, updated_at = $6, version = version + 1 WHERE id = $7")
                     .bind(after.status.code())
                     .bind(after.severity.map(Severity::rank))
@@ -342,7 +347,7 @@ impl Store {
                     .execute(&mut *tx).await?;
             }
             for event in &outcome.events {
-                sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, from_value, to_value, created_at) \
+                statement::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, from_value, to_value, created_at) \
                              VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(ticket_id).bind(actor_id).bind(event.kind.code()).bind(&event.from).bind(&event.to).bind(at)
                     .execute(&mut *tx).await?;
@@ -387,17 +392,17 @@ impl Store {
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
         in_transaction!(self, tx => {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT user_id FROM ticket_recipients WHERE ticket_id = $1 AND user_id = $2")
+            let exists: Option<i64> = statement::query_scalar("SELECT user_id FROM ticket_recipients WHERE ticket_id = $1 AND user_id = $2")
                 .bind(ticket_id).bind(user_id).fetch_optional(&mut *tx).await?;
             if exists.is_some() {
                 return Ok(false);
             }
-            sqlx::query("INSERT INTO ticket_recipients (ticket_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4)")
+            statement::query("INSERT INTO ticket_recipients (ticket_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4)")
                 .bind(ticket_id).bind(user_id).bind(added_by).bind(at).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, to_value, created_at) VALUES ($1, $2, $3, $4, $5)")
+            statement::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, to_value, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(ticket_id).bind(added_by).bind(EventKind::RecipientAdded.code()).bind(name).bind(at)
                 .execute(&mut *tx).await?;
-            sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2").bind(at).bind(ticket_id).execute(&mut *tx).await?;
+            statement::query("UPDATE tickets SET updated_at = $1 WHERE id = $2").bind(at).bind(ticket_id).execute(&mut *tx).await?;
             refresh_visibility!(self, tx, ticket_id);
             true
         })
@@ -414,15 +419,15 @@ impl Store {
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
         in_transaction!(self, tx => {
-            let removed = sqlx::query("DELETE FROM ticket_recipients WHERE ticket_id = $1 AND user_id = $2")
+            let removed = statement::query("DELETE FROM ticket_recipients WHERE ticket_id = $1 AND user_id = $2")
                 .bind(ticket_id).bind(user_id).execute(&mut *tx).await?.rows_affected();
             if removed == 0 {
                 return Ok(false);
             }
-            sqlx::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, from_value, created_at) VALUES ($1, $2, $3, $4, $5)")
+            statement::query("INSERT INTO ticket_events (ticket_id, actor_id, kind, from_value, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(ticket_id).bind(removed_by).bind(EventKind::RecipientRemoved.code()).bind(name).bind(at)
                 .execute(&mut *tx).await?;
-            sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2").bind(at).bind(ticket_id).execute(&mut *tx).await?;
+            statement::query("UPDATE tickets SET updated_at = $1 WHERE id = $2").bind(at).bind(ticket_id).execute(&mut *tx).await?;
             refresh_visibility!(self, tx, ticket_id);
             true
         })
@@ -441,7 +446,13 @@ impl Store {
                    VALUES ($1, $2, $3, $4, $5, $6)";
         execute!(
             self,
-            sqlx::query(sql).bind(ticket_id).bind(actor_id).bind(kind.code()).bind(values.0).bind(values.1).bind(at)
+            statement::query(sql)
+                .bind(ticket_id)
+                .bind(actor_id)
+                .bind(kind.code())
+                .bind(values.0)
+                .bind(values.1)
+                .bind(at)
         )?;
         Ok(())
     }
@@ -456,7 +467,7 @@ impl Store {
     ) -> StoreResult<()> {
         in_transaction!(self, tx => {
             let closed_at = (status == TicketStatus::Closed).then_some(at);
-            sqlx::query(
+            statement::query(
                 "UPDATE tickets SET status = $1, closure_requested_by = $2, closure_requested_at = $3, \
                  closed_at = $4, updated_at = $5, version = version + 1 WHERE id = $6")
                 .bind(status.code())

@@ -1,5 +1,6 @@
 //! Single tickets as their page reads them: the ticket, its recipients, comments and history.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::sql::{Sql, bind_values};
@@ -123,7 +124,7 @@ impl Store {
                    LEFT JOIN users c ON c.id = t.closure_requested_by \
                    WHERE t.id = $1";
         let raw: Option<RawTicketRecord> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
+            on_pool!(self, pool => statement::query_as(sql).bind(id).fetch_optional(pool).await)?;
         Ok(raw.map(TicketRecord::try_from).transpose()?)
     }
 
@@ -132,7 +133,7 @@ impl Store {
         let sql = "SELECT u.id, u.first_name || ' ' || u.last_name AS name, u.email \
                    FROM ticket_recipients r JOIN users u ON u.id = r.user_id \
                    WHERE r.ticket_id = $1 ORDER BY u.last_name, u.first_name, u.id";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
     }
 
     /// The thread in time order; internal notes only when asked for (support staff).
@@ -142,7 +143,7 @@ impl Store {
         let sql = "SELECT c.id, u.first_name || ' ' || u.last_name AS author_name, u.email AS author_email, \
                    u.is_support AS author_is_support, c.body, c.internal, c.created_at \
                    FROM comments c JOIN users u ON u.id = c.author_id WHERE c.id = $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(id).fetch_optional(pool).await)?)
     }
 
     pub async fn ticket_comments(&self, ticket_id: i64, include_internal: bool) -> StoreResult<Vec<CommentRecord>> {
@@ -151,13 +152,15 @@ impl Store {
                    FROM comments c JOIN users u ON u.id = c.author_id \
                    WHERE c.ticket_id = $1 AND (c.internal = FALSE OR $2) \
                    ORDER BY c.created_at, c.id";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).bind(include_internal).fetch_all(pool).await)?)
+        Ok(
+            on_pool!(self, pool => statement::query_as(sql).bind(ticket_id).bind(include_internal).fetch_all(pool).await)?,
+        )
     }
 
     /// The ticket a form with this one-time key opened, if any.
     pub async fn ticket_by_submission(&self, key: &str) -> StoreResult<Option<i64>> {
         let sql = "SELECT id FROM tickets WHERE submission_key = $1";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(key).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_scalar(sql).bind(key).fetch_optional(pool).await)?)
     }
 
     /// The history of a ticket in time order.
@@ -167,7 +170,7 @@ impl Store {
                    u.is_support AS actor_is_support, e.created_at \
                    FROM ticket_events e LEFT JOIN users u ON u.id = e.actor_id \
                    WHERE e.ticket_id = $1 ORDER BY e.created_at, e.id";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(ticket_id).fetch_all(pool).await)?)
     }
 
     /// Who opened each of the tickets `ids` (a page of a list), by ticket id.
@@ -182,7 +185,7 @@ impl Store {
         sql.bind_list(ids.iter().copied()).push(")");
         let (text, values) = sql.into_parts();
         let rows: Vec<OpenerRow> =
-            on_pool!(self, pool => bind_values!(sqlx::query_as(text), values).fetch_all(pool).await)?;
+            on_pool!(self, pool => bind_values!(statement::query_as(text), values).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|r| (r.ticket_id, PersonRef { id: r.id, name: r.name, email: r.email })).collect())
     }
 
@@ -190,6 +193,6 @@ impl Store {
     pub async fn account_people(&self, account_id: i64) -> StoreResult<Vec<PersonRef>> {
         let sql = "SELECT id, first_name || ' ' || last_name AS name, email FROM users \
                    WHERE account_id = $1 AND enabled = TRUE ORDER BY last_name, first_name, id";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(account_id).fetch_all(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(account_id).fetch_all(pool).await)?)
     }
 }

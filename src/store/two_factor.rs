@@ -2,6 +2,7 @@
 //! codes, and whether an account requires two-factor sign-in. Every "use" is a conditional write,
 //! so two requests presenting the same code cannot both succeed.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreResult, execute, in_transaction, on_pool};
@@ -9,9 +10,9 @@ use super::{Store, StoreResult, execute, in_transaction, on_pool};
 /// Deletes a user's recovery codes and stores new ones, inside the caller's transaction.
 macro_rules! replace_codes {
     ($tx:ident, $user_id:expr, $hashes:expr) => {
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
+        statement::query("DELETE FROM recovery_codes WHERE user_id = $1").bind($user_id).execute(&mut *$tx).await?;
         for hash in $hashes {
-            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+            statement::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
                 .bind($user_id)
                 .bind(hash)
                 .execute(&mut *$tx)
@@ -40,13 +41,13 @@ impl Store {
         let sql = "SELECT totp_secret AS secret_ciphertext, totp_enabled_at AS enabled_at, totp_last_step AS last_step, \
                    (SELECT COUNT(*) FROM recovery_codes c WHERE c.user_id = u.id) AS recovery_codes_left \
                    FROM users u WHERE u.id = $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(user_id).fetch_optional(pool).await)?)
     }
 
     /// Starts (or restarts) an enrolment with a new secret; does nothing once two-factor is on.
     pub async fn begin_two_factor(&self, user_id: i64, secret_ciphertext: &str) -> StoreResult<bool> {
         let sql = "UPDATE users SET totp_secret = $1, totp_last_step = NULL WHERE id = $2 AND totp_enabled_at IS NULL";
-        Ok(execute!(self, sqlx::query(sql).bind(secret_ciphertext).bind(user_id))? == 1)
+        Ok(execute!(self, statement::query(sql).bind(secret_ciphertext).bind(user_id))? == 1)
     }
 
     /// Turns two-factor on after the first correct code, with fresh recovery codes.
@@ -60,7 +61,7 @@ impl Store {
         in_transaction!(self, tx => {
             let sql = "UPDATE users SET totp_enabled_at = $1, totp_last_step = $2 \
                        WHERE id = $3 AND totp_enabled_at IS NULL AND totp_secret IS NOT NULL";
-            let done = sqlx::query(sql).bind(now).bind(step).bind(user_id).execute(&mut *tx).await?;
+            let done = statement::query(sql).bind(now).bind(step).bind(user_id).execute(&mut *tx).await?;
             if done.rows_affected() == 1 {
                 replace_codes!(tx, user_id, recovery_hashes);
             }
@@ -72,13 +73,13 @@ impl Store {
     pub async fn use_totp_step(&self, user_id: i64, step: i64) -> StoreResult<bool> {
         let sql = "UPDATE users SET totp_last_step = $1 \
                    WHERE id = $2 AND totp_enabled_at IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $1)";
-        Ok(execute!(self, sqlx::query(sql).bind(step).bind(user_id))? == 1)
+        Ok(execute!(self, statement::query(sql).bind(step).bind(user_id))? == 1)
     }
 
     /// Spends a recovery code; false if the user has no such unused code.
     pub async fn use_recovery_code(&self, user_id: i64, code_hash: &str) -> StoreResult<bool> {
         let sql = "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2";
-        Ok(execute!(self, sqlx::query(sql).bind(user_id).bind(code_hash))? == 1)
+        Ok(execute!(self, statement::query(sql).bind(user_id).bind(code_hash))? == 1)
     }
 
     pub async fn replace_recovery_codes(&self, user_id: i64, recovery_hashes: &[String]) -> StoreResult<()> {
@@ -90,16 +91,16 @@ impl Store {
     /// Turns two-factor off and forgets the secret and the recovery codes.
     pub async fn disable_two_factor(&self, user_id: i64) -> StoreResult<bool> {
         in_transaction!(self, tx => {
-            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            statement::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             let sql = "UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL \
                        WHERE id = $1 AND totp_secret IS NOT NULL";
-            sqlx::query(sql).bind(user_id).execute(&mut *tx).await?.rows_affected() == 1
+            statement::query(sql).bind(user_id).execute(&mut *tx).await?.rows_affected() == 1
         })
     }
 
     pub async fn set_account_requires_two_factor(&self, account_id: i64, required: bool) -> StoreResult<()> {
         let sql = "UPDATE accounts SET mfa_required = $1 WHERE id = $2";
-        execute!(self, sqlx::query(sql).bind(required).bind(account_id))?;
+        execute!(self, statement::query(sql).bind(required).bind(account_id))?;
         Ok(())
     }
 }

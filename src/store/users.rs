@@ -1,9 +1,10 @@
 //! Users as the sign-in and every signed-in request need them.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{Store, StoreResult, in_transaction, on_pool};
+use super::{Store, StoreResult, execute, in_transaction, on_pool};
 use crate::domain::permission::{BuiltinRole, Permission, PermissionSet};
 use crate::domain::principal::{AccountRef, Principal, PrincipalRole, TwoFactor};
 
@@ -38,6 +39,8 @@ pub(super) struct PrincipalRow {
     require_query_signing: bool,
     builtin: Option<String>,
     permission: Option<String>,
+    /// See `advance_read_fence`.
+    read_fence: Option<i64>,
 }
 
 /// The columns of [`PrincipalRow`] and the joins they need from `users u`; macros so that
@@ -49,7 +52,7 @@ macro_rules! principal_columns {
          (u.is_support OR COALESCE(a.mfa_required, FALSE)) AS two_factor_required, \
          u.account_id, a.number AS account_number, a.name AS account_name, \
          COALESCE(a.fh_auth_enabled, FALSE) AS fh_auth_enabled, \
-         COALESCE(a.require_query_signing, FALSE) AS require_query_signing, r.builtin, p.permission"
+         COALESCE(a.require_query_signing, FALSE) AS require_query_signing, r.builtin, p.permission, u.read_fence"
     };
 }
 macro_rules! principal_joins {
@@ -98,6 +101,14 @@ pub(super) fn principal_from_rows<'a>(rows: impl IntoIterator<Item = &'a Princip
     })
 }
 
+/// Tells the request which enabled user it acts for, and how far a replica must have replayed to
+/// serve them (see `replicas`). Every store method that loads the request's principal calls it.
+pub(super) async fn acting_for(principal: &Option<Principal>, rows: &[PrincipalRow]) {
+    if let (Some(principal), Some(row)) = (principal, rows.first()) {
+        super::request::acting_for(principal.user_id, row.read_fence.unwrap_or(0)).await;
+    }
+}
+
 /// The principal rows of user `$1`.
 pub(super) const PRINCIPAL_SQL: &str =
     concat!("SELECT ", principal_columns!(), " FROM users u ", principal_joins!(), " WHERE u.id = $1");
@@ -107,7 +118,7 @@ impl Store {
     pub async fn find_credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
         let sql = "SELECT id AS user_id, password_hash, enabled, totp_enabled_at IS NOT NULL AS two_factor \
                    FROM users WHERE email = $1";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(email).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, pool => statement::query_as(sql).bind(email).fetch_optional(pool).await)?)
     }
 
     /// The enabled user with their account and effective permissions, or `None` if the user is
@@ -115,8 +126,25 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn load_principal(&self, user_id: i64) -> StoreResult<Option<Principal>> {
         let rows: Vec<PrincipalRow> =
-            on_pool!(self, pool => sqlx::query_as(PRINCIPAL_SQL).bind(user_id).fetch_all(pool).await)?;
-        Ok(principal_from_rows(&rows))
+            on_pool!(self, pool => statement::query_as(PRINCIPAL_SQL).bind(user_id).fetch_all(pool).await)?;
+        let principal = principal_from_rows(&rows);
+        acting_for(&principal, &rows).await;
+        Ok(principal)
+    }
+
+    /// After a request that may have changed something, on PostgreSQL: records the primary's
+    /// write-ahead log position as the user's read fence, so that no replica serves them a state
+    /// older than their own change (see `replicas`). Written whether or not this instance reads
+    /// replicas, so that instances that do are right about changes made through any other. Not
+    /// waiting for the disk: a crash that loses it loses the primary's recent past anyway.
+    pub async fn advance_read_fence(&self, user_id: i64) -> StoreResult<()> {
+        if let Store::Postgres(..) = self {
+            const FENCE: &str = "UPDATE users SET read_fence = \
+                 GREATEST(COALESCE(read_fence, 0), (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::BIGINT) \
+                 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS commit_mode WHERE id = $1";
+            execute!(self, statement::query(FENCE).bind(user_id))?;
+        }
+        Ok(())
     }
 
     #[tracing::instrument(skip(self))]
@@ -125,9 +153,9 @@ impl Store {
     /// kept a copy can replace the password the user chose.
     pub async fn record_sign_in(&self, user_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
         in_transaction!(self, tx => {
-            sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
+            statement::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
                 .bind(at).bind(user_id).execute(&mut *tx).await?;
-            sqlx::query("UPDATE password_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+            statement::query("UPDATE password_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
                 .bind(at).bind(user_id).execute(&mut *tx).await?;
         })
     }

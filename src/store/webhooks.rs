@@ -1,6 +1,7 @@
 //! An account's webhook endpoints and each one's delivery log. The calls themselves are rows of
 //! the outbox (`notification_deliveries`, channel `webhook`), claimed and settled as mails are.
 
+use super::statement;
 use chrono::{DateTime, Utc};
 
 use super::delivery_log::DeliveryState;
@@ -169,21 +170,21 @@ impl Store {
         seal: impl FnOnce(i64) -> String,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<i64>> {
-        let lock = if matches!(self, Store::Postgres(_)) { LOCK_ACCOUNT_FOR_UPDATE } else { LOCK_ACCOUNT };
+        let lock = if matches!(self, Store::Postgres(..)) { LOCK_ACCOUNT_FOR_UPDATE } else { LOCK_ACCOUNT };
         in_transaction!(self, tx => {
-            let _: Option<i64> = sqlx::query_scalar(lock).bind(account_id).fetch_optional(&mut *tx).await?;
-            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1")
+            let _: Option<i64> = statement::query_scalar(lock).bind(account_id).fetch_optional(&mut *tx).await?;
+            let count: i64 = statement::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1")
                 .bind(account_id).fetch_one(&mut *tx).await?;
             if count >= MAX_ENDPOINTS_PER_ACCOUNT as i64 {
                 return Ok(None);
             }
             let insert = "INSERT INTO webhook_endpoints (account_id, url, kinds, min_severity, format, enabled, \
                           secret_ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, TRUE, '', $6) RETURNING id";
-            let id: i64 = sqlx::query_scalar(insert)
+            let id: i64 = statement::query_scalar(insert)
                 .bind(account_id).bind(&settings.url).bind(settings.kinds_code())
                 .bind(settings.subscription.min_severity.map(Severity::rank)).bind(settings.format.code()).bind(now)
                 .fetch_one(&mut *tx).await?;
-            sqlx::query("UPDATE webhook_endpoints SET secret_ciphertext = $2 WHERE id = $1")
+            statement::query("UPDATE webhook_endpoints SET secret_ciphertext = $2 WHERE id = $1")
                 .bind(id).bind(seal(id)).execute(&mut *tx).await?;
             Some(id)
         })
@@ -193,14 +194,14 @@ impl Store {
     pub async fn account_webhook_endpoints(&self, account_id: i64) -> StoreResult<Vec<WebhookEndpoint>> {
         let sql = format!("{ENDPOINT_COLUMNS} WHERE account_id = $1 ORDER BY id");
         let rows: Vec<RawEndpoint> = on_pool!(self, pool =>
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).fetch_all(pool).await)?;
+            statement::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(WebhookEndpoint::try_from).collect::<Result<_, _>>()?)
     }
 
     pub async fn webhook_endpoint(&self, id: i64) -> StoreResult<Option<WebhookEndpoint>> {
         let sql = format!("{ENDPOINT_COLUMNS} WHERE id = $1");
         let row: Option<RawEndpoint> = on_pool!(self, pool =>
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(pool).await)?;
+            statement::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(pool).await)?;
         Ok(row.map(WebhookEndpoint::try_from).transpose()?)
     }
 
@@ -216,7 +217,7 @@ impl Store {
                    WHERE id = $1 AND account_id = $2";
         let changed = execute!(
             self,
-            sqlx::query(sql)
+            statement::query(sql)
                 .bind(id)
                 .bind(account_id)
                 .bind(&settings.url)
@@ -231,7 +232,7 @@ impl Store {
     /// dropped when their turn comes.
     pub async fn set_webhook_enabled(&self, id: i64, account_id: i64, enabled: bool) -> StoreResult<bool> {
         let sql = "UPDATE webhook_endpoints SET enabled = $3 WHERE id = $1 AND account_id = $2";
-        Ok(execute!(self, sqlx::query(sql).bind(id).bind(account_id).bind(enabled))? == 1)
+        Ok(execute!(self, statement::query(sql).bind(id).bind(account_id).bind(enabled))? == 1)
     }
 
     /// A new secret, sealed by `seal`; the one it replaces keeps signing until `grace_until`.
@@ -248,7 +249,7 @@ impl Store {
                    previous_secret_until = $4, secret_ciphertext = $3, secret_rotated_at = $5 \
                    WHERE id = $1 AND account_id = $2";
         let changed =
-            execute!(self, sqlx::query(sql).bind(id).bind(account_id).bind(sealed).bind(grace_until).bind(now))?;
+            execute!(self, statement::query(sql).bind(id).bind(account_id).bind(sealed).bind(grace_until).bind(now))?;
         Ok(changed == 1)
     }
 
@@ -256,10 +257,10 @@ impl Store {
     /// desk's page.
     pub async fn delete_webhook_endpoint(&self, id: i64, account_id: i64) -> StoreResult<bool> {
         in_transaction!(self, tx => {
-            let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1 AND account_id = $2")
+            let deleted = statement::query("DELETE FROM webhook_endpoints WHERE id = $1 AND account_id = $2")
                 .bind(id).bind(account_id).execute(&mut *tx).await?.rows_affected();
             if deleted == 1 {
-                sqlx::query(
+                statement::query(
                     "UPDATE notification_deliveries SET state = 'dropped', last_error = 'the endpoint was deleted', \
                      claimed_until = NULL WHERE endpoint_id = $1 AND state = 'pending'",
                 )
@@ -283,7 +284,7 @@ impl Store {
                    JOIN tickets t ON t.id = e.ticket_id \
                    WHERE d.endpoint_id = $1 AND d.channel = 'webhook' AND t.account_id = $2 ORDER BY d.id DESC LIMIT $3";
         let rows: Vec<RawDelivery> = on_pool!(self, pool =>
-            sqlx::query_as(sql).bind(endpoint_id).bind(account_id).bind(limit).fetch_all(pool).await)?;
+            statement::query_as(sql).bind(endpoint_id).bind(account_id).bind(limit).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(WebhookDelivery::try_from).collect::<Result<_, _>>()?)
     }
 
@@ -301,7 +302,7 @@ impl Store {
                    JOIN notification_events e ON e.id = d.event_id JOIN tickets t ON t.id = e.ticket_id \
                    WHERE d.id = $3 AND d.endpoint_id = $1 AND d.channel = 'webhook' AND t.account_id = $2 RETURNING id";
         in_transaction!(self, tx => {
-            let id: Option<i64> = sqlx::query_scalar(sql)
+            let id: Option<i64> = statement::query_scalar(sql)
                 .bind(endpoint_id).bind(account_id).bind(delivery_id).bind(now).fetch_optional(&mut *tx).await?;
             id
         })
@@ -317,7 +318,7 @@ impl Store {
     ) -> StoreResult<()> {
         let sql = "UPDATE notification_deliveries SET response_code = $2, response_excerpt = $3, attempted_at = $4 \
                    WHERE id = $1";
-        execute!(self, sqlx::query(sql).bind(delivery_id).bind(response_code).bind(excerpt).bind(at))?;
+        execute!(self, statement::query(sql).bind(delivery_id).bind(response_code).bind(excerpt).bind(at))?;
         Ok(())
     }
 }

@@ -29,6 +29,9 @@ macro_rules! with_mail_on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
+                    if crate::helpers::through_pgbouncer() {
+                        return;
+                    }
                     let Some(sink) = crate::helpers::SmtpSink::start().await else { return };
                     let url = sink.url();
                     let app = crate::helpers::spawn_app_configured(crate::helpers::Backend::Sqlite, move |s| {

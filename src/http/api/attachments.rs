@@ -80,7 +80,7 @@ pub async fn ticket_attachments(
     ApiQuery::parse(family(&req), req.query_string(), &[])?;
     let principal = &caller.principal;
     let (number, ticket, _) = visible_ticket(&state, principal, &number, TicketView::Ticket).await?;
-    let files = state.store.ticket_attachments(ticket.id, policy::sees_internal_notes(principal)).await?;
+    let files = state.reads().await.ticket_attachments(ticket.id, policy::sees_internal_notes(principal)).await?;
     let items = files
         .into_iter()
         .filter(|f| policy::sees_attachment(principal, f.internal))

@@ -287,7 +287,7 @@ pub async fn security_incidents(
     let query = ApiQuery::parse(family(&req), req.query_string(), &INCIDENT_PARAMS)?;
     let scope = policy::incident_screen_scope(&caller.principal)?;
     let query = list_query(&query)?;
-    let page = state.store.list_tickets(&scope, &query).await?;
+    let page = state.reads().await.list_tickets(&scope, &query).await?;
     Ok(HttpResponse::Ok().json(SecurityIncidentList {
         total: page.total,
         page: query.page,
@@ -319,7 +319,7 @@ pub async fn severity_count(
 ) -> Result<HttpResponse, AppError> {
     ApiQuery::parse(family(&req), req.query_string(), &[])?;
     let scope = policy::incident_screen_scope(&caller.principal)?;
-    let counts = state.store.open_incident_counts(&scope).await?.by_severity();
+    let counts = state.reads().await.open_incident_counts(&scope).await?.by_severity();
     let of = |severity: Severity| counts.iter().find(|(s, _)| *s == severity).map_or(0, |(_, n)| *n);
     Ok(HttpResponse::Ok().json(SeverityCount {
         total_critical_status: of(Severity::Critical),

@@ -236,7 +236,8 @@ pub async fn list_tickets(
     let query = ApiQuery::parse(family(&req), req.query_string(), &TICKET_LIST_PARAMS)?;
     let scope = policy::ticket_list_scope(&caller.principal)?;
     let (list, size) = ticket_list_query(&query)?;
-    let mut page = state.store.list_tickets(&scope, &list).await?;
+    let reads = state.reads().await;
+    let mut page = reads.list_tickets(&scope, &list).await?;
     let more = page.rows.len() > size as usize;
     page.rows.truncate(size as usize);
     let next_page_token = page.rows.last().filter(|_| more).map(|row| {
@@ -244,7 +245,7 @@ pub async fn list_tickets(
         PageToken { sort: list.sort, dir: list.dir, labelled: list.labelled, key }.encode()
     });
     let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
-    let openers = state.store.ticket_openers(&ids).await?;
+    let openers = reads.ticket_openers(&ids).await?;
     let items = page
         .rows
         .iter()

@@ -6,10 +6,11 @@ use incident_portal::auth::api_key::SecretCipher;
 use incident_portal::clock::Clock;
 use incident_portal::settings::{DatabaseSettings, LogFormat, Settings};
 use incident_portal::startup::Application;
-use incident_portal::store::{PoolSettings, Store};
+use incident_portal::store::{PoolSettings, Pooler, Store};
 use secrecy::SecretString;
 
 use super::database::{Backend, TestDatabase, create_database};
+use super::pgbouncer::PgBouncer;
 
 /// The key every test app encrypts secrets with (the demo's two-factor secrets are encrypted
 /// with it when the template database is made).
@@ -21,12 +22,23 @@ pub fn cipher() -> SecretCipher {
 
 pub struct TestApp {
     pub address: String,
+    /// The test's own way to the database: always direct, never through a pooler.
     pub store: Store,
     pub clock: Clock,
     /// The key the app encrypts API key secrets with.
     pub api_cipher: SecretCipher,
+    /// The database as the app reaches it (through PgBouncer in the pooler binary).
     pub database_url: String,
+    /// `Pooler::Transaction` when the app reaches PostgreSQL through PgBouncer.
+    pub pooler: Pooler,
     _database: TestDatabase,
+    /// Dropped after the database, whose drop ends its server connections.
+    _pgbouncer: Option<PgBouncer>,
+}
+
+/// Whether this test binary runs its tests on PostgreSQL through PgBouncer only (`tests/pooler`).
+pub fn through_pgbouncer() -> bool {
+    crate::THROUGH_PGBOUNCER
 }
 
 pub fn settings(database_url: &str) -> Settings {
@@ -34,8 +46,13 @@ pub fn settings(database_url: &str) -> Settings {
         bind: "127.0.0.1:0".parse().unwrap(),
         database: DatabaseSettings {
             url: SecretString::from(database_url.to_string()),
-            pool: PoolSettings { max_connections: 5, acquire_timeout: Duration::from_secs(3) },
+            pool: PoolSettings {
+                max_connections: 5,
+                acquire_timeout: Duration::from_secs(3),
+                ..PoolSettings::default()
+            },
             log_format: LogFormat::Text,
+            replicas: Default::default(),
         },
         demo: false,
         session_key: Some(SecretString::from("a test session key that is long enough to use".to_string())),
@@ -85,18 +102,52 @@ async fn spawn_app_with(
     if std::env::var("TEST_LOG").is_ok() {
         incident_portal::telemetry::init(LogFormat::Text, std::io::stdout);
     }
-    let (url, database) = create_database(backend).await?;
-    let url = route(url);
+    let (direct_url, database) = create_database(backend).await?;
+    let pgbouncer = match backend {
+        Backend::Postgres if through_pgbouncer() => Some(PgBouncer::start().await?),
+        _ => None,
+    };
+    let url = route(pgbouncer.as_ref().map_or_else(|| direct_url.clone(), |bouncer| bouncer.route(&direct_url)));
     let mut settings = settings(&url);
+    if pgbouncer.is_some() {
+        settings.database.pool.pooler = Pooler::Transaction;
+        before_pooling(&direct_url).await;
+    }
     adjust(&mut settings);
     let api_cipher = cipher();
-    let store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
-    store.migrate().await.expect("migrations run");
+    let pooler = settings.database.pool.pooler;
+    let app_store = Store::connect(&url, &settings.database.pool).expect("a valid database URL");
+    app_store.migrate().await.expect("migrations run");
+    let store = match pgbouncer {
+        Some(_) => Store::connect(&direct_url, &PoolSettings::default()).expect("a valid database URL"),
+        None => app_store.clone(),
+    };
     let clock = Clock::system();
-    let app = Application::build_with_store(settings, store.clone(), clock.clone()).await.expect("the app starts");
+    let app = Application::build_with_store(settings, app_store, clock.clone()).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    Some(TestApp { address, store, clock, api_cipher, database_url: url, _database: database })
+    Some(TestApp {
+        address,
+        store,
+        clock,
+        api_cipher,
+        database_url: url,
+        pooler,
+        _database: database,
+        _pgbouncer: pgbouncer,
+    })
+}
+
+/// What the README asks of a database the portal reaches through a pooler: the settings it can
+/// no longer send at connection time.
+async fn before_pooling(direct_url: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(direct_url).await.expect("connect to the test database");
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&mut conn).await.unwrap();
+    for setting in ["max_parallel_workers_per_gather = 0", "jit = off"] {
+        let statement = format!("ALTER DATABASE \"{name}\" SET {setting}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.expect("set a database default");
+    }
 }
 
 impl TestApp {
@@ -109,6 +160,7 @@ impl TestApp {
     /// As [`TestApp::another_instance`], with settings `adjust` changes.
     pub async fn another_instance_configured(&self, adjust: impl FnOnce(&mut Settings)) -> String {
         let mut settings = settings(&self.database_url);
+        settings.database.pool.pooler = self.pooler;
         adjust(&mut settings);
         let store = Store::connect(&self.database_url, &settings.database.pool).expect("a valid database URL");
         let app = Application::build_with_store(settings, store, self.clock.clone()).await.expect("the app starts");
@@ -134,6 +186,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
+                    if $crate::helpers::through_pgbouncer() {
+                        return;
+                    }
                     let app = $crate::helpers::spawn_app_configured($crate::helpers::Backend::Sqlite, $adjust)
                         .await
                         .expect("SQLite always works");

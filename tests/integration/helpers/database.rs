@@ -78,7 +78,7 @@ static POSTGRES_AVAILABLE: LazyLock<bool> = LazyLock::new(|| {
 
 /// Runs `work` on a thread of its own with its own runtime: the templates are made once per
 /// test process, from whichever test's runtime asks first.
-fn on_own_runtime<T: Send + 'static>(work: impl std::future::Future<Output = T> + Send + 'static) -> T {
+pub fn on_own_runtime<T: Send + 'static>(work: impl std::future::Future<Output = T> + Send + 'static) -> T {
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(work)
     })

@@ -8,11 +8,14 @@ mod clamav;
 mod database;
 mod fixtures;
 mod http;
+mod pgbouncer;
+mod processes;
 /// Methods of `TestApp` and the `on_test_pool!` macro: nothing a test names by path.
 mod queries;
 mod receiver;
 mod sign_in;
 mod smtp;
+mod standby;
 mod uploads;
 
 pub use api_signing::*;
@@ -21,7 +24,11 @@ pub use clamav::*;
 pub use database::*;
 pub use fixtures::*;
 pub use http::*;
+// Used by `tests/pooler`.
+#[allow(unused_imports)]
+pub use pgbouncer::*;
 pub use receiver::*;
 pub use sign_in::*;
 pub use smtp::*;
+pub use standby::*;
 pub use uploads::*;

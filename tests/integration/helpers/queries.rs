@@ -15,7 +15,7 @@ macro_rules! on_test_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
             incident_portal::store::Store::Sqlite($pool, _) => $body,
-            incident_portal::store::Store::Postgres($pool) => $body,
+            incident_portal::store::Store::Postgres($pool, _) => $body,
         }
     };
 }

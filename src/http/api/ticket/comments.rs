@@ -111,7 +111,8 @@ pub async fn ticket_comments(
     one_of(query.value("sortField")?, "sortField", &SORT_FIELDS)?;
     let newest_first = matches!(one_of(query.value("sortOrder")?, "sortOrder", &SORT_ORDERS)?, Some("DESC" | "desc"));
     let (_, ticket, _) = ticket_for(&state, &caller, &number).await?;
-    let mut comments = state.store.ticket_comments(ticket.id, policy::sees_internal_notes(&caller.principal)).await?;
+    let mut comments =
+        state.reads().await.ticket_comments(ticket.id, policy::sees_internal_notes(&caller.principal)).await?;
     if newest_first {
         comments.reverse();
     }

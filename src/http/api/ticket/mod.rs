@@ -159,7 +159,8 @@ pub async fn ticket_details(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (number, ticket, recipients) = ticket_for(&state, &caller, &number).await?;
-    let events = state.store.ticket_events(ticket.id).await?;
+    let reads = state.reads().await;
+    let events = reads.ticket_events(ticket.id).await?;
     let transitions = events
         .iter()
         .filter_map(|e| {
@@ -167,7 +168,7 @@ pub async fn ticket_details(
             status_change(kind, e.from_value.as_deref(), e.to_value.as_deref(), e.created_at)
         })
         .collect();
-    let opener = state.store.ticket_openers(&[ticket.id]).await?;
+    let opener = reads.ticket_openers(&[ticket.id]).await?;
     let reporter = opener.first().map_or_else(
         || Person { name: String::new(), email_address: None, display_name: ticket.opener_name.clone() },
         |(_, p)| Person::customer(p),
