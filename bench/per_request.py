@@ -194,7 +194,7 @@ Counted per request over a 2 s wrk run (`perf stat` with a uprobe on glibc's `ma
   Found and fixed: the request id was a v4 UUID from one `getrandom` system call per request (a
   third of `/healthz`'s system calls); it now comes from uuid's thread-local generator. A request
   with a session cookie read its session from the database even for `/healthz` and the
-  stylesheet (a browser sends the cookie with every asset): probes, metrics and fixed assets now
+  stylesheet (a browser sends the cookie with every asset): probes and fixed assets now
   reach the session layer without their cookie (`paths::needs_no_session`).
 - **Anonymous pages** write nothing: the sign-in form's token is a signed value bound to a
   SameSite=Strict cookie, and the session begins at sign-in (the line above the table counts the

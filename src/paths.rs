@@ -141,10 +141,11 @@ pub const DESK_NOTIFICATIONS: &str = "/desk/notifications";
 /// One delivery, with its mail to read.
 pub const DESK_NOTIFICATION: &str = "/desk/notifications/{delivery_id}";
 
-/// Paths whose answer is the same for everyone: probes, metrics and the fixed assets. They never
-/// read the session, so a cookie sent with them costs no database read.
+/// Paths whose answer is the same for everyone: the probes and the fixed assets. They never read
+/// the session, so a cookie sent with them costs no database read. (Not `/metrics`: refused, it
+/// must answer exactly as an unknown path does for the same visitor, signed-in header included.)
 pub fn needs_no_session(path: &str) -> bool {
-    [HEALTHZ, READYZ, METRICS].contains(&path) || path.strip_prefix(STATIC).is_some_and(|rest| rest.starts_with('/'))
+    [HEALTHZ, READYZ].contains(&path) || path.strip_prefix(STATIC).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A pattern with each `{parameter}` replaced by the next of `values`, in order.
@@ -389,11 +390,13 @@ mod tests {
     }
 
     #[test]
-    fn only_probes_metrics_and_assets_go_without_a_session() {
-        for path in ["/healthz", "/readyz", "/metrics", "/static/app.css"] {
+    fn only_probes_and_assets_go_without_a_session() {
+        for path in ["/healthz", "/readyz", "/static/app.css"] {
             assert!(needs_no_session(path), "{path}");
         }
-        for path in ["/", "/login", "/static", "/staticky", "/healthz/x", "/security/incidents", "/api/v1/me"] {
+        let others =
+            ["/", "/login", "/metrics", "/static", "/staticky", "/healthz/x", "/security/incidents", "/api/v1/me"];
+        for path in others {
             assert!(!needs_no_session(path), "{path}");
         }
     }

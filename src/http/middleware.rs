@@ -297,7 +297,7 @@ fn cross_origin(req: &HttpRequest) -> Option<&'static str> {
     None
 }
 
-/// Probes, metrics and fixed assets go to the session layer without their cookie: it would
+/// Probes and fixed assets go to the session layer without their cookie: it would
 /// otherwise read the session from the database for an answer that does not depend on it
 /// (browsers send the cookie with every stylesheet and script request).
 pub async fn without_session_cookie(
